@@ -1,0 +1,60 @@
+# Vetrina: `make run` starts everything, `make test` checks everything.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+RASA_VERSION := 3.6.21
+RASA := .venv-rasa/bin/rasa
+PY := .venv/bin/python
+RASA_DATA := --config config.yml --domain bot/domain.yml --data nlu_data bot/data
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.PHONY: help setup run test validate test-stories pytest train migrate bench clean lint
+
+help:
+	@echo "make run    install what is missing, train if needed, start Rasa + actions + gateway"
+	@echo "make test   the same set-up, then rasa data validate, rasa test and pytest"
+	@echo "make bench  run the benchmarks under bench/"
+
+setup: .venv/.installed .venv-rasa/.installed
+
+# The project (gateway, action server, tests): SQLAlchemy 2, aiohttp, rasa-sdk.
+.venv/.installed: pyproject.toml constraints/project.txt
+	@PY310=$$(scripts/find-python310.sh) && { [ -x .venv/bin/python ] || $$PY310 -m venv .venv; }
+	.venv/bin/pip install -q --upgrade pip
+	.venv/bin/pip install -q -c constraints/project.txt -e '.[dev]'
+	@touch $@
+
+# Rasa in its own environment: it pins SQLAlchemy 1.4 and Sanic 21.
+.venv-rasa/.installed: constraints/rasa.txt
+	@PY310=$$(scripts/find-python310.sh) && { [ -x .venv-rasa/bin/python ] || $$PY310 -m venv .venv-rasa; }
+	.venv-rasa/bin/pip install -q --upgrade pip
+	.venv-rasa/bin/pip install -q -c constraints/rasa.txt rasa==$(RASA_VERSION)
+	@touch $@
+
+train: setup
+	@$(PY) -m scripts.train
+
+migrate: .venv/.installed
+	@.venv/bin/vetrina migrate
+
+run: setup train migrate
+	@$(PY) -m scripts.stack run
+
+validate: .venv-rasa/.installed
+	$(RASA) data validate $(RASA_DATA) --fail-on-warnings
+
+test-stories: train
+	$(PY) -m scripts.stack test-stories
+
+pytest: setup train
+	$(PY) -m pytest
+
+test: setup train validate test-stories pytest
+
+bench: setup train
+	$(PY) bench/latency.py
+
+lint: .venv/.installed
+	.venv/bin/ruff check vetrina channels integrations actions scripts tests bench
+
+clean:
+	rm -rf var/log var/rasa-test-results .pytest_cache

@@ -1,0 +1,1 @@
+"""The website chat: Rasa's socket.io protocol, Vetrina's widget and the demo storefront."""

@@ -1,0 +1,223 @@
+"""Rasa's socket.io channel protocol, served by the gateway on ``/socket.io/``.
+
+Events are those of ``rasa.core.channels.socketio`` (``session_request`` →
+``session_confirm``, ``user_uttered``, ``bot_uttered`` with ``quick_replies``) so existing
+Rasa web-chat widgets connect unchanged. Vetrina's widget also uses ``history_request``
+→ ``history``, ``message_ack``, ``notice`` and ``vetrina_error``; other widgets ignore them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from typing import Any, Callable
+
+import socketio
+from sqlalchemy.exc import SQLAlchemyError
+
+from vetrina.conversations.history import HistoryItem, recent_messages
+from vetrina.conversations.inbox import InboundMessage, Inbox
+from vetrina.conversations.notices import notice
+from vetrina.conversations.ports import OutboundView
+from vetrina.conversations.text import InvalidMessage, clean_text
+from vetrina.customers.identities import find_customer_id
+from vetrina.language import normalise_language
+from vetrina.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
+MAX_PAGE_CONTEXT = 2000
+
+
+def customer_room(customer_id: str) -> str:
+    return f"customer:{customer_id}"
+
+
+def quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [
+        {"content_type": "text", "title": b["title"], "payload": b["payload"]} for b in buttons
+    ]
+
+
+def bot_uttered_payload(message: OutboundView) -> dict[str, Any]:
+    """A stored outbound message in the shape Rasa's socket.io channel emits."""
+    body: dict[str, Any] = {"text": message.text, "id": message.id, "author": message.author}
+    if message.buttons:
+        body["quick_replies"] = quick_replies(message.buttons)
+    if message.payload.get("image"):
+        body["attachment"] = {"type": "image", "payload": {"src": message.payload["image"]}}
+    return body
+
+
+def history_payload(items: list[HistoryItem]) -> dict[str, Any]:
+    messages = []
+    for item in items:
+        entry: dict[str, Any] = {
+            "id": item.id,
+            "direction": item.direction,
+            "author": item.author,
+            "channel": item.channel,
+            "text": item.text,
+            "created_at": item.created_at.isoformat(),
+        }
+        if item.payload.get("buttons"):
+            entry["quick_replies"] = quick_replies(item.payload["buttons"])
+        messages.append(entry)
+    return {"messages": messages}
+
+
+class WebChat:
+    """Socket.io event handlers: parse, validate, store, acknowledge."""
+
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        db: Database,
+        inbox: Inbox,
+        on_stored: Callable[[], None],
+        max_chars: int,
+    ) -> None:
+        self._sio = sio
+        self._db = db
+        self._inbox = inbox
+        self._on_stored = on_stored
+        self._max_chars = max_chars
+        sio.on("session_request", self.session_request)
+        sio.on("user_uttered", self.user_uttered)
+        sio.on("history_request", self.history_request)
+
+    async def _error(self, sid: str, code: str, language: str | None, **extra: Any) -> None:
+        limit = {"limit": self._max_chars} if code == "message_too_long" else {}
+        await self._sio.emit(
+            "vetrina_error",
+            {"code": code, "message": notice(code, language, **limit), **extra},
+            to=sid,
+        )
+
+    async def session_request(self, sid: str, data: Any) -> None:
+        requested = data.get("session_id") if isinstance(data, dict) else None
+        session_id = (
+            requested
+            if isinstance(requested, str) and _SAFE_ID.match(requested)
+            else uuid.uuid4().hex
+        )
+        await self._sio.save_session(sid, {"session_id": session_id})
+        await self._sio.enter_room(sid, session_id)
+        async with self._db.sessions() as session:
+            customer_id = await find_customer_id(session, CHANNEL, session_id)
+        if customer_id:
+            await self._sio.enter_room(sid, customer_room(customer_id))
+        await self._sio.emit("session_confirm", session_id, to=sid)
+
+    async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
+        saved = await self._sio.get_session(sid)
+        if saved.get("session_id"):
+            return str(saved["session_id"])
+        requested = data.get("session_id")
+        if isinstance(requested, str) and _SAFE_ID.match(requested):
+            await self._sio.save_session(sid, {"session_id": requested})
+            return requested
+        return None
+
+    async def user_uttered(self, sid: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            await self._error(sid, "invalid_payload", None)
+            return
+        custom = data.get("customData") if isinstance(data.get("customData"), dict) else {}
+        language = normalise_language(custom.get("language"))
+        raw_id = custom.get("message_id")
+        message_id = raw_id if isinstance(raw_id, str) and _SAFE_ID.match(raw_id) else None
+        ack = {"message_id": message_id} if message_id else {}
+        session_id = await self._session_id(sid, data)
+        if session_id is None:
+            await self._error(sid, "no_session", language, **ack)
+            return
+        try:
+            inbound = self._parse(session_id, data.get("message"), custom, message_id, language)
+        except InvalidMessage as error:
+            await self._error(sid, error.code, language, **ack)
+            return
+        try:
+            received = await self._inbox.receive(inbound)
+        except SQLAlchemyError:
+            log.exception("could not store a web message")
+            await self._error(sid, "temporarily_unavailable", language, **ack)
+            return
+        await self._sio.enter_room(sid, customer_room(received.customer_id))
+        await self._sio.emit(
+            "message_ack",
+            {**ack, "id": received.message_id, "duplicate": received.duplicate},
+            to=sid,
+        )
+        if not received.duplicate:
+            self._on_stored()
+
+    def _parse(
+        self,
+        session_id: str,
+        message: Any,
+        custom: dict[str, Any],
+        message_id: str | None,
+        language: str | None,
+    ) -> InboundMessage:
+        metadata: dict[str, Any] = {}
+        display = custom.get("display_text")
+        if isinstance(message, str) and message.startswith("/") and isinstance(display, str):
+            # A quick reply: show the button's title, send its payload to the assistant.
+            metadata["assistant_text"] = clean_text(message, self._max_chars)
+            text = clean_text(display, self._max_chars)
+        else:
+            text = clean_text(message, self._max_chars)
+        if language:
+            metadata["language"] = language
+        page = custom.get("page")
+        if isinstance(page, dict) and len(json.dumps(page, default=str)) <= MAX_PAGE_CONTEXT:
+            metadata["page"] = page
+        provider_id = f"{session_id}:{message_id}" if message_id else None
+        return InboundMessage(
+            channel=CHANNEL,
+            external_id=session_id,
+            text=text,
+            provider_message_id=provider_id,
+            metadata=metadata,
+        )
+
+    async def history_request(self, sid: str, data: Any) -> None:
+        saved = await self._sio.get_session(sid)
+        session_id = saved.get("session_id")
+        items: list[HistoryItem] = []
+        if session_id:
+            async with self._db.sessions() as session:
+                customer_id = await find_customer_id(session, CHANNEL, session_id)
+            if customer_id:
+                items = await recent_messages(self._db, customer_id)
+        await self._sio.emit("history", history_payload(items), to=sid)
+
+
+class WebSender:
+    """Delivers outbound messages to every open browser tab of the customer."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def send(self, message: OutboundView) -> str | None:
+        await self._sio.emit(
+            "bot_uttered", bot_uttered_payload(message), room=customer_room(message.customer_id)
+        )
+        return None
+
+
+class WebNotifier:
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+
+    async def assistant_delayed(self, customer_id: str, channel: str, language: str) -> None:
+        await self._sio.emit(
+            "notice",
+            {"kind": "delayed", "text": notice("delayed", language)},
+            room=customer_room(customer_id),
+        )

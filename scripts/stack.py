@@ -1,0 +1,264 @@
+"""Start, watch and stop the three local processes: Rasa, the action server, the gateway.
+
+Used by ``make run`` (``python -m scripts.stack run``), ``make test`` (``test-stories``)
+and the integration-test fixtures, so that all of them start the stack the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = ROOT / ".venv" / "bin"
+RASA_BIN = ROOT / ".venv-rasa" / "bin" / "rasa"
+MODEL = ROOT / "models" / "vetrina.tar.gz"
+VAR = ROOT / "var"
+
+
+@dataclass
+class Ports:
+    gateway: int = 8080
+    rasa: int = 5005
+    actions: int = 5055
+
+    @classmethod
+    def from_env(cls) -> "Ports":
+        return cls(
+            gateway=int(os.environ.get("VETRINA_PORT", 8080)),
+            rasa=int(os.environ.get("RASA_PORT", 5005)),
+            actions=int(os.environ.get("ACTION_SERVER_PORT", 5055)),
+        )
+
+
+def write_endpoints(path: Path, action_port: int, tracker_db: Path) -> Path:
+    """Rasa's endpoints file for this run: local action server, SQL tracker store.
+
+    ``RASA_TRACKER_STORE_URL`` (a PostgreSQL URL) replaces the SQLite tracker file.
+    """
+    tracker_url = os.environ.get("RASA_TRACKER_STORE_URL")
+    if tracker_url:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(tracker_url)
+        tracker = (
+            "tracker_store:\n  type: SQL\n  dialect: postgresql\n"
+            f"  url: {url.host or '127.0.0.1'}\n  port: {url.port or 5432}\n"
+            f"  db: {url.database}\n  username: {url.username or 'postgres'}\n"
+            f"  password: \"{url.password or ''}\"\n"
+        )
+    else:
+        tracker = f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tracker_db}\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n{tracker}",
+        encoding="utf-8",
+    )
+    return path
+
+
+@dataclass
+class Service:
+    name: str
+    command: list[str]
+    ready_url: str
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with code {self.process.returncode}; "
+                    f"see {self.log_path}:\n{tail(self.log_path)}"
+                )
+            try:
+                if httpx.get(self.ready_url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
+
+    def stop(self, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+        except ProcessLookupError:
+            pass
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@dataclass
+class Stack:
+    """The three processes of one local Vetrina, sharing a token and a data folder."""
+
+    ports: Ports
+    var: Path = VAR
+    token: str = field(default_factory=lambda: os.environ.get("RASA_TOKEN") or secrets.token_urlsafe(24))
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env.update(
+            RASA_TOKEN=self.token,
+            RASA_URL=f"http://127.0.0.1:{self.ports.rasa}",
+            ACTION_SERVER_URL=f"http://127.0.0.1:{self.ports.actions}",
+            VETRINA_PORT=str(self.ports.gateway),
+            PYTHONUNBUFFERED="1",
+        )
+        env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{self.var / 'vetrina.db'}")
+        return env
+
+    def rasa(self) -> Service:
+        endpoints = write_endpoints(
+            self.var / "endpoints.yml", self.ports.actions, self.var / "rasa-tracker.db"
+        )
+        env = self._env()
+        env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"
+        return Service(
+            "rasa",
+            [
+                str(RASA_BIN), "run", "--enable-api", "--auth-token", self.token,
+                "-i", "127.0.0.1", "-p", str(self.ports.rasa), "--model", str(MODEL),
+                "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
+            ],
+            f"http://127.0.0.1:{self.ports.rasa}/status?token={self.token}",
+            env,
+            self.var / "log" / "rasa.log",
+        )
+
+    def actions(self) -> Service:
+        env = self._env()
+        env["SANIC_HOST"] = "127.0.0.1"
+        return Service(
+            "action server",
+            [str(VENV_BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
+             "-p", str(self.ports.actions)],
+            f"http://127.0.0.1:{self.ports.actions}/health",
+            env,
+            self.var / "log" / "actions.log",
+        )
+
+    def gateway(self) -> Service:
+        return Service(
+            "gateway",
+            [str(VENV_BIN / "vetrina"), "serve"],
+            f"http://127.0.0.1:{self.ports.gateway}/healthz",
+            self._env(),
+            self.var / "log" / "gateway.log",
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    stack = Stack(Ports.from_env())
+    services = [stack.actions(), stack.rasa(), stack.gateway()]
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        print("\nStopping Vetrina…", flush=True)
+        for service in reversed(services):
+            service.stop()
+        print("Stopped.", flush=True)
+
+    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    try:
+        for service in services:
+            print(f"Starting {service.name} (log: {service.log_path.relative_to(ROOT)})…", flush=True)
+            service.start()
+        for service in services:
+            service.wait_ready(timeout=180)
+        base = f"http://127.0.0.1:{stack.ports.gateway}"
+        print(
+            "\nVetrina is running:\n"
+            f"  {base}/          demo storefront with the chat widget\n"
+            f"  {base}/readyz    readiness of database, Rasa and action server\n"
+            f"  http://127.0.0.1:{stack.ports.rasa}/    Rasa server (API token in RASA_TOKEN)\n"
+            "Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+        while all(s.process is not None and s.process.poll() is None for s in services):
+            time.sleep(0.5)
+        dead = [s for s in services if s.process is not None and s.process.poll() is not None]
+        for service in dead:
+            print(f"{service.name} stopped unexpectedly; last log lines:\n{tail(service.log_path)}")
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        stop_all()
+
+
+def test_stories(args: argparse.Namespace) -> int:
+    """``rasa test`` on the test stories, with an action server started for the run."""
+    stack = Stack(Ports(actions=int(os.environ.get("ACTION_SERVER_PORT", 5056))))
+    actions = stack.actions()
+    actions.start()
+    try:
+        actions.wait_ready(timeout=60)
+        endpoints = write_endpoints(
+            stack.var / "test-endpoints.yml", stack.ports.actions, stack.var / "test-tracker.db"
+        )
+        return subprocess.call(
+            [
+                str(RASA_BIN), "test", "core", "--stories", "bot/tests",
+                "--model", str(MODEL), "--endpoints", str(endpoints),
+                "--fail-on-prediction-errors", "--out", str(stack.var / "rasa-test-results"),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+        )
+    finally:
+        actions.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.stack")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start Rasa, the action server and the gateway").set_defaults(func=run)
+    sub.add_parser("test-stories", help="rasa test on bot/tests").set_defaults(func=test_stories)
+    args = parser.parse_args()
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Messages (inbox and outbox), conversation state and the processing of a turn."""

@@ -1,0 +1,89 @@
+"""Conversation and Message tables.
+
+A message row is both the record of what was said and the unit of durable work:
+inbound rows wait in ``received`` until the worker has the assistant's answer, outbound
+rows wait in ``pending`` until the channel has taken them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from vetrina.storage.base import Base, utcnow
+
+
+class Direction(str, enum.Enum):
+    IN = "in"
+    OUT = "out"
+
+
+class Author(str, enum.Enum):
+    CUSTOMER = "customer"
+    BOT = "bot"
+    CONSULTANT = "consultant"
+    SYSTEM = "system"
+
+
+class InboundStatus(str, enum.Enum):
+    RECEIVED = "received"  # stored, waiting for the worker
+    PROCESSING = "processing"  # sent to the assistant at least once; answer not stored yet
+    PROCESSED = "processed"  # the assistant's replies are stored in the outbox
+
+
+class OutboundStatus(str, enum.Enum):
+    PENDING = "pending"  # stored, waiting for the channel's sender
+    SENT = "sent"  # the channel accepted it
+    DELIVERED = "delivered"  # the provider confirmed delivery
+    FAILED = "failed"  # given up: the error is final
+
+
+PENDING_INBOUND = (InboundStatus.RECEIVED.value, InboundStatus.PROCESSING.value)
+
+
+class ConversationStatus(str, enum.Enum):
+    BOT = "bot"
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+    )
+    status: Mapped[str] = mapped_column(String(20), default=ConversationStatus.BOT.value)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "direction", "provider_message_id"),
+        Index("ix_messages_customer_order", "customer_id", "id"),
+        Index("ix_messages_work", "direction", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE")
+    )
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3))
+    author: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    provider_message_id: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

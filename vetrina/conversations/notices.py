@@ -1,0 +1,40 @@
+"""What Vetrina itself (not the assistant) tells a customer, in their language."""
+
+from __future__ import annotations
+
+_TEXTS: dict[str, dict[str, str]] = {
+    "delayed": {
+        "it": "Abbiamo ricevuto il tuo messaggio: ti rispondiamo a breve.",
+        "en": "We have your message and will answer shortly.",
+    },
+    "empty_message": {
+        "it": "Il messaggio è vuoto.",
+        "en": "The message is empty.",
+    },
+    "message_too_long": {
+        "it": "Il messaggio è troppo lungo: il massimo è {limit} caratteri.",
+        "en": "The message is too long: the limit is {limit} characters.",
+    },
+    "invalid_message": {
+        "it": "Non riusciamo a leggere questo messaggio.",
+        "en": "We could not read this message.",
+    },
+    "invalid_payload": {
+        "it": "Richiesta non valida.",
+        "en": "Invalid request.",
+    },
+    "no_session": {
+        "it": "Sessione non trovata: ricarica la pagina.",
+        "en": "No chat session: please reload the page.",
+    },
+    "temporarily_unavailable": {
+        "it": "Non riusciamo a salvare il messaggio ora: riprova tra poco.",
+        "en": "We cannot save your message right now: please try again shortly.",
+    },
+}
+
+
+def notice(key: str, language: str | None, **values: object) -> str:
+    """The text of notice ``key`` in ``language`` (Italian when unknown)."""
+    texts = _TEXTS[key]
+    return texts.get(language or "it", texts["it"]).format(**values)

@@ -1,0 +1,128 @@
+"""Delivering stored outbound messages through their channel, with retries.
+
+Messages of one customer go out in the order they were stored; a transient failure
+holds back that customer's later messages until the retry succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from sqlalchemy import select
+
+from vetrina.conversations.backoff import Backoff
+from vetrina.conversations.models import Direction, Message, OutboundStatus
+from vetrina.conversations.ports import ChannelSender, DeliveryError, OutboundView
+from vetrina.storage.base import utcnow
+from vetrina.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+
+
+class Outbox:
+    def __init__(
+        self,
+        db: Database,
+        senders: Mapping[str, ChannelSender],
+        *,
+        backoff: Backoff = Backoff(),
+        poll_interval: float = 1.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._db = db
+        self._senders = senders
+        self._backoff = backoff
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.deliver_due()
+            except Exception:
+                log.exception("outbox delivery round failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def deliver_due(self) -> int:
+        """Send every due pending message once; return how many were sent."""
+        async with self._lock:
+            async with self._db.sessions() as session:
+                rows = (
+                    await session.scalars(
+                        select(Message)
+                        .where(
+                            Message.direction == Direction.OUT.value,
+                            Message.status == OutboundStatus.PENDING.value,
+                        )
+                        .order_by(Message.id)
+                        .limit(self._batch_size)
+                    )
+                ).all()
+            held_back: set[str] = set()
+            sent = 0
+            now = utcnow()
+            for row in rows:
+                if row.customer_id in held_back:
+                    continue
+                if row.next_attempt_at > now:
+                    held_back.add(row.customer_id)
+                    continue
+                if await self._deliver(row):
+                    sent += 1
+                else:
+                    held_back.add(row.customer_id)
+            return sent
+
+    async def _deliver(self, row: Message) -> bool:
+        view = OutboundView(
+            id=row.id,
+            customer_id=row.customer_id,
+            channel=row.channel,
+            author=row.author,
+            text=row.text,
+            payload=dict(row.payload or {}),
+            created_at=row.created_at,
+        )
+        sender = self._senders.get(row.channel)
+        try:
+            if sender is None:
+                raise DeliveryError(f"no sender for channel {row.channel!r}", transient=False)
+            provider_id = await sender.send(view)
+        except DeliveryError as error:
+            await self._record_failure(row.id, str(error), error.transient)
+            return False
+        except Exception as error:  # an adapter bug: keep the message, retry later
+            log.exception("sender for %s crashed on message %s", row.channel, row.id)
+            await self._record_failure(row.id, repr(error), transient=True)
+            return False
+        async with self._db.transaction() as session:
+            message = await session.get_one(Message, row.id)
+            message.status = OutboundStatus.SENT.value
+            message.attempts += 1
+            message.provider_message_id = provider_id
+            message.last_error = None
+        return True
+
+    async def _record_failure(self, message_id: int, error: str, transient: bool) -> None:
+        async with self._db.transaction() as session:
+            message = await session.get_one(Message, message_id)
+            message.attempts += 1
+            message.last_error = error[:2000]
+            if transient and message.attempts < MAX_ATTEMPTS:
+                message.next_attempt_at = self._backoff.next_at(utcnow(), message.attempts)
+            else:
+                message.status = OutboundStatus.FAILED.value
+        log.warning("delivery of message %s failed (transient=%s): %s", message_id, transient, error)

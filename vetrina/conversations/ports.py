@@ -1,0 +1,99 @@
+"""The interfaces the conversation service needs from the outside world.
+
+Adapters implement them: ``integrations.rasa`` is the assistant, ``channels.*`` are the
+senders and notifiers. Tests use fakes that implement the same protocols.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Button:
+    title: str
+    payload: str
+
+
+@dataclass(frozen=True)
+class BotReply:
+    """One message of the assistant, channel-neutral."""
+
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    image: str | None = None
+    custom: dict[str, Any] | None = None
+
+    def to_payload(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {}
+        if self.buttons:
+            payload["buttons"] = [{"title": b.title, "payload": b.payload} for b in self.buttons]
+        if self.image:
+            payload["image"] = self.image
+        if self.custom:
+            payload["custom"] = self.custom
+        return payload
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stored customer message on its way to the assistant."""
+
+    message_id: int
+    customer_id: str
+    channel: str
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class AssistantUnavailable(Exception):
+    """The assistant could not answer now (down, slow, or mid-turn); try again later."""
+
+
+class Assistant(Protocol):
+    async def reply(self, turn: Turn) -> list[BotReply]:
+        """Send the turn to the assistant and return its replies."""
+
+    async def replies_already_given(self, turn: Turn) -> list[BotReply] | None:
+        """The replies to ``turn`` if the assistant already handled it, else ``None``.
+
+        Called before re-sending a turn whose first attempt may have reached the
+        assistant, so that a crash never makes the customer get two answers.
+        """
+
+
+@dataclass(frozen=True)
+class OutboundView:
+    """What a channel sender needs to deliver one stored outbound message."""
+
+    id: int
+    customer_id: str
+    channel: str
+    author: str
+    text: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+    @property
+    def buttons(self) -> list[dict[str, str]]:
+        return list(self.payload.get("buttons") or [])
+
+
+class DeliveryError(Exception):
+    """A channel could not take a message; ``transient`` says whether to retry."""
+
+    def __init__(self, detail: str, *, transient: bool) -> None:
+        super().__init__(detail)
+        self.transient = transient
+
+
+class ChannelSender(Protocol):
+    async def send(self, message: OutboundView) -> str | None:
+        """Deliver ``message``; return the provider's message id, if it gives one."""
+
+
+class CustomerNotifier(Protocol):
+    async def assistant_delayed(self, customer_id: str, channel: str, language: str) -> None:
+        """Tell the customer their message is safe and the answer will come shortly."""

@@ -1,0 +1,235 @@
+"""The worker that takes stored customer messages to the assistant, in order per customer.
+
+Each inbound row moves ``received`` → ``processing`` → ``processed``. ``processing`` is
+written *before* the assistant is called, so after a crash the worker knows the turn
+may already have reached the assistant and asks it for the replies it gave instead of
+sending the text again: a message is never answered twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable
+
+from sqlalchemy import func, select
+
+from vetrina.conversations.backoff import Backoff
+from vetrina.conversations.models import (
+    PENDING_INBOUND,
+    Author,
+    Direction,
+    InboundStatus,
+    Message,
+    OutboundStatus,
+)
+from vetrina.conversations.ports import (
+    Assistant,
+    AssistantUnavailable,
+    BotReply,
+    CustomerNotifier,
+    Turn,
+)
+from vetrina.customers.models import Customer
+from vetrina.storage.base import utcnow
+from vetrina.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ProcessingOptions:
+    concurrency: int = 8
+    poll_interval: float = 1.0
+    notice_after: float = 4.0
+    default_language: str = "it"
+    backoff: Backoff = Backoff()
+
+
+class TurnProcessor:
+    """Runs turns for every customer with due messages; one customer at a time each."""
+
+    def __init__(
+        self,
+        db: Database,
+        assistant: Assistant,
+        notifier: CustomerNotifier,
+        on_replies_stored: Callable[[str], Awaitable[None]],
+        options: ProcessingOptions = ProcessingOptions(),
+    ) -> None:
+        self._db = db
+        self._assistant = assistant
+        self._notifier = notifier
+        self._on_replies_stored = on_replies_stored
+        self._options = options
+        self._wake = asyncio.Event()
+        self._active: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(options.concurrency)
+        self._notified: set[int] = set()
+
+    def wake(self) -> None:
+        """Look for work now rather than at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Poll for due customers until cancelled; each gets its own task."""
+        while True:
+            self._wake.clear()
+            try:
+                for customer_id in await self._due_customers():
+                    self._start(customer_id)
+            except Exception:  # a database hiccup must not kill the worker
+                log.exception("could not look for pending messages")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._options.poll_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Process everything due now and wait for it (used by tests and benchmarks)."""
+        for customer_id in await self._due_customers():
+            self._start(customer_id)
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _start(self, customer_id: str) -> None:
+        if customer_id in self._active:
+            return
+        self._active.add(customer_id)
+        task = asyncio.create_task(self._guarded(customer_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _guarded(self, customer_id: str) -> None:
+        try:
+            async with self._slots:
+                await self.process_customer(customer_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("processing customer %s failed", customer_id)
+        finally:
+            self._active.discard(customer_id)
+
+    async def _due_customers(self) -> list[str]:
+        async with self._db.sessions() as session:
+            rows = await session.execute(
+                select(Message.customer_id)
+                .where(
+                    Message.direction == Direction.IN.value,
+                    Message.status.in_(PENDING_INBOUND),
+                )
+                .group_by(Message.customer_id)
+                .having(func.min(Message.next_attempt_at) <= utcnow())
+                .order_by(func.min(Message.id))
+            )
+            return [row[0] for row in rows]
+
+    async def process_customer(self, customer_id: str) -> None:
+        """Answer the customer's pending messages oldest first; stop at the first failure."""
+        while True:
+            claimed = await self._claim_oldest(customer_id)
+            if claimed is None:
+                return
+            turn, may_have_reached = claimed
+            try:
+                replies = None
+                if may_have_reached:
+                    replies = await self._assistant.replies_already_given(turn)
+                if replies is None:
+                    replies = await self._ask(turn)
+            except AssistantUnavailable as error:
+                await self._postpone(turn, str(error))
+                return
+            await self._store_replies(turn, replies)
+            await self._on_replies_stored(customer_id)
+
+    async def _claim_oldest(self, customer_id: str) -> tuple[Turn, bool] | None:
+        async with self._db.transaction() as session:
+            message = await session.scalar(
+                select(Message)
+                .where(
+                    Message.customer_id == customer_id,
+                    Message.direction == Direction.IN.value,
+                    Message.status.in_(PENDING_INBOUND),
+                )
+                .order_by(Message.id)
+                .limit(1)
+            )
+            if message is None or message.next_attempt_at > utcnow():
+                return None
+            language = await session.scalar(
+                select(Customer.language).where(Customer.id == customer_id)
+            )
+            may_have_reached = message.status == InboundStatus.PROCESSING.value
+            message.status = InboundStatus.PROCESSING.value
+            message.attempts += 1
+            metadata = dict((message.payload or {}).get("metadata") or {})
+            metadata["language"] = language or metadata.get("language")
+            metadata["vetrina_message_id"] = message.id
+            text = metadata.pop("assistant_text", None) or message.text
+            turn = Turn(message.id, customer_id, message.channel, text, metadata)
+            return turn, may_have_reached
+
+    async def _ask(self, turn: Turn) -> list[BotReply]:
+        """Ask the assistant; if it is slow, tell the customer their message is safe."""
+        task = asyncio.ensure_future(self._assistant.reply(turn))
+        done, _ = await asyncio.wait({task}, timeout=self._options.notice_after)
+        if not done:
+            await self._notify_delay(turn)
+        return await task
+
+    async def _notify_delay(self, turn: Turn) -> None:
+        if turn.message_id in self._notified:
+            return
+        self._notified.add(turn.message_id)
+        language = turn.metadata.get("language") or self._options.default_language
+        try:
+            await self._notifier.assistant_delayed(turn.customer_id, turn.channel, language)
+        except Exception:
+            log.exception("could not tell customer %s about the delay", turn.customer_id)
+
+    async def _postpone(self, turn: Turn, error: str) -> None:
+        async with self._db.transaction() as session:
+            message = await session.get_one(Message, turn.message_id)
+            message.last_error = error[:2000]
+            message.next_attempt_at = self._options.backoff.next_at(utcnow(), message.attempts)
+            attempts = message.attempts
+        log.warning(
+            "assistant unavailable for message %s (attempt %s): %s",
+            turn.message_id, attempts, error,
+        )
+        await self._notify_delay(turn)
+
+    async def _store_replies(self, turn: Turn, replies: list[BotReply]) -> None:
+        now = utcnow()
+        async with self._db.transaction() as session:
+            message = await session.get_one(Message, turn.message_id)
+            if message.status == InboundStatus.PROCESSED.value:
+                return  # another worker finished it first
+            for reply in replies:
+                session.add(
+                    Message(
+                        conversation_id=message.conversation_id,
+                        customer_id=message.customer_id,
+                        direction=Direction.OUT.value,
+                        author=Author.BOT.value,
+                        channel=message.channel,
+                        text=reply.text,
+                        payload=reply.to_payload(),
+                        status=OutboundStatus.PENDING.value,
+                        in_reply_to_id=message.id,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+            message.status = InboundStatus.PROCESSED.value
+            message.last_error = None
+        self._notified.discard(turn.message_id)

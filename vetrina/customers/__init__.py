@@ -1,0 +1,1 @@
+"""Customers and the channel identities that point to them."""

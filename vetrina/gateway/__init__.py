@@ -1,0 +1,1 @@
+"""The aiohttp application: composition root, routes, workers."""

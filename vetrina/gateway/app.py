@@ -1,0 +1,141 @@
+"""The gateway's composition root: ``init_app(settings)`` wires adapters to the domain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import socketio
+from aiohttp import web
+
+from channels.web.socket import WebChat, WebNotifier, WebSender
+from integrations.rasa import RasaAssistant, action_server_ready
+from vetrina.conversations.backoff import Backoff
+from vetrina.conversations.inbox import Inbox
+from vetrina.conversations.outbox import Outbox
+from vetrina.conversations.ports import Assistant
+from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
+from vetrina.gateway.notifiers import ChannelNotifiers
+from vetrina.settings import Settings
+from vetrina.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+WEB_STATIC = Path(__file__).resolve().parent.parent.parent / "channels" / "web" / "static"
+
+
+@dataclass
+class Services:
+    """Everything a request handler may need, built once per app."""
+
+    settings: Settings
+    db: Database
+    http: httpx.AsyncClient
+    rasa: RasaAssistant
+    inbox: Inbox
+    processor: TurnProcessor
+    outbox: Outbox
+    sio: socketio.AsyncServer
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.Application:
+    """Build the gateway. ``assistant`` replaces Rasa in tests that do not need it."""
+    app = web.Application(client_max_size=1024 * 1024)
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", cors_allowed_origins="*", max_http_buffer_size=64 * 1024
+    )
+    sio.attach(app, socketio_path="socket.io")
+
+    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+        db = Database(settings.database_url)
+        http = httpx.AsyncClient()
+        rasa = RasaAssistant(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
+        backoff = Backoff(settings.retry_base_delay, settings.retry_max_delay)
+        outbox = Outbox(
+            db, {"web": WebSender(sio)}, backoff=backoff,
+            poll_interval=settings.worker_poll_interval,
+        )
+
+        async def replies_stored(_customer_id: str) -> None:
+            outbox.wake()
+
+        processor = TurnProcessor(
+            db,
+            assistant or rasa,
+            ChannelNotifiers({"web": WebNotifier(sio)}),
+            replies_stored,
+            ProcessingOptions(
+                concurrency=settings.worker_concurrency,
+                poll_interval=settings.worker_poll_interval,
+                notice_after=settings.delayed_notice_after,
+                default_language=settings.default_language,
+                backoff=backoff,
+            ),
+        )
+        inbox = Inbox(db)
+        WebChat(sio, db, inbox, processor.wake, settings.max_message_chars)
+        app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio)
+        workers = [
+            asyncio.create_task(processor.run(), name="turn-processor"),
+            asyncio.create_task(outbox.run(), name="outbox"),
+        ]
+        yield
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await processor.stop()
+        await http.aclose()
+        await db.dispose()
+
+    app.cleanup_ctx.append(services_ctx)
+    app.router.add_get("/", storefront)
+    app.router.add_get("/widget.js", widget)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
+    return app
+
+
+async def storefront(_request: web.Request) -> web.FileResponse:
+    return web.FileResponse(WEB_STATIC / "storefront.html")
+
+
+async def widget(_request: web.Request) -> web.FileResponse:
+    response = web.FileResponse(WEB_STATIC / "widget.js")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    """The process is up and serving."""
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Database, Rasa (model loaded) and action server are all reachable."""
+    services = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    try:
+        await services.db.ping()
+        checks["database"] = "ok"
+    except Exception as error:  # any driver error means not ready
+        checks["database"] = f"error: {error.__class__.__name__}"
+    checks["rasa"] = await services.rasa.ready() or "ok"
+    checks["action_server"] = (
+        await action_server_ready(services.http, services.settings.action_server_url) or "ok"
+    )
+    ready = all(value == "ok" for value in checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+    )

@@ -1,0 +1,7 @@
+"""Imports every table so that ``Base.metadata`` is complete (for Alembic and tests)."""
+
+from vetrina.conversations import models as conversations  # noqa: F401
+from vetrina.customers import models as customers  # noqa: F401
+from vetrina.storage.base import Base
+
+metadata = Base.metadata
