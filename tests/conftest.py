@@ -9,6 +9,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tests.stack_fixtures"]
 import pytest_asyncio
 
 from vetrina.storage.database import Database

@@ -64,6 +64,8 @@ def history_payload(items: list[HistoryItem]) -> dict[str, Any]:
             "text": item.text,
             "created_at": item.created_at.isoformat(),
         }
+        if item.channel == CHANNEL and item.direction == "in" and item.provider_message_id:
+            entry["message_id"] = item.provider_message_id.split(":", 1)[-1]
         if item.payload.get("buttons"):
             entry["quick_replies"] = quick_replies(item.payload["buttons"])
         messages.append(entry)
@@ -98,7 +100,7 @@ class WebChat:
             to=sid,
         )
 
-    async def session_request(self, sid: str, data: Any) -> None:
+    async def session_request(self, sid: str, data: Any = None, *_: Any) -> None:
         requested = data.get("session_id") if isinstance(data, dict) else None
         session_id = (
             requested
@@ -123,7 +125,7 @@ class WebChat:
             return requested
         return None
 
-    async def user_uttered(self, sid: str, data: Any) -> None:
+    async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> None:
         if not isinstance(data, dict):
             await self._error(sid, "invalid_payload", None)
             return
@@ -186,7 +188,7 @@ class WebChat:
             metadata=metadata,
         )
 
-    async def history_request(self, sid: str, data: Any) -> None:
+    async def history_request(self, sid: str, data: Any = None, *_: Any) -> None:
         saved = await self._sio.get_session(sid)
         session_id = saved.get("session_id")
         items: list[HistoryItem] = []

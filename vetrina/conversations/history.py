@@ -20,6 +20,7 @@ class HistoryItem:
     channel: str
     text: str
     payload: dict[str, Any]
+    provider_message_id: str | None
     created_at: datetime
 
 
@@ -35,6 +36,9 @@ async def recent_messages(db: Database, customer_id: str, limit: int = 100) -> l
             )
         ).all()
     return [
-        HistoryItem(r.id, r.direction, r.author, r.channel, r.text, dict(r.payload or {}), r.created_at)
+        HistoryItem(
+            r.id, r.direction, r.author, r.channel, r.text, dict(r.payload or {}),
+            r.provider_message_id, r.created_at,
+        )
         for r in reversed(rows)
     ]

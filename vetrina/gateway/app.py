@@ -50,7 +50,12 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
     """Build the gateway. ``assistant`` replaces Rasa in tests that do not need it."""
     app = web.Application(client_max_size=1024 * 1024)
     sio = socketio.AsyncServer(
-        async_mode="aiohttp", cors_allowed_origins="*", max_http_buffer_size=64 * 1024
+        async_mode="aiohttp",
+        cors_allowed_origins="*",
+        max_http_buffer_size=64 * 1024,
+        # One connection's events are handled one after another, so two messages
+        # typed in quick succession are stored in the order they were sent.
+        async_handlers=False,
     )
     sio.attach(app, socketio_path="socket.io")
 
@@ -94,6 +99,7 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await processor.stop()
+        await sio.shutdown()
         await http.aclose()
         await db.dispose()
 
