@@ -242,7 +242,7 @@ def test_stories(args: argparse.Namespace) -> int:
             [
                 str(RASA_BIN), "test", "core", "--stories", "bot/tests",
                 "--model", str(MODEL), "--endpoints", str(endpoints),
-                "--fail-on-prediction-errors", "--out", str(stack.var / "rasa-test-results"),
+                "--e2e", "--fail-on-prediction-errors", "--out", str(stack.var / "rasa-test-results"),
             ],
             cwd=ROOT,
             env={**os.environ, "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
