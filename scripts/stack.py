@@ -10,6 +10,7 @@ import argparse
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -182,8 +183,26 @@ class Stack:
         )
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     stack = Stack(Ports.from_env())
+    busy = [p for p in (stack.ports.gateway, stack.ports.rasa, stack.ports.actions) if port_in_use(p)]
+    if busy:
+        print(
+            f"error: port(s) {', '.join(map(str, busy))} already in use on 127.0.0.1 — is Vetrina "
+            "already running? Stop it, or choose other ports with VETRINA_PORT, RASA_PORT and "
+            "ACTION_SERVER_PORT.",
+            file=sys.stderr,
+        )
+        return 1
     services = [stack.actions(), stack.rasa(), stack.gateway()]
     stopping = False
 
@@ -197,22 +216,30 @@ def run(args: argparse.Namespace) -> int:
             service.stop()
         print("Stopped.", flush=True)
 
-    signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
+    # Installed explicitly: a shell that starts us in the background ignores SIGINT,
+    # and Python then would not turn Ctrl-C into KeyboardInterrupt.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _interrupt)
     try:
         for service in services:
             print(f"Starting {service.name} (log: {service.log_path.relative_to(ROOT)})…", flush=True)
             service.start()
-        for service in services:
-            service.wait_ready(timeout=180)
+        started = time.monotonic()
+        gateway = services[-1]
+        gateway.wait_ready(timeout=60)
         base = f"http://127.0.0.1:{stack.ports.gateway}"
         print(
-            "\nVetrina is running:\n"
+            f"\nVetrina is up ({time.monotonic() - started:.0f}s):\n"
             f"  {base}/          demo storefront with the chat widget\n"
             f"  {base}/readyz    readiness of database, Rasa and action server\n"
             f"  http://127.0.0.1:{stack.ports.rasa}/    Rasa server (API token in RASA_TOKEN)\n"
-            "Press Ctrl-C to stop.\n",
+            "The assistant is loading its model; messages sent meanwhile are kept and\n"
+            "answered as soon as it is ready. Press Ctrl-C to stop.\n",
             flush=True,
         )
+        for service in services[:-1]:
+            service.wait_ready(timeout=240)
+        print(f"Assistant ready ({time.monotonic() - started:.0f}s).", flush=True)
         while all(s.process is not None and s.process.poll() is None for s in services):
             time.sleep(0.5)
         dead = [s for s in services if s.process is not None and s.process.poll() is not None]

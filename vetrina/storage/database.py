@@ -7,6 +7,7 @@ instead of failing); PostgreSQL is reached through ``DATABASE_URL``.
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any, AsyncIterator
 
 from sqlalchemy import event, text
@@ -29,6 +30,13 @@ def normalise_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+def ensure_sqlite_folder(url: str) -> None:
+    """Create the folder of a SQLite file, so a fresh checkout needs no manual step."""
+    parsed = make_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -45,7 +53,7 @@ class Database:
         self.url = normalise_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
         if self.is_sqlite:
-            self._ensure_sqlite_folder()
+            ensure_sqlite_folder(self.url)
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
@@ -56,13 +64,6 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.url.startswith("sqlite")
-
-    def _ensure_sqlite_folder(self) -> None:
-        from pathlib import Path
-
-        database = make_url(self.url).database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

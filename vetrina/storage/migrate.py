@@ -8,6 +8,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
+from vetrina.storage.database import ensure_sqlite_folder
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
@@ -20,6 +22,7 @@ def alembic_config(database_url: str) -> Config:
 
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Bring the database to ``revision``; safe to call when it is already there."""
+    ensure_sqlite_folder(database_url)
     command.upgrade(alembic_config(database_url), revision)
 
 
