@@ -7,7 +7,7 @@ PY := .venv/bin/python
 RASA_DATA := --config config.yml --domain bot/domain.yml --data nlu_data bot/data
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run test validate test-stories pytest train migrate bench clean lint
+.PHONY: help setup run test validate test-stories pytest train migrate demo bench clean lint
 
 help:
 	@echo "make run    install what is missing, train if needed, start Rasa + actions + gateway"
@@ -36,11 +36,17 @@ train: setup
 migrate: .venv/.installed
 	@.venv/bin/vetrina migrate
 
-run: setup train migrate
+# The demo retailer (products, stores, stock); idempotent, so every `make run` may load it.
+demo: migrate
+	@.venv/bin/vetrina demo
+
+run: setup train migrate demo
 	@$(PY) -m scripts.stack run
 
+# rasa data validate --fail-on-warnings, without Rasa's "not used in any story" warning for
+# the responses that custom actions send (scripts/validate.py says why).
 validate: .venv-rasa/.installed
-	$(RASA) data validate $(RASA_DATA) --fail-on-warnings
+	$(PY) -m scripts.validate
 
 test-stories: train
 	$(PY) -m scripts.stack test-stories

@@ -1,8 +1,11 @@
-"""Admin commands: ``vetrina migrate``, ``vetrina serve``."""
+"""Admin commands: ``vetrina migrate``, ``vetrina serve``, ``vetrina import``, ``vetrina demo``."""
 
 from __future__ import annotations
 
 import logging
+import sys
+from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -41,6 +44,111 @@ def serve() -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     web.run_app(init_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+import_app = typer.Typer(
+    help="Import catalog, stores or stock from a CSV or JSON file (all-or-nothing).",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+
+SKIP_INVALID = typer.Option(
+    False, "--skip-invalid", help="Import the valid records and report the bad ones as skipped."
+)
+MAX_PROBLEMS_SHOWN = 50
+
+
+class _Bars:
+    """Import progress as one bar per phase (checking, writing), drawn on stderr."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def start(self, label: str, total: int) -> None:
+        self.close()
+        self._bar = typer.progressbar(length=max(total, 1), label=f"{label:<9}", file=sys.stderr)
+        self._bar.__enter__()
+
+    def advance(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+
+def _run_import(kind: str, file: Path, skip_invalid: bool) -> None:
+    import asyncio
+
+    from vetrina.catalog.importing import import_file
+    from vetrina.storage.database import Database
+
+    settings = _settings()
+    bars = _Bars()
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            return await import_file(db, kind, file, skip_invalid=skip_invalid, progress=bars)
+        finally:
+            bars.close()
+            await db.dispose()
+
+    report = asyncio.run(run())
+    for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        typer.secho(str(problem), fg=typer.colors.RED if not report.applied else None, err=True)
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        typer.echo(f"… and {len(report.problems) - MAX_PROBLEMS_SHOWN} more problem(s)", err=True)
+    if not report.applied:
+        typer.secho(report.summary(), fg=typer.colors.RED, err=True)
+        if report.records and not skip_invalid:
+            typer.echo("Fix the file, or pass --skip-invalid to import the valid records.", err=True)
+        raise typer.Exit(1)
+    typer.echo(report.summary())
+
+
+@import_app.command("catalog")
+def import_catalog(file: Path, skip_invalid: bool = SKIP_INVALID) -> None:
+    """Products, variants, prices and promotions (upsert by product code and SKU)."""
+    _run_import("catalog", file, skip_invalid)
+
+
+@import_app.command("stores")
+def import_stores(file: Path, skip_invalid: bool = SKIP_INVALID) -> None:
+    """Stores with address, coordinates, opening hours and services (upsert by code)."""
+    _run_import("stores", file, skip_invalid)
+
+
+@import_app.command("stock")
+def import_stock(file: Path, skip_invalid: bool = SKIP_INVALID) -> None:
+    """Stock counts: store, sku, on_hand (store "online" is the web shop)."""
+    _run_import("stock", file, skip_invalid)
+
+
+@app.command()
+def demo(seed: int = typer.Option(42, help="Same seed, same data.")) -> None:
+    """Load the demo retailer (products, 18 stores, stock); safe to run again."""
+    import asyncio
+
+    from vetrina.catalog.demo import load_demo
+    from vetrina.storage.database import Database
+
+    settings = _settings()
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            return await load_demo(db, seed)
+        finally:
+            await db.dispose()
+
+    written = asyncio.run(run())
+    typer.echo(
+        f"demo data (seed {seed}) loaded: "
+        + ", ".join(f"{name}: {counts}" for name, counts in written.items())
+    )
 
 
 if __name__ == "__main__":

@@ -56,8 +56,106 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _inventory_token(env: Mapping[str, str]) -> str:
+    token = (env.get("VETRINA_INVENTORY_TOKEN") or "").strip()
+    if token and len(token) < 16:
+        raise SettingsError("VETRINA_INVENTORY_TOKEN must be at least 16 characters")
+    return token
+
+
 def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'vetrina.db'}"
+
+
+DEFAULT_TWILIO_API_BASE_URL = "https://api.twilio.com"
+# The Graph API version Meta's messaging docs show as current; pin it, and move it on purpose.
+DEFAULT_META_GRAPH_BASE_URL = "https://graph.facebook.com/v25.0"
+TWILIO_TEMPLATE_PREFIX = "TWILIO_TEMPLATE_"
+
+
+@dataclass(frozen=True)
+class TwilioSettings:
+    """The WhatsApp channel through Twilio; off unless the three credentials are set."""
+
+    account_sid: str = ""
+    auth_token: str = ""
+    whatsapp_from: str = ""  # the sender, ``whatsapp:+14155238886``
+    api_base_url: str = DEFAULT_TWILIO_API_BASE_URL
+    # Approved WhatsApp templates by name: TWILIO_TEMPLATE_BOOKING_REMINDER=HX… → booking_reminder
+    templates: tuple[tuple[str, str], ...] = ()
+
+    def missing(self) -> list[str]:
+        names = {
+            "TWILIO_ACCOUNT_SID": self.account_sid,
+            "TWILIO_AUTH_TOKEN": self.auth_token,
+            "TWILIO_WHATSAPP_FROM": self.whatsapp_from,
+        }
+        return [name for name, value in names.items() if not value]
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing()
+
+    def template_sid(self, name: str) -> str | None:
+        return dict(self.templates).get(name.lower())
+
+
+@dataclass(frozen=True)
+class MetaSettings:
+    """The Instagram channel through Meta's messaging API; off unless credentials are set."""
+
+    app_secret: str = ""
+    verify_token: str = ""
+    access_token: str = ""
+    account_id: str = ""  # the Instagram professional account id (IGID)
+    graph_base_url: str = DEFAULT_META_GRAPH_BASE_URL
+
+    def missing(self) -> list[str]:
+        names = {
+            "META_APP_SECRET": self.app_secret,
+            "META_VERIFY_TOKEN": self.verify_token,
+            "INSTAGRAM_ACCESS_TOKEN": self.access_token,
+            "INSTAGRAM_ACCOUNT_ID": self.account_id,
+        }
+        return [name for name, value in names.items() if not value]
+
+    @property
+    def configured(self) -> bool:
+        return not self.missing()
+
+
+def _whatsapp_address(raw: str) -> str:
+    raw = raw.strip()
+    if raw and not raw.startswith("whatsapp:"):
+        raw = f"whatsapp:{raw}"
+    return raw
+
+
+def _twilio_from_env(env: Mapping[str, str]) -> TwilioSettings:
+    templates = tuple(
+        sorted(
+            (name[len(TWILIO_TEMPLATE_PREFIX):].lower(), value.strip())
+            for name, value in env.items()
+            if name.startswith(TWILIO_TEMPLATE_PREFIX) and value.strip()
+        )
+    )
+    return TwilioSettings(
+        account_sid=(env.get("TWILIO_ACCOUNT_SID") or "").strip(),
+        auth_token=(env.get("TWILIO_AUTH_TOKEN") or "").strip(),
+        whatsapp_from=_whatsapp_address(env.get("TWILIO_WHATSAPP_FROM") or ""),
+        api_base_url=(env.get("TWILIO_API_BASE_URL") or DEFAULT_TWILIO_API_BASE_URL).rstrip("/"),
+        templates=templates,
+    )
+
+
+def _meta_from_env(env: Mapping[str, str]) -> MetaSettings:
+    return MetaSettings(
+        app_secret=(env.get("META_APP_SECRET") or "").strip(),
+        verify_token=(env.get("META_VERIFY_TOKEN") or "").strip(),
+        access_token=(env.get("INSTAGRAM_ACCESS_TOKEN") or "").strip(),
+        account_id=(env.get("INSTAGRAM_ACCOUNT_ID") or "").strip(),
+        graph_base_url=(env.get("META_GRAPH_BASE_URL") or DEFAULT_META_GRAPH_BASE_URL).rstrip("/"),
+    )
 
 
 @dataclass(frozen=True)
@@ -81,6 +179,16 @@ class Settings:
     delayed_notice_after: float = 4.0
     environment: str = "development"
     log_level: str = "INFO"
+    twilio: TwilioSettings = field(default_factory=TwilioSettings)
+    meta: MetaSettings = field(default_factory=MetaSettings)
+    # Largest webhook body accepted (Twilio, Meta); larger ones get 413 before parsing.
+    webhook_max_bytes: int = 128 * 1024
+    # The channel simulator page (/simulator) with local fake providers; never in production.
+    simulator: bool = False
+    # Fewer available pieces than this in a store is "last pieces" (no bookings there).
+    safety_stock: int = 2
+    # Bearer token of POST /api/inventory/stock; empty disables the endpoint (503).
+    inventory_token: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -95,6 +203,9 @@ class Settings:
             raise SettingsError(
                 f"VETRINA_ENV must be development, test or production, got {environment!r}"
             )
+        simulator = _bool(env, "VETRINA_SIMULATOR", environment == "development")
+        if simulator and environment == "production":
+            raise SettingsError("VETRINA_SIMULATOR cannot be on when VETRINA_ENV=production")
         return cls(
             database_url=env.get("DATABASE_URL") or default_database_url(),
             host=host,
@@ -113,4 +224,10 @@ class Settings:
             delayed_notice_after=_float(env, "VETRINA_DELAYED_NOTICE_AFTER", 4.0),
             environment=environment,
             log_level=(env.get("VETRINA_LOG_LEVEL") or "INFO").upper(),
+            twilio=_twilio_from_env(env),
+            meta=_meta_from_env(env),
+            webhook_max_bytes=_int(env, "VETRINA_WEBHOOK_MAX_BYTES", 128 * 1024, minimum=1024),
+            simulator=simulator,
+            safety_stock=_int(env, "VETRINA_SAFETY_STOCK", 2, minimum=0),
+            inventory_token=_inventory_token(env),
         )

@@ -39,7 +39,11 @@ class OutboundStatus(str, enum.Enum):
     PENDING = "pending"  # stored, waiting for the channel's sender
     SENT = "sent"  # the channel accepted it
     DELIVERED = "delivered"  # the provider confirmed delivery
+    READ = "read"  # the provider says the customer read it
     FAILED = "failed"  # given up: the error is final
+    # Not sent, on purpose: outside the channel's messaging window with no allowed way to
+    # send it (see vetrina/conversations/reach.py); ``last_error`` says why. Kept for a person.
+    HELD = "held"
 
 
 PENDING_INBOUND = (InboundStatus.RECEIVED.value, InboundStatus.PROCESSING.value)

@@ -31,6 +31,14 @@ _TEXTS: dict[str, dict[str, str]] = {
         "it": "Non riusciamo a salvare il messaggio ora: riprova tra poco.",
         "en": "We cannot save your message right now: please try again shortly.",
     },
+    "choose_by_number": {
+        "it": "Rispondi con il numero dell'opzione.",
+        "en": "Reply with the number of your choice.",
+    },
+    "choose_option": {
+        "it": "Scegli un'opzione:",
+        "en": "Choose an option:",
+    },
 }
 
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.models import Direction, Message, OutboundStatus
-from vetrina.conversations.ports import ChannelSender, DeliveryError, OutboundView
+from vetrina.conversations.ports import ChannelSender, DeliveryError, DeliveryHeld, OutboundView
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -101,8 +102,13 @@ class Outbox:
             if sender is None:
                 raise DeliveryError(f"no sender for channel {row.channel!r}", transient=False)
             provider_id = await sender.send(view)
+        except DeliveryHeld as held:
+            await self._record_held(row.id, str(held))
+            return True  # the customer's later messages are judged on their own
         except DeliveryError as error:
-            await self._record_failure(row.id, str(error), error.transient)
+            await self._record_failure(
+                row.id, str(error), error.transient, retry_after=error.retry_after
+            )
             return False
         except Exception as error:  # an adapter bug: keep the message, retry later
             log.exception("sender for %s crashed on message %s", row.channel, row.id)
@@ -116,13 +122,27 @@ class Outbox:
             message.last_error = None
         return True
 
-    async def _record_failure(self, message_id: int, error: str, transient: bool) -> None:
+    async def _record_held(self, message_id: int, reason: str) -> None:
+        async with self._db.transaction() as session:
+            message = await session.get_one(Message, message_id)
+            message.attempts += 1
+            message.status = OutboundStatus.HELD.value
+            message.last_error = reason[:2000]
+        log.warning("message %s held, not sent: %s", message_id, reason)
+
+    async def _record_failure(
+        self, message_id: int, error: str, transient: bool, *, retry_after: float | None = None
+    ) -> None:
         async with self._db.transaction() as session:
             message = await session.get_one(Message, message_id)
             message.attempts += 1
             message.last_error = error[:2000]
             if transient and message.attempts < MAX_ATTEMPTS:
-                message.next_attempt_at = self._backoff.next_at(utcnow(), message.attempts)
+                now = utcnow()
+                next_at = self._backoff.next_at(now, message.attempts)
+                if retry_after:
+                    next_at = max(next_at, now + timedelta(seconds=retry_after))
+                message.next_attempt_at = next_at
             else:
                 message.status = OutboundStatus.FAILED.value
         log.warning("delivery of message %s failed (transient=%s): %s", message_id, transient, error)

@@ -82,11 +82,29 @@ class OutboundView:
 
 
 class DeliveryError(Exception):
-    """A channel could not take a message; ``transient`` says whether to retry."""
+    """A channel could not take a message; ``transient`` says whether to retry.
 
-    def __init__(self, detail: str, *, transient: bool) -> None:
+    ``retry_after`` (seconds) is the provider's own hint, e.g. a rate limit's reset time;
+    the outbox waits at least that long before the next attempt.
+    """
+
+    def __init__(
+        self, detail: str, *, transient: bool, retry_after: float | None = None
+    ) -> None:
         super().__init__(detail)
         self.transient = transient
+        self.retry_after = retry_after
+
+
+class DeliveryHeld(DeliveryError):
+    """The channel may not carry this message now (e.g. outside WhatsApp's 24-hour window).
+
+    The message is kept with status ``held`` and the reason, for a person to act on;
+    it is neither retried nor dropped.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, transient=False)
 
 
 class ChannelSender(Protocol):

@@ -20,7 +20,9 @@ from vetrina.conversations.inbox import Inbox
 from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
+from vetrina.gateway import inventory_api
 from vetrina.gateway.notifiers import ChannelNotifiers
+from vetrina.gateway.provider_channels import PROVIDER_CHANNELS, ProviderChannels
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 
@@ -58,6 +60,8 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
         async_handlers=False,
     )
     sio.attach(app, socketio_path="socket.io")
+    channels = ProviderChannels(settings)  # WhatsApp, Instagram: on, simulated, or off
+    app[PROVIDER_CHANNELS] = channels
 
     async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         db = Database(settings.database_url)
@@ -65,7 +69,7 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
         rasa = RasaAssistant(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
         backoff = Backoff(settings.retry_base_delay, settings.retry_max_delay)
         outbox = Outbox(
-            db, {"web": WebSender(sio)}, backoff=backoff,
+            db, {"web": WebSender(sio), **channels.senders(db, http)}, backoff=backoff,
             poll_interval=settings.worker_poll_interval,
         )
 
@@ -75,7 +79,7 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
         processor = TurnProcessor(
             db,
             assistant or rasa,
-            ChannelNotifiers({"web": WebNotifier(sio)}),
+            ChannelNotifiers({"web": WebNotifier(sio), **channels.notifiers(db, outbox.wake)}),
             replies_stored,
             ProcessingOptions(
                 concurrency=settings.worker_concurrency,
@@ -87,6 +91,9 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
         )
         inbox = Inbox(db)
         WebChat(sio, db, inbox, processor.wake, settings.max_message_chars)
+        channels.bind(
+            db=db, inbox=inbox, on_stored=processor.wake, wake_outbox=outbox.wake, backoff=backoff
+        )
         app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio)
         workers = [
             asyncio.create_task(processor.run(), name="turn-processor"),
@@ -99,6 +106,7 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await processor.stop()
+        await channels.close()
         await sio.shutdown()
         await http.aclose()
         await db.dispose()
@@ -108,7 +116,9 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
     app.router.add_get("/widget.js", widget)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_post("/api/inventory/stock", inventory_api.post_stock)
     app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
+    channels.add_routes(app)
     return app
 
 

@@ -1,6 +1,8 @@
 """Imports every table so that ``Base.metadata`` is complete (for Alembic and tests)."""
 
+from vetrina.catalog import models as catalog  # noqa: F401
 from vetrina.conversations import models as conversations  # noqa: F401
+from vetrina.customers import interactions  # noqa: F401
 from vetrina.customers import models as customers  # noqa: F401
 from vetrina.storage.base import Base
 

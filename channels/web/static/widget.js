@@ -28,6 +28,10 @@
  *                                        every message (customData.page); a key set to
  *                                        null or undefined is removed; setContext(null)
  *                                        clears it
+ * Location: a quick reply whose payload is exactly "/share_location" asks the browser for
+ * the shopper's position and sends "/share_location{"latitude":..,"longitude":..}" (shown
+ * as a pin with the coordinates); if the shopper refuses, nothing is sent and a local
+ * system line asks for a city instead.
  * Calls made before the (deferred) script ran can be queued by the page:
  *   (window.VetrinaChat = window.VetrinaChat || {q: []}).q.push(['setContext', {...}]);
  *
@@ -111,6 +115,7 @@
       tooLong: 'Il messaggio \u00e8 troppo lungo',
       welcome: 'Ciao! Come possiamo aiutarti? Chiedici di prodotti, taglie, disponibilit\u00e0 in negozio o prenota una prova.',
       unread: 'nuovi messaggi',
+      noLocation: 'Non riesco a leggere la tua posizione: scrivimi la citt\u00e0 o il CAP.',
     },
     en: {
       launcher: 'Chat with us',
@@ -130,6 +135,7 @@
       tooLong: 'The message is too long',
       welcome: 'Hi! How can we help? Ask us about products, sizes, in-store availability, or book a try-on.',
       unread: 'new messages',
+      noLocation: 'I can\u2019t get your location: please write your city or postcode.',
     },
   };
   var T = STRINGS[lang];
@@ -604,7 +610,8 @@
       var b = el('button', 'vetrina-quick-reply', { type: 'button', text: titleText });
       b.addEventListener('click', function () {
         removeQuickReplies();
-        sendText(payload, titleText);
+        if (payload === SHARE_LOCATION) shareLocation();
+        else sendText(payload, titleText);
         ui.input.focus();
       });
       box.appendChild(b);
@@ -612,6 +619,25 @@
     if (!box.childNodes.length) return;
     quickRepliesEl = box;
     appendNode(box);
+  }
+
+  // A quick reply whose payload is exactly "/share_location" asks the browser for the
+  // position and sends it as "/share_location{"latitude":..,"longitude":..}". If the
+  // shopper refuses (or the browser cannot), nothing is sent: a local line asks for a city.
+  var SHARE_LOCATION = '/share_location';
+
+  function shareLocation() {
+    var refused = function () { renderMessage('system', T.noLocation); };
+    if (!navigator.geolocation) { // old browser; an insecure page is refused by the browser itself
+      refused();
+      return;
+    }
+    navigator.geolocation.getCurrentPosition(function (position) {
+      var lat = Math.round(position.coords.latitude * 1e5) / 1e5;
+      var lon = Math.round(position.coords.longitude * 1e5) / 1e5;
+      sendText(SHARE_LOCATION + JSON.stringify({ latitude: lat, longitude: lon }),
+        '\ud83d\udccd ' + lat.toFixed(4) + ', ' + lon.toFixed(4));
+    }, refused, { enableHighAccuracy: false, timeout: 15000, maximumAge: 300000 });
   }
 
   function showTyping() {

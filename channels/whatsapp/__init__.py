@@ -1,0 +1,3 @@
+"""WhatsApp through Twilio: signed webhooks in, the official ``twilio`` client out."""
+
+CHANNEL = "whatsapp"
