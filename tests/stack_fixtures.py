@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,11 +12,14 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from channels.fakes.twilio_fake import TwilioFake
 from scripts.stack import MODEL, RASA_BIN, Ports, Service, Stack
 from tests.conftest import free_port, skip_or_fail
+from vetrina.catalog.demo import load_demo
 from vetrina.gateway.app import SERVICES, Services, init_app
 from vetrina.settings import Settings
-from vetrina.storage.migrate import upgrade_async
+from vetrina.storage.database import Database
+from vetrina.storage.migrate import upgrade, upgrade_async
 
 
 @dataclass
@@ -30,6 +35,27 @@ class RunningStack:
         self.rasa.wait_ready(timeout=240)
 
 
+def prepare_database(url: str) -> None:
+    """Migrate and load the demo retailer: the action server answers stock questions from
+    it, so it must be there before the action server starts."""
+
+    async def load() -> None:
+        db = Database(url)
+        try:
+            await load_demo(db)
+        finally:
+            await db.dispose()
+
+    def prepare() -> None:
+        upgrade(url)
+        asyncio.run(load())
+
+    # In a thread of its own: asyncio.run() (also inside the sync upgrade()) would unset
+    # the main thread's event loop, which the session's async tests still use.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(prepare).result()
+
+
 @pytest.fixture(scope="session")
 def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     if not RASA_BIN.exists():
@@ -38,6 +64,7 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
         skip_or_fail(f"no trained model at {MODEL}: run `make train`")
     var: Path = tmp_path_factory.mktemp("stack")
     database_url = f"sqlite+aiosqlite:///{var / 'vetrina.db'}"
+    prepare_database(database_url)
     stack = Stack(
         Ports(gateway=free_port(), rasa=free_port(), actions=free_port()),
         var=var,
@@ -59,13 +86,25 @@ def rasa_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStac
 class Gateway:
     url: str
     services: Services
+    twilio: TwilioFake | None = None  # the fake Twilio the WhatsApp channel sends to
+
+
+STACK_TWILIO = TwilioFake("AC" + "5" * 32, "stack-twilio-auth-token", "whatsapp:+14155238886")
 
 
 @pytest_asyncio.fixture(scope="session")
 async def gateway(rasa_stack: RunningStack) -> AsyncIterator[Gateway]:
     stack = rasa_stack.stack
+    twilio_runner = web.AppRunner(STACK_TWILIO.app())  # a local fake Twilio for WhatsApp
+    await twilio_runner.setup()
+    twilio_port = free_port()
+    await web.TCPSite(twilio_runner, "127.0.0.1", twilio_port).start()
     settings = Settings.from_env(
         {
+            "TWILIO_ACCOUNT_SID": STACK_TWILIO.account_sid,
+            "TWILIO_AUTH_TOKEN": STACK_TWILIO.auth_token,
+            "TWILIO_WHATSAPP_FROM": STACK_TWILIO.whatsapp_from,
+            "TWILIO_API_BASE_URL": f"http://127.0.0.1:{twilio_port}",
             "DATABASE_URL": rasa_stack.database_url,
             "RASA_URL": f"http://127.0.0.1:{stack.ports.rasa}",
             "RASA_TOKEN": stack.token,
@@ -84,6 +123,8 @@ async def gateway(rasa_stack: RunningStack) -> AsyncIterator[Gateway]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", stack.ports.gateway).start()
     try:
-        yield Gateway(f"http://127.0.0.1:{stack.ports.gateway}", app[SERVICES])
+        yield Gateway(f"http://127.0.0.1:{stack.ports.gateway}", app[SERVICES], STACK_TWILIO)
     finally:
         await runner.cleanup()
+        await STACK_TWILIO.close()
+        await twilio_runner.cleanup()

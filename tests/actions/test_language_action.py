@@ -7,6 +7,7 @@ message. The action tests run it the rasa-sdk way: a `Tracker` and a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -326,7 +327,9 @@ def test_every_response_exists_in_both_languages(domain):
         english_texts = [v["text"] for v in variations if v.get("condition") == english]
         assert italian_texts and english_texts, name
         assert len(italian_texts) + len(english_texts) == len(variations), name
+        if name.startswith("utter_label_"):
+            continue  # single words used inside other messages: too short to detect
         for text in italian_texts:
-            assert detect_language(text) == "it", (name, text)
+            assert detect_language(re.sub(r"\{\w+\}", "", text)) == "it", (name, text)
         for text in english_texts:
-            assert detect_language(text) == "en", (name, text)
+            assert detect_language(re.sub(r"\{\w+\}", "", text)) == "en", (name, text)

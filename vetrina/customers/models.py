@@ -24,6 +24,9 @@ class Customer(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     last_channel: Mapped[str | None] = mapped_column(String(20))
     last_seen_at: Mapped[datetime | None]
+    # The store the customer confirmed as theirs ("is Milano Duomo your usual store?"):
+    # a store code, not a foreign key, so a closed store leaves the profile intact.
+    favourite_store_code: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,84 @@
+"""What the action server shares between actions: one database, inventory and resolver.
+
+Created lazily on the first action that needs it (the action server imports every
+action module at start-up, before any event loop serves requests), from
+``Settings.from_env()``: ``DATABASE_URL`` is given to the action server by
+``scripts/stack.py``. The product index and store directory are built once and rebuilt
+after ``RESOLVER_MAX_AGE`` seconds, so a catalog import shows up within minutes without
+a restart. Tests install their own :class:`Runtime` with :func:`install`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from vetrina.catalog.availability import SqlInventory
+from vetrina.catalog.resolution import Resolver, StoreFinder
+from vetrina.catalog.search import ProductIndex
+from vetrina.catalog.stock_check import StockChecker
+from vetrina.settings import Settings
+from vetrina.storage.database import Database
+
+RESOLVER_MAX_AGE = 300.0  # seconds
+
+
+class ResolverCache:
+    """The product index (rebuilt every ``max_age`` seconds) and a store finder for the
+    inventory's current store directory (rebuilt whenever the directory is reloaded)."""
+
+    def __init__(self, db: Database, inventory: SqlInventory, max_age: float) -> None:
+        self._db = db
+        self._inventory = inventory
+        self._max_age = max_age
+        self._index: ProductIndex | None = None
+        self._built_at = 0.0
+        self._finder: StoreFinder | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Resolver:
+        if self._index is None or time.monotonic() - self._built_at > self._max_age:
+            async with self._lock:
+                if self._index is None or time.monotonic() - self._built_at > self._max_age:
+                    async with self._db.sessions() as session:
+                        self._index = await ProductIndex.load(session)
+                    self._built_at = time.monotonic()
+        directory = await self._inventory.stores()
+        if self._finder is None or self._finder.directory is not directory:
+            self._finder = StoreFinder(directory)
+        return Resolver(self._index, self._finder)
+
+    def forget(self) -> None:
+        self._index = None
+
+
+@dataclass
+class Runtime:
+    db: Database
+    inventory: SqlInventory
+    resolvers: ResolverCache
+    checker: StockChecker
+
+    @classmethod
+    def create(cls, settings: Settings, *, resolver_max_age: float = RESOLVER_MAX_AGE) -> Runtime:
+        db = Database(settings.database_url)
+        inventory = SqlInventory(db, safety_stock=settings.safety_stock)
+        resolvers = ResolverCache(db, inventory, resolver_max_age)
+        return cls(db, inventory, resolvers, StockChecker(db, inventory, resolvers.get))
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime.create(Settings.from_env())
+    return _runtime
+
+
+def install(runtime: Runtime | None) -> None:
+    """Use ``runtime`` from now on (tests); ``None`` goes back to the lazy default."""
+    global _runtime
+    _runtime = runtime
