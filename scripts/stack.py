@@ -232,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
             f"\nVetrina is up ({time.monotonic() - started:.0f}s):\n"
             f"  {base}/          demo storefront with the chat widget\n"
             f"  {base}/readyz    readiness of database, Rasa and action server\n"
+            f"  {base}/simulator WhatsApp and Instagram simulator (development only)\n"
             f"  http://127.0.0.1:{stack.ports.rasa}/    Rasa server (API token in RASA_TOKEN)\n"
             "The assistant is loading its model; messages sent meanwhile are kept and\n"
             "answered as soon as it is ready. Press Ctrl-C to stop.\n",
