@@ -41,7 +41,6 @@ from vetrina.conversations.inbox import InboundMessage, Inbox
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
-STORY_MENTION_INTENT = "/story_mention"
 _PLACEHOLDERS = {
     "image": "[image]",
     "video": "[video]",
@@ -116,7 +115,9 @@ def parse_message(
     mention = next((a for a in attachments if a["type"] == "story_mention"), None)
     if mention is not None:
         metadata["story_mention"] = {"url": mention.get("url")}
-        metadata["assistant_text"] = STORY_MENTION_INTENT
+        # Nothing to ask the assistant: a mention is thanked, and the next message is
+        # answered as usual (vetrina/conversations/processing.py, AUTO_REPLY).
+        metadata["auto_reply"] = "story_mention"
     reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
     story = reply_to.get("story") if isinstance(reply_to.get("story"), dict) else None
     if story is not None:

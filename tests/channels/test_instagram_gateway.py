@@ -79,9 +79,12 @@ async def test_batched_delivery_every_entry_and_event_is_handled(harness: Harnes
     assert inbound["mid.batch.2"].payload["metadata"]["story_reply"]["id"] == "17900000000000001"
     assert inbound["mid.batch.3"].payload["metadata"]["story_mention"]["url"].endswith("story/2")
     asked = sorted(t.text for t in harness.assistant.calls)
-    assert asked == sorted(["[image]", "Che bello!", "/story_mention", '/choose_size{"size": "M"}'])
+    # The story mention is thanked with a fixed notice, not sent to the assistant.
+    assert asked == sorted(["[image]", "Che bello!", '/choose_size{"size": "M"}'])
     # echo, read and reaction were recognised and not answered
     assert len(harness.meta.sent) == 4
+    thanked = [m for m in harness.meta.sent if m["recipient"] == "3333333333333333"]
+    assert any(m["text"].startswith(("Grazie per averci menzionato", "Thanks for mentioning")) for m in thanked)
 
 
 async def test_read_receipt_marks_our_message_read(harness: Harness) -> None:

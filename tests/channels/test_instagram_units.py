@@ -44,7 +44,7 @@ def test_batch_every_entry_and_event() -> None:
     image, story_reply, mention, quick = stored
     assert image.metadata["media"] == [{"type": "image", "url": "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1"}]
     assert story_reply.text == "Che bello!" and story_reply.metadata["story_reply"]["id"] == "17900000000000001"
-    assert mention.text == "[story mention]" and mention.metadata["assistant_text"] == "/story_mention"
+    assert mention.text == "[story mention]" and mention.metadata["auto_reply"] == "story_mention"
     assert quick.text == "Taglia M" and quick.metadata["assistant_text"] == '/choose_size{"size": "M"}'
 
 

@@ -180,3 +180,22 @@ async def test_later_messages_wait_for_an_earlier_retry(db: Database) -> None:
     assert first.status == "processing" and second.status == "received"
     assert second.attempts == 0  # not overtaken while the first one waits
     assert first.next_attempt_at > utcnow() - timedelta(seconds=1)
+
+
+async def test_auto_reply_message_is_answered_by_its_notice_without_the_assistant(
+    db: Database,
+) -> None:
+    await Inbox(db).receive(
+        InboundMessage(
+            "web", "lia-session", "[story mention]", "l:1",
+            metadata={"auto_reply": "story_mention", "language": "en"},
+        )
+    )
+    assistant = FakeAssistant()
+    processor, _, sender = make_processor(db, assistant)
+    await processor.drain()
+    assert assistant.calls == []
+    [reply] = sender.sent
+    assert reply.text.startswith("Thanks for mentioning us in your story")
+    [inbound] = await messages(db, "in")
+    assert inbound.status == "processed"

@@ -31,6 +31,12 @@ _TEXTS: dict[str, dict[str, str]] = {
         "it": "Non riusciamo a salvare il messaggio ora: riprova tra poco.",
         "en": "We cannot save your message right now: please try again shortly.",
     },
+    "story_mention": {
+        "it": "Grazie per averci menzionato nella tua storia! Se cerchi un capo o vuoi "
+        "sapere se è disponibile in un negozio vicino a te, scrivimi pure.",
+        "en": "Thanks for mentioning us in your story! If you are looking for something, "
+        "or want to know whether it is in a store near you, just write.",
+    },
     "choose_by_number": {
         "it": "Rispondi con il numero dell'opzione.",
         "en": "Reply with the number of your choice.",

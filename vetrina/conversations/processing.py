@@ -24,6 +24,7 @@ from vetrina.conversations.models import (
     Message,
     OutboundStatus,
 )
+from vetrina.conversations.notices import notice
 from vetrina.conversations.ports import (
     Assistant,
     AssistantUnavailable,
@@ -36,6 +37,11 @@ from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
 log = logging.getLogger(__name__)
+
+# Metadata key a channel adapter sets when a message needs no assistant, only a fixed
+# notice (vetrina/conversations/notices.py); the values it may name:
+AUTO_REPLY = "auto_reply"
+AUTO_REPLIES = frozenset({"story_mention"})
 
 
 @dataclass(frozen=True)
@@ -140,8 +146,8 @@ class TurnProcessor:
                 return
             turn, may_have_reached = claimed
             try:
-                replies = None
-                if may_have_reached:
+                replies = self._auto_reply(turn)
+                if replies is None and may_have_reached:
                     replies = await self._assistant.replies_already_given(turn)
                 if replies is None:
                     replies = await self._ask(turn)
@@ -177,6 +183,14 @@ class TurnProcessor:
             text = metadata.pop("assistant_text", None) or message.text
             turn = Turn(message.id, customer_id, message.channel, text, metadata)
             return turn, may_have_reached
+
+    def _auto_reply(self, turn: Turn) -> list[BotReply] | None:
+        """A message a channel marked as answered by a fixed notice (e.g. a story mention)."""
+        key = turn.metadata.get(AUTO_REPLY)
+        if key not in AUTO_REPLIES:
+            return None
+        language = turn.metadata.get("language") or self._options.default_language
+        return [BotReply(text=notice(key, language))]
 
     async def _ask(self, turn: Turn) -> list[BotReply]:
         """Ask the assistant; if it is slow, tell the customer their message is safe."""
