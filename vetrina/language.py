@@ -50,6 +50,8 @@ def detect_language(text: str, current: str | None = None) -> str | None:
     cleaned = " ".join(text.lower().split()).strip(" !?.,;:")
     if not cleaned or cleaned.startswith("/"):
         return None
+    if cleaned.startswith("[") and cleaned.endswith("]"):
+        return None  # a channel's placeholder ("[image]", "[story mention]"), not the customer's words
     if cleaned in _SHORT_WORDS:
         return _SHORT_WORDS[cleaned]
     if sum(ch.isalpha() for ch in cleaned) < 3:
