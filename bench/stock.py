@@ -286,9 +286,33 @@ class Catalog:
         if chunk:
             yield chunk
 
+    def tables(self) -> tuple[tuple[str, list[tuple[Any, ...]]], ...]:
+        """Rows of the small tables, in the column order of ``COLUMNS``."""
+        return (
+            ("stores", self.store_rows),
+            ("products", self.product_rows),
+            ("variants", self.variant_rows),
+        )
+
     @property
     def stock_count(self) -> int:
         return self.variant_count * max(1, round(self.density * self.store_count))
+
+
+# Columns are named, so a column added later with a default does not break the build.
+COLUMNS = {
+    "stores": (
+        "id, code, name, city, address, postal_code, country, latitude, longitude, timezone, "
+        "phone, opening_hours, hours_exceptions, services, active, created_at, updated_at"
+    ),
+    "products": (
+        "id, code, name_it, name_en, description_it, description_en, category, brand, images, "
+        "created_at, updated_at"
+    ),
+    "variants": (
+        "id, product_id, sku, ean, size, colour, price_cents, currency, created_at, updated_at"
+    ),
+}
 
 
 def bar(label: str, total: int) -> Any:
@@ -305,15 +329,11 @@ def build_sqlite(path: Path, catalog: Catalog) -> None:
     conn = sqlite3.connect(path)
     conn.execute("PRAGMA synchronous=OFF")
     with conn:
-        conn.executemany(
-            "INSERT INTO stores VALUES (" + ",".join("?" * 17) + ")", ts(catalog.store_rows)
-        )
-        conn.executemany(
-            "INSERT INTO products VALUES (" + ",".join("?" * 11) + ")", ts(catalog.product_rows)
-        )
-        conn.executemany(
-            "INSERT INTO variants VALUES (" + ",".join("?" * 10) + ")", ts(catalog.variant_rows)
-        )
+        for table, rows in catalog.tables():
+            marks = ",".join("?" * len(COLUMNS[table].split(",")))
+            conn.executemany(
+                f"INSERT INTO {table} ({COLUMNS[table]}) VALUES ({marks})", ts(rows)
+            )
     with bar("store_stock", catalog.stock_count) as progress, conn:
         for chunk in catalog.stock_rows():
             conn.executemany(
@@ -330,30 +350,8 @@ def build_postgres(url: str, catalog: Catalog) -> None:
     import psycopg
 
     with psycopg.connect(url) as conn, conn.cursor() as cur:
-        for table, rows, columns in (
-            (
-                "stores",
-                catalog.store_rows,
-                (
-                    "id, code, name, city, address, postal_code, country, latitude, longitude, "
-                    "timezone, phone, opening_hours, hours_exceptions, services, active, created_at, "
-                    "updated_at"
-                ),
-            ),
-            (
-                "products",
-                catalog.product_rows,
-                (
-                    "id, code, name_it, name_en, description_it, description_en, category, brand, "
-                    "images, created_at, updated_at"
-                ),
-            ),
-            (
-                "variants",
-                catalog.variant_rows,
-                "id, product_id, sku, ean, size, colour, price_cents, currency, created_at, updated_at",
-            ),
-        ):
+        for table, rows in catalog.tables():
+            columns = COLUMNS[table]
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)

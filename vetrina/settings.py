@@ -63,6 +63,13 @@ def _inventory_token(env: Mapping[str, str]) -> str:
     return token
 
 
+def _secret_token(env: Mapping[str, str], name: str) -> str:
+    token = (env.get(name) or "").strip()
+    if token and len(token) < 16:
+        raise SettingsError(f"{name} must be at least 16 characters")
+    return token
+
+
 def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'vetrina.db'}"
 
@@ -189,6 +196,13 @@ class Settings:
     safety_stock: int = 2
     # Bearer token of POST /api/inventory/stock; empty disables the endpoint (503).
     inventory_token: str = ""
+    # Try-on bookings: slot length, places per slot (fitting rooms / consultants), and how
+    # long after the start a booking that nobody showed up for releases its items.
+    slot_minutes: int = 30
+    slot_capacity: int = 2
+    no_show_grace_minutes: int = 30
+    # Bearer token of the staff pages (/staff/...); empty disables them (503).
+    staff_token: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -230,4 +244,8 @@ class Settings:
             simulator=simulator,
             safety_stock=_int(env, "VETRINA_SAFETY_STOCK", 2, minimum=0),
             inventory_token=_inventory_token(env),
+            slot_minutes=_int(env, "VETRINA_SLOT_MINUTES", 30, minimum=5),
+            slot_capacity=_int(env, "VETRINA_SLOT_CAPACITY", 2, minimum=1),
+            no_show_grace_minutes=_int(env, "VETRINA_NO_SHOW_GRACE_MINUTES", 30, minimum=0),
+            staff_token=_secret_token(env, "VETRINA_STAFF_TOKEN"),
         )

@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vetrina.storage.base import Base, utcnow
@@ -117,6 +118,11 @@ class Store(Base):
     hours_exceptions: Mapped[dict[str, Any]] = mapped_column(default=dict)
     services: Mapped[list[str]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The store's own switch for try-on bookings (temporarily closed, no staff), on top of
+    # offering the "try_on" service at all. Imports never touch it; staff flip it.
+    try_on_enabled: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=sa_true()
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -15,12 +15,13 @@ from aiohttp import web
 
 from channels.web.socket import WebChat, WebNotifier, WebSender
 from integrations.rasa import RasaAssistant, action_server_ready
+from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.inbox import Inbox
 from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
-from vetrina.gateway import inventory_api
+from vetrina.gateway import bookings_web, inventory_api
 from vetrina.gateway.notifiers import ChannelNotifiers
 from vetrina.gateway.provider_channels import PROVIDER_CHANNELS, ProviderChannels
 from vetrina.settings import Settings
@@ -95,9 +96,14 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
             db=db, inbox=inbox, on_stored=processor.wake, wake_outbox=outbox.wake, backoff=backoff
         )
         app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio)
+        bookings = Bookings(db, booking_options(settings))
+        app[bookings_web.BOOKINGS] = bookings
         workers = [
             asyncio.create_task(processor.run(), name="turn-processor"),
             asyncio.create_task(outbox.run(), name="outbox"),
+            asyncio.create_task(
+                bookings_web.booking_worker(bookings, outbox.wake), name="bookings"
+            ),
         ]
         yield
         for task in workers:
@@ -117,9 +123,19 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_post("/api/inventory/stock", inventory_api.post_stock)
+    bookings_web.add_routes(app)
     app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
     channels.add_routes(app)
     return app
+
+
+def booking_options(settings: Settings) -> BookingOptions:
+    return BookingOptions(
+        slot_minutes=settings.slot_minutes,
+        capacity=settings.slot_capacity,
+        no_show_grace_minutes=settings.no_show_grace_minutes,
+        safety_stock=settings.safety_stock,
+    )
 
 
 async def storefront(_request: web.Request) -> web.FileResponse:

@@ -1,0 +1,153 @@
+"""Booking pages of the gateway, and the periodic booking work.
+
+- ``GET /bookings/{code}/calendar.ics?t=<token>``: the booking's calendar file. The token
+  is a random per-booking secret (``bookings.calendar_token``); a wrong or missing token
+  and an unknown code both answer the same 404.
+- ``GET /staff/stores/{store}/bookings?date=YYYY-MM-DD``: a store's bookings of a day
+  with the items to prepare (HTML; ``Accept: application/json`` for JSON). Protected by
+  ``Authorization: Bearer <VETRINA_STAFF_TOKEN>`` until the console login exists; 503 when
+  no token is configured, 401 when it is missing or wrong.
+- :func:`booking_worker`: every minute, releases no-shows and queues the day-before
+  reminders, then wakes the outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from aiohttp import web
+
+from vetrina.bookings.errors import BookingError, StoreNotBookable
+from vetrina.bookings.service import Bookings, BookingView
+from vetrina.storage.base import utcnow
+
+log = logging.getLogger(__name__)
+
+BOOKINGS = web.AppKey("bookings", Bookings)
+WORKER_INTERVAL = 60.0
+
+
+def _authorised(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+async def calendar_ics(request: web.Request) -> web.Response:
+    bookings = request.app[BOOKINGS]
+    code = request.match_info["code"]
+    body = await bookings.calendar(code, request.query.get("t", ""))
+    if body is None:
+        raise web.HTTPNotFound(text="no such calendar")
+    return web.Response(
+        body=body.encode("utf-8"),
+        content_type="text/calendar",
+        charset="utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="vetrina-{code.upper()}.ics"',
+            "Cache-Control": "private, no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
+
+
+async def staff_day(request: web.Request) -> web.Response:
+    from vetrina.gateway.app import SERVICES  # app.py imports this module
+
+    token = request.app[SERVICES].settings.staff_token
+    if not token:
+        return web.json_response(
+            {"error": "staff pages are disabled: set VETRINA_STAFF_TOKEN"}, status=503
+        )
+    if not _authorised(request.headers.get("Authorization", ""), token):
+        return web.json_response(
+            {"error": "missing or wrong bearer token"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="staff"'},
+        )
+    store = request.match_info["store"]
+    raw_day = request.query.get("date") or utcnow().date().isoformat()
+    try:
+        sheet = await request.app[BOOKINGS].day_sheet(store, raw_day)
+    except StoreNotBookable:
+        return web.json_response({"error": f"unknown store {store!r}"}, status=404)
+    except BookingError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    if "application/json" in request.headers.get("Accept", ""):
+        return web.json_response(
+            {"store": store, "date": raw_day, "bookings": [_json(v) for v in sheet]}
+        )
+    return web.Response(text=_page(store, raw_day, sheet), content_type="text/html")
+
+
+def _json(view: BookingView) -> dict[str, object]:
+    return {
+        "code": view.code,
+        "status": view.status,
+        "starts_at": view.local_start.isoformat(),
+        "ends_at": view.local_end.isoformat(),
+        "customer": view.customer_name,
+        "channel": view.channel,
+        "items": [
+            {"sku": i.sku, "product": i.product, "size": i.size, "colour": i.colour,
+             "quantity": i.quantity}
+            for i in view.items
+        ],
+    }
+
+
+def _page(store: str, day: str, sheet: list[BookingView]) -> str:
+    e = html.escape
+    rows = []
+    for view in sheet:
+        items = "".join(
+            f"<li>{e(i.product)} — {e(i.colour)} {e(i.size)} (SKU {e(i.sku)}) × {i.quantity}</li>"
+            for i in view.items
+        )
+        rows.append(
+            f"<tr class='{e(view.status)}'><td>{view.local_start:%H:%M}–{view.local_end:%H:%M}</td>"
+            f"<td><strong>{e(view.code)}</strong></td><td>{e(view.customer_name or '')}</td>"
+            f"<td>{e(view.status)}</td><td><ul>{items}</ul></td></tr>"
+        )
+    body = "".join(rows) or "<tr><td colspan='5'>Nessuna prenotazione / No bookings</td></tr>"
+    return (
+        "<!doctype html><html lang='it'><head><meta charset='utf-8'>"
+        f"<title>Prenotazioni {e(store)} {e(day)}</title>"
+        "<style>body{font-family:sans-serif}td{padding:4px 8px;vertical-align:top}"
+        "tr.cancelled{color:#888;text-decoration:line-through}</style></head><body>"
+        f"<h1>Prove in negozio — {e(store)} — {e(day)}</h1>"
+        "<table><thead><tr><th>Ora</th><th>Codice</th><th>Cliente</th><th>Stato</th>"
+        f"<th>Articoli da preparare</th></tr></thead><tbody>{body}</tbody></table>"
+        "</body></html>"
+    )
+
+
+async def booking_worker(
+    bookings: Bookings, wake_outbox: Callable[[], None], *, interval: float = WORKER_INTERVAL,
+    clock: Callable[[], datetime] = utcnow,
+) -> None:
+    """Release no-shows and queue reminders, forever, once per ``interval`` seconds (the
+    first round one interval after start-up, once the rest of the gateway is serving)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            now = clock()
+            released = await bookings.release_no_shows(now)
+            if released:
+                log.info("no-show: released the items of %s", ", ".join(released))
+            if await bookings.send_reminders(now):
+                wake_outbox()
+        except Exception:
+            log.exception("booking worker round failed")
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/bookings/{code}/calendar.ics", calendar_ics)
+    app.router.add_get("/staff/stores/{store}/bookings", staff_day)
+
