@@ -25,9 +25,9 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from scripts.stack import Ports, Stack  # noqa: E402
-from tests.chat_client import WebCustomer  # noqa: E402
-from tests.conftest import free_port  # noqa: E402
+from scripts.stack import Ports, Stack
+from tests.chat_client import WebCustomer
+from tests.conftest import free_port
 
 MESSAGES = [
     "ciao", "cosa sai fare?", "sei un bot?", "grazie mille", "hello there",

@@ -33,11 +33,11 @@ class Ports:
     actions: int = 5055
 
     @classmethod
-    def from_env(cls) -> "Ports":
+    def from_env(cls) -> Ports:
         return cls(
-            gateway=int(os.environ.get("VETRINA_PORT", 8080)),
-            rasa=int(os.environ.get("RASA_PORT", 5005)),
-            actions=int(os.environ.get("ACTION_SERVER_PORT", 5055)),
+            gateway=int(os.environ.get("VETRINA_PORT", "8080")),
+            rasa=int(os.environ.get("RASA_PORT", "5005")),
+            actions=int(os.environ.get("ACTION_SERVER_PORT", "5055")),
         )
 
 
@@ -258,7 +258,7 @@ def run(args: argparse.Namespace) -> int:
 
 def test_stories(args: argparse.Namespace) -> int:
     """``rasa test`` on the test stories, with an action server started for the run."""
-    stack = Stack(Ports(actions=int(os.environ.get("ACTION_SERVER_PORT", 5056))))
+    stack = Stack(Ports(actions=int(os.environ.get("ACTION_SERVER_PORT", "5056"))))
     actions = stack.actions()
     actions.start()
     try:

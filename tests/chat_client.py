@@ -27,7 +27,7 @@ class WebCustomer:
 
         return collect
 
-    async def connect(self) -> "WebCustomer":
+    async def connect(self) -> WebCustomer:
         await self.sio.connect(self.base_url, transports=["websocket"], socketio_path="socket.io")
         await self.sio.emit("session_request", {"session_id": self.session_id})
         confirmed = await self.next("session_confirm")

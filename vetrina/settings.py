@@ -8,9 +8,9 @@ stack on one machine with SQLite and no outside service.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -205,7 +205,7 @@ class Settings:
     staff_token: str = ""
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         port = _int(env, "VETRINA_PORT", 8080, minimum=1)
         host = env.get("VETRINA_HOST") or "127.0.0.1"

@@ -12,7 +12,8 @@ import json
 import logging
 import re
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import socketio
 from sqlalchemy.exc import SQLAlchemyError

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from tests.fakes import FakeAssistant, RecordingNotifier, RecordingSender
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.inbox import InboundMessage, Inbox
 from vetrina.conversations.models import Message
@@ -16,7 +17,6 @@ from vetrina.conversations.ports import BotReply, DeliveryError
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
-from tests.fakes import FakeAssistant, RecordingNotifier, RecordingSender
 
 FAST = ProcessingOptions(notice_after=0.2, backoff=Backoff(0.01, 0.02))
 

@@ -7,7 +7,7 @@ import re
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from tests.chat_client import WebCustomer
 from tests.stack_fixtures import Gateway
@@ -37,7 +37,7 @@ async def test_ciao_gets_an_italian_greeting_that_says_it_is_automated(gateway: 
         await customer.close()
     answer = texts(replies)
     assert detect_language(answer) == "it", answer
-    assert re.search(r"assistente (virtuale|automatico)", answer, re.I), answer
+    assert re.search(r"assistente (virtuale|automatico)", answer, re.IGNORECASE), answer
 
 
 async def test_hello_gets_an_english_greeting_that_says_it_is_automated(gateway: Gateway) -> None:
@@ -48,7 +48,7 @@ async def test_hello_gets_an_english_greeting_that_says_it_is_automated(gateway:
         await customer.close()
     answer = texts(replies)
     assert detect_language(answer) == "en", answer
-    assert re.search(r"(automated|virtual) assistant", answer, re.I), answer
+    assert re.search(r"(automated|virtual) assistant", answer, re.IGNORECASE), answer
 
 
 async def test_customer_can_switch_language_and_it_is_remembered(gateway: Gateway) -> None:

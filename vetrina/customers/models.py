@@ -30,7 +30,7 @@ class Customer(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    identities: Mapped[list["ChannelIdentity"]] = relationship(
+    identities: Mapped[list[ChannelIdentity]] = relationship(
         back_populates="customer", cascade="all, delete-orphan"
     )
 

@@ -6,9 +6,10 @@ instead of failing); PostgreSQL is reached through ``DATABASE_URL``.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
