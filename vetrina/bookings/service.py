@@ -59,11 +59,8 @@ from vetrina.catalog.models import Product, Store, StoreStock, Variant
 from vetrina.catalog.stores import OpeningHours
 from vetrina.conversations.models import (
     Author,
-    Conversation,
-    Direction,
-    Message,
-    OutboundStatus,
 )
+from vetrina.conversations.writing import conversation_for, pending_outbound
 from vetrina.customers.interactions import record_interaction
 from vetrina.customers.models import Customer
 from vetrina.storage.base import utcnow
@@ -839,20 +836,13 @@ async def _queue_reminder(session: AsyncSession, reminder: Reminder, now: dateti
     text = REMINDER_TEXT[language].format(
         time=f"{local:%H:%M}", store=view.store_name, address=view.store_address, code=view.code
     )
-    conversation = await session.scalar(
-        select(Conversation).where(Conversation.customer_id == view.customer_id)
-    )
-    if conversation is None:
-        conversation = Conversation(customer_id=view.customer_id)
-        session.add(conversation)
-        await session.flush()
+    conversation = await conversation_for(session, view.customer_id)
     session.add(
-        Message(
+        pending_outbound(
             conversation_id=conversation.id,
             customer_id=view.customer_id,
-            direction=Direction.OUT.value,
-            author=Author.SYSTEM.value,
             channel=reminder.channel,
+            author=Author.SYSTEM.value,
             text=text,
             payload={
                 "booking_code": view.code,
@@ -865,9 +855,7 @@ async def _queue_reminder(session: AsyncSession, reminder: Reminder, now: dateti
                     },
                 },
             },
-            status=OutboundStatus.PENDING.value,
-            next_attempt_at=now,
-            created_at=now,
+            now=now,
         )
     )
 

@@ -23,6 +23,7 @@ from vetrina.conversations.models import (
     OutboundStatus,
 )
 from vetrina.conversations.outbox import MAX_ATTEMPTS
+from vetrina.conversations.writing import pending_outbound
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -160,17 +161,14 @@ async def enqueue_notice(db: Database, customer_id: str, channel: str, text: str
         )
         if conversation_id is None:
             return None
-        message = Message(
+        message = pending_outbound(
             conversation_id=conversation_id,
             customer_id=customer_id,
-            direction=Direction.OUT.value,
-            author=Author.SYSTEM.value,
             channel=channel,
+            author=Author.SYSTEM.value,
             text=text,
             payload={},
-            status=OutboundStatus.PENDING.value,
-            next_attempt_at=now,
-            created_at=now,
+            now=now,
         )
         session.add(message)
         await session.flush()

@@ -11,11 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from vetrina.conversations.models import (
     Author,
-    Conversation,
     Direction,
     InboundStatus,
     Message,
 )
+from vetrina.conversations.writing import conversation_for
 from vetrina.customers.identities import resolve_customer
 from vetrina.language import detect_language, normalise_language
 from vetrina.storage.base import utcnow
@@ -98,13 +98,7 @@ class Inbox:
             detected = detect_language(inbound.text, customer.language)
             if detected:
                 customer.language = detected
-            conversation = await session.scalar(
-                select(Conversation).where(Conversation.customer_id == customer.id)
-            )
-            if conversation is None:
-                conversation = Conversation(customer_id=customer.id)
-                session.add(conversation)
-                await session.flush()
+            conversation = await conversation_for(session, customer.id)
             message = Message(
                 conversation_id=conversation.id,
                 customer_id=customer.id,

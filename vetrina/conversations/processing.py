@@ -22,7 +22,6 @@ from vetrina.conversations.models import (
     Direction,
     InboundStatus,
     Message,
-    OutboundStatus,
 )
 from vetrina.conversations.notices import notice
 from vetrina.conversations.ports import (
@@ -32,6 +31,7 @@ from vetrina.conversations.ports import (
     CustomerNotifier,
     Turn,
 )
+from vetrina.conversations.writing import pending_outbound
 from vetrina.customers.models import Customer
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
@@ -230,18 +230,15 @@ class TurnProcessor:
                 return  # another worker finished it first
             for reply in replies:
                 session.add(
-                    Message(
+                    pending_outbound(
                         conversation_id=message.conversation_id,
                         customer_id=message.customer_id,
-                        direction=Direction.OUT.value,
-                        author=Author.BOT.value,
                         channel=message.channel,
+                        author=Author.BOT.value,
                         text=reply.text,
                         payload=reply.to_payload(),
-                        status=OutboundStatus.PENDING.value,
+                        now=now,
                         in_reply_to_id=message.id,
-                        next_attempt_at=now,
-                        created_at=now,
                     )
                 )
             message.status = InboundStatus.PROCESSED.value
