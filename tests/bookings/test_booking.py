@@ -307,6 +307,17 @@ async def test_a_code_collision_is_retried(shop: Shop, monkeypatch: pytest.Monke
     assert calendar_module.new_code() != calendar_module.new_code()
 
 
+def test_codes_always_mix_a_digit_and_a_letter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """So that "cancel k7mqrt" typed in lower case is still told apart from a word."""
+    drawn = iter("ABCDEF" + "234567" + "AB2CDE")  # all letters, all digits, then mixed
+    monkeypatch.setattr(calendar_module.secrets, "choice", lambda _alphabet: next(drawn))
+    assert calendar_module.new_code() == "AB2CDE"
+    monkeypatch.undo()
+    for _ in range(500):
+        code = calendar_module.new_code()
+        assert any(c.isdigit() for c in code) and any(c.isalpha() for c in code), code
+
+
 async def test_the_day_sheet_lists_a_local_day_with_items(shop: Shop) -> None:
     a = await shop.bookings.book(
         shop.alice, "MI", SATURDAY, "18:30", [("BOOT-NER-41", 1)], channel="web", now=NOW

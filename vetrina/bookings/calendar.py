@@ -17,7 +17,15 @@ CODE_LENGTH = 6
 
 
 def new_code() -> str:
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """A random code with at least one digit and one letter.
+
+    A digit makes a code typed in lower case ("annulla k7mqrt") tell itself apart from
+    an ordinary six-letter word ("sempre"); the chat recognises codes that way.
+    """
+    while True:
+        code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+        if any(ch.isdigit() for ch in code) and any(ch.isalpha() for ch in code):
+            return code
 
 
 def normalise_code(value: str) -> str:
