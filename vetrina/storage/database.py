@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from vetrina.storage.locks import PostgresAdvisoryLocks, ProcessLocks, WorkLocks
+
 
 def normalise_url(url: str) -> str:
     """Pick the async driver for a plain ``sqlite://`` or ``postgresql://`` URL."""
@@ -40,9 +42,14 @@ def ensure_sqlite_folder(url: str) -> None:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
+    # The busy timeout first: switching to WAL needs a moment alone with the file, and a
+    # new connection opened while another one writes must wait for it, not fail with
+    # "database is locked". Once the file is in WAL mode (it stays so), skip the switch.
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode")
+    if str(cursor.fetchone()[0]).lower() != "wal":
+        cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -61,6 +68,10 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Who works on what when several gateway processes share this database.
+        self.locks: WorkLocks = (
+            ProcessLocks() if self.is_sqlite else PostgresAdvisoryLocks(self.engine)
+        )
 
     @property
     def is_sqlite(self) -> bool:
