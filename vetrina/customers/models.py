@@ -1,11 +1,13 @@
-"""Customer and ChannelIdentity tables."""
+"""Customer, ChannelIdentity and the profile tables around them: consents, merges,
+one-time link codes and the anonymous counts left after an erasure."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from vetrina.storage.base import Base, utcnow
@@ -16,10 +18,17 @@ def new_customer_id() -> str:
     return uuid.uuid4().hex
 
 
+# Channels an identity can be on. ``web`` is a browser session of the widget (anonymous
+# until linked), ``shop`` a logged-in account of the retailer's site (signed identity token),
+# ``whatsapp`` an E.164 number, ``instagram`` an Instagram-scoped id, ``email`` an address.
+IDENTITY_CHANNELS = ("web", "shop", "whatsapp", "instagram", "email")
+
+
 class Customer(Base):
     __tablename__ = "customers"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_customer_id)
+    # The customer's name ("name" in the profile API).
     display_name: Mapped[str | None] = mapped_column(String(200))
     language: Mapped[str | None] = mapped_column(String(8))
     last_channel: Mapped[str | None] = mapped_column(String(20))
@@ -27,6 +36,17 @@ class Customer(Base):
     # The store the customer confirmed as theirs ("is Milano Duomo your usual store?"):
     # a store code, not a foreign key, so a closed store leaves the profile intact.
     favourite_store_code: Mapped[str | None] = mapped_column(String(32))
+    # Sizes by kind of item, as the customer gave them: {"shoes": "42", "tops": "M"}.
+    sizes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    notes: Mapped[str | None] = mapped_column(Text)
+    # Set when this customer was merged into another one: the row stays (so the merge can
+    # be undone) but everything it owned belongs to ``merged_into_id``.
+    merged_into_id: Mapped[str | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True
+    )
+    # Set by an erasure: the row is an anonymous tombstone (its bookings still point to it).
+    erased_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -48,7 +68,83 @@ class ChannelIdentity(Base):
     channel: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str | None] = mapped_column(String(200))
+    # How the identity came to this customer: "contact" (wrote from it), "token" (signed
+    # identity token), "code" (one-time code), "merge" (moved by a merge).
+    linked_via: Mapped[str | None] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="identities")
+
+
+class MarketingConsent(Base):
+    """One answer of the customer about marketing on one channel, with the exact wording
+    they saw. Rows are only added: the latest per channel is the current consent."""
+
+    __tablename__ = "marketing_consents"
+    __table_args__ = (Index("ix_marketing_consents_customer_channel", "customer_id", "channel"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    granted: Mapped[bool]
+    wording: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(String(40))  # "chat", "console", "import"…
+    given_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CustomerMerge(Base):
+    """A merge of ``merged_id`` into ``survivor_id``: who, when, why, and what moved.
+
+    ``moved`` lists, per table, the primary keys of the rows that changed owner, and
+    ``profile`` the survivor's profile fields before and after, so :func:`undo_merge`
+    can put everything back.
+    """
+
+    __tablename__ = "customer_merges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    merged_id: Mapped[str] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    actor: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    undone_at: Mapped[datetime | None]
+    undone_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class LinkCode(Base):
+    """A one-time code sent to a channel identity the customer says is theirs.
+
+    Only a hash of the code is kept. Typing the code in the chat of ``customer_id``
+    proves the identity is theirs; codes expire, are single-use and allow few attempts.
+    """
+
+    __tablename__ = "link_codes"
+    __table_args__ = (Index("ix_link_codes_customer_created", "customer_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(200))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class Erasure(Base):
+    """What is left of an erased customer: when, and anonymous counts for the KPIs."""
+
+    __tablename__ = "customer_erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(default=utcnow)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

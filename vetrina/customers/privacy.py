@@ -1,0 +1,214 @@
+"""Privacy: export everything held about a customer, and erase it.
+
+Both work on "the person": the customer and every customer merged into it (their rows
+moved to it, their tombstones keep their old profile). Tables are found from the
+metadata (every table with a ``customer_id`` foreign key to customers), so a table added
+later is exported and erased without touching this module.
+
+Erasure deletes the rows of every such table, the merge records, and the assistant's
+memory (Rasa's tracker store, through :class:`~vetrina.customers.ports.AssistantMemory`);
+the customer rows stay as anonymous tombstones (every personal field emptied, ``erased_at``
+set) because **bookings** are kept, without anything personal, for the stores' day sheets
+and the KPIs. What is left for the KPIs is a ``customer_erasures`` row of anonymous
+counts (messages per channel and direction, interactions per kind, bookings per status).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vetrina.customers.errors import UnknownCustomer
+from vetrina.customers.merging import customer_tables
+from vetrina.customers.models import Customer, CustomerMerge, Erasure
+from vetrina.customers.ports import AssistantMemory
+from vetrina.customers.profile import profile
+from vetrina.storage.base import Base, utcnow
+from vetrina.storage.database import Database
+
+# Kept (anonymous, pointing to the tombstone) rather than deleted.
+KEPT_TABLES = frozenset({"bookings"})
+# Columns not exported: secrets that are no personal data of the customer.
+HIDDEN_COLUMNS = {"link_codes": {"code_hash"}}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, (str, int, float, bool, dict, list)) or value is None:
+        return value
+    return str(value)
+
+
+async def person_ids(session: AsyncSession, customer_id: str) -> list[str]:
+    """The customer and every customer merged into it (directly or through others)."""
+    if await session.get(Customer, customer_id) is None:
+        raise UnknownCustomer(customer_id)
+    ids = [customer_id]
+    frontier = [customer_id]
+    while frontier:
+        rows = (
+            await session.scalars(select(Customer.id).where(Customer.merged_into_id.in_(frontier)))
+        ).all()
+        frontier = [r for r in rows if r not in ids]
+        ids.extend(frontier)
+    return ids
+
+
+def owned_tables() -> list[Any]:
+    """Every table with a customer_id foreign key, conversations and messages included."""
+    from vetrina.conversations.models import Conversation, Message
+
+    return [Conversation.__table__, Message.__table__, *customer_tables()]
+
+
+async def export_customer(
+    db: Database, customer_id: str, memory: AssistantMemory | None = None
+) -> dict[str, Any]:
+    """Everything held about the customer, as one JSON-able document."""
+    async with db.sessions() as session:
+        ids = await person_ids(session, customer_id)
+        document: dict[str, Any] = {
+            "exported_at": utcnow().isoformat(),
+            "customer": await profile(session, customer_id),
+            "merged_customers": [await profile(session, i) for i in ids[1:]],
+            "tables": {},
+        }
+        for table in owned_tables():
+            hidden = HIDDEN_COLUMNS.get(table.name, set())
+            rows = (
+                await session.execute(
+                    select(table).where(table.c.customer_id.in_(ids)).order_by(
+                        *table.primary_key.columns
+                    )
+                )
+            ).mappings().all()
+            document["tables"][table.name] = [
+                {k: _jsonable(v) for k, v in row.items() if k not in hidden} for row in rows
+            ]
+        merges = (
+            await session.scalars(
+                select(CustomerMerge)
+                .where(CustomerMerge.survivor_id.in_(ids) | CustomerMerge.merged_id.in_(ids))
+                .order_by(CustomerMerge.id)
+            )
+        ).all()
+        document["tables"]["customer_merges"] = [
+            {c.name: _jsonable(getattr(m, c.key)) for c in CustomerMerge.__table__.columns}
+            for m in merges
+        ]
+    document["assistant_events"] = await memory.recall(ids) if memory is not None else []
+    return document
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    customer_ids: list[str]
+    counts: dict[str, Any]
+    assistant_events_deleted: int
+    already_erased: bool
+
+
+PERSONAL_FIELDS = {
+    "display_name": None,
+    "language": None,
+    "last_channel": None,
+    "last_seen_at": None,
+    "favourite_store_code": None,
+    "notes": None,
+    "merged_into_id": None,
+}
+
+
+async def _counts(session: AsyncSession, ids: Sequence[str]) -> dict[str, Any]:
+    from vetrina.bookings.models import Booking
+    from vetrina.conversations.models import Message
+    from vetrina.customers.interactions import Interaction
+    from vetrina.customers.models import ChannelIdentity
+
+    def grouped(rows: Sequence[Any]) -> dict[str, int]:
+        return {":".join(str(part) for part in row[:-1]): int(row[-1]) for row in rows}
+
+    messages = (
+        await session.execute(
+            select(Message.channel, Message.direction, func.count())
+            .where(Message.customer_id.in_(ids))
+            .group_by(Message.channel, Message.direction)
+        )
+    ).all()
+    interactions = (
+        await session.execute(
+            select(Interaction.kind, func.count())
+            .where(Interaction.customer_id.in_(ids))
+            .group_by(Interaction.kind)
+        )
+    ).all()
+    bookings = (
+        await session.execute(
+            select(Booking.status, func.count())
+            .where(Booking.customer_id.in_(ids))
+            .group_by(Booking.status)
+        )
+    ).all()
+    channels = (
+        await session.execute(
+            select(ChannelIdentity.channel, func.count())
+            .where(ChannelIdentity.customer_id.in_(ids))
+            .group_by(ChannelIdentity.channel)
+        )
+    ).all()
+    return {
+        "customers": len(ids),
+        "messages": grouped(messages),
+        "interactions": grouped(interactions),
+        "bookings": grouped(bookings),
+        "identities": grouped(channels),
+    }
+
+
+async def erase_customer(
+    db: Database, customer_id: str, memory: AssistantMemory | None = None
+) -> ErasureReport:
+    """Remove the customer's personal data everywhere; safe to run again (it then only
+    repeats the assistant's part, e.g. after Rasa was unreachable the first time)."""
+    async with db.transaction() as session:
+        ids = await person_ids(session, customer_id)
+        customers = (
+            await session.scalars(select(Customer).where(Customer.id.in_(ids)).with_for_update())
+        ).all()
+        already = all(c.erased_at is not None for c in customers)
+        counts: dict[str, Any] = {}
+        if not already:
+            counts = await _counts(session, ids)
+            now = utcnow()
+            deleted: Counter[str] = Counter()
+            await session.execute(
+                delete(CustomerMerge).where(
+                    CustomerMerge.survivor_id.in_(ids) | CustomerMerge.merged_id.in_(ids)
+                )
+            )
+            tables = {t.name for t in owned_tables()}
+            # Children before parents (messages before conversations).
+            for table in reversed(Base.metadata.sorted_tables):
+                if table.name not in tables or table.name in KEPT_TABLES:
+                    continue
+                result = await session.execute(
+                    table.delete().where(table.c.customer_id.in_(ids))
+                )
+                deleted[table.name] = result.rowcount or 0
+            for customer in customers:
+                for name, value in PERSONAL_FIELDS.items():
+                    setattr(customer, name, value)
+                customer.sizes = {}
+                customer.tags = []
+                customer.erased_at = now
+            counts["deleted_rows"] = dict(deleted)
+            session.add(Erasure(erased_at=now, counts=counts))
+    forgotten = await memory.forget(ids) if memory is not None else 0
+    return ErasureReport(ids, counts, forgotten, already)
