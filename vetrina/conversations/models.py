@@ -11,9 +11,10 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
+from vetrina.conversations import consultants as _consultants  # noqa: F401 (owner_id's table)
 from vetrina.storage.base import Base, utcnow
 
 
@@ -50,17 +51,40 @@ PENDING_INBOUND = (InboundStatus.RECEIVED.value, InboundStatus.PROCESSING.value)
 
 
 class ConversationStatus(str, enum.Enum):
-    BOT = "bot"
+    """Who answers the customer (see vetrina/conversations/handoff.py for the moves)."""
+
+    BOT = "bot"  # the assistant
+    WAITING = "waiting"  # the assistant, while the request waits in a consultant queue
+    WITH_CONSULTANT = "with_consultant"  # ``owner_id``; the assistant is silent
+    CLOSED = "closed"  # a consultant closed it; the next message goes to the assistant
 
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('bot', 'waiting', 'with_consultant', 'closed')", name="status"
+        ),
+        # One owner exactly while a consultant has it, and only then.
+        CheckConstraint(
+            "(status = 'with_consultant') = (owner_id IS NOT NULL)", name="owner_iff_claimed"
+        ),
+        Index("ix_conversations_queue", "status", "queue_store_code", "waiting_since"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(
         ForeignKey("customers.id", ondelete="CASCADE"), unique=True
     )
     status: Mapped[str] = mapped_column(String(20), default=ConversationStatus.BOT.value)
+    # Handoff (vetrina/conversations/handoff.py): the consultant who owns it, the store
+    # queue it is routed to (NULL: the general queue), why, and since when it waits.
+    # (Consultants are deactivated, never deleted, so the history keeps its names.)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("consultants.id"), index=True)
+    queue_store_code: Mapped[str | None] = mapped_column(String(32))
+    handoff_reason: Mapped[str | None] = mapped_column(String(40))
+    waiting_since: Mapped[datetime | None]
+    handoff_requested_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

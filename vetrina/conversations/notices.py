@@ -45,6 +45,32 @@ _TEXTS: dict[str, dict[str, str]] = {
         "it": "Scegli un'opzione:",
         "en": "Choose an option:",
     },
+    # Handoff (issue 7): sent by the gateway when a consultant takes or passes on a chat.
+    "consultant_joined": {
+        "it": "Ora ti risponde {name}, consulente di Vetrina: scrivi pure qui.",
+        "en": "{name}, a Vetrina consultant, is with you now: just write here.",
+    },
+    "consultant_transfer": {
+        "it": "Ti passo a un altro consulente: ti risponderà a breve. Nel frattempo "
+        "l'assistente automatico resta a disposizione.",
+        "en": "I'm passing you to another consultant, who will answer shortly. Meanwhile "
+        "the automated assistant is here for you.",
+    },
+    # Identity (issue 6): the site's signed identity token could not be used.
+    "identity_token_expired": {
+        "it": "Il tuo accesso è scaduto: ricarica la pagina per continuare come utente "
+        "registrato. Puoi comunque scriverci.",
+        "en": "Your sign-in has expired: reload the page to continue as a signed-in "
+        "customer. You can still write to us.",
+    },
+    "identity_token_invalid": {
+        "it": "Non riusciamo a riconoscere il tuo account: continui come ospite.",
+        "en": "We could not recognise your account: you are chatting as a guest.",
+    },
+    "assistant_back": {
+        "it": "Eccomi di nuovo: sono l'assistente automatico di Vetrina. Come posso aiutarti?",
+        "en": "I'm back: I'm Vetrina's automated assistant. How can I help?",
+    },
 }
 
 

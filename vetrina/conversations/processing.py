@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 
 from vetrina.conversations.backoff import Backoff
+from vetrina.conversations.handoff import ConsultantDesk
 from vetrina.conversations.models import (
     PENDING_INBOUND,
     Author,
@@ -33,6 +35,8 @@ from vetrina.conversations.ports import (
 )
 from vetrina.conversations.writing import pending_outbound
 from vetrina.customers.models import Customer
+from vetrina.observability.logs import working_on
+from vetrina.observability.metrics import RASA_LATENCY, RASA_UNAVAILABLE
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -63,9 +67,12 @@ class TurnProcessor:
         notifier: CustomerNotifier,
         on_replies_stored: Callable[[str], Awaitable[None]],
         options: ProcessingOptions = ProcessingOptions(),
+        desk: ConsultantDesk | None = None,
     ) -> None:
         self._db = db
         self._assistant = assistant
+        # Messages of conversations a consultant owns go there, never to the assistant.
+        self._desk = desk
         self._notifier = notifier
         self._on_replies_stored = on_replies_stored
         self._options = options
@@ -139,22 +146,35 @@ class TurnProcessor:
             return [row[0] for row in rows]
 
     async def process_customer(self, customer_id: str) -> None:
-        """Answer the customer's pending messages oldest first; stop at the first failure."""
+        """Answer the customer's pending messages oldest first; stop at the first failure.
+
+        Only while holding the customer's lock: another gateway instance sharing the
+        database skips this customer meanwhile, so order and single answers hold there too.
+        """
+        async with self._db.locks.hold("turns", customer_id) as held:
+            if held:
+                await self._process_held(customer_id)
+
+    async def _process_held(self, customer_id: str) -> None:
         while True:
             claimed = await self._claim_oldest(customer_id)
             if claimed is None:
                 return
             turn, may_have_reached = claimed
-            try:
-                replies = self._auto_reply(turn)
-                if replies is None and may_have_reached:
-                    replies = await self._assistant.replies_already_given(turn)
-                if replies is None:
-                    replies = await self._ask(turn)
-            except AssistantUnavailable as error:
-                await self._postpone(turn, str(error))
-                return
-            await self._store_replies(turn, replies)
+            with working_on(turn.message_id):
+                try:
+                    replies = self._auto_reply(turn)
+                    if replies is None and self._desk is not None and await self._desk.take(turn):
+                        replies = []  # a consultant answers; the assistant stays silent
+                    if replies is None and may_have_reached:
+                        replies = await self._assistant.replies_already_given(turn)
+                    if replies is None:
+                        replies = await self._ask(turn)
+                except AssistantUnavailable as error:
+                    await self._postpone(turn, str(error))
+                    return
+                await self._store_replies(turn, replies)
+                log.info("turn answered with %s replies", len(replies))
             await self._on_replies_stored(customer_id)
 
     async def _claim_oldest(self, customer_id: str) -> tuple[Turn, bool] | None:
@@ -194,11 +214,14 @@ class TurnProcessor:
 
     async def _ask(self, turn: Turn) -> list[BotReply]:
         """Ask the assistant; if it is slow, tell the customer their message is safe."""
+        started = time.monotonic()
         task = asyncio.ensure_future(self._assistant.reply(turn))
         done, _ = await asyncio.wait({task}, timeout=self._options.notice_after)
         if not done:
             await self._notify_delay(turn)
-        return await task
+        replies = await task
+        RASA_LATENCY.observe(time.monotonic() - started)
+        return replies
 
     async def _notify_delay(self, turn: Turn) -> None:
         if turn.message_id in self._notified:
@@ -211,6 +234,7 @@ class TurnProcessor:
             log.exception("could not tell customer %s about the delay", turn.customer_id)
 
     async def _postpone(self, turn: Turn, error: str) -> None:
+        RASA_UNAVAILABLE.inc()
         async with self._db.transaction() as session:
             message = await session.get_one(Message, turn.message_id)
             message.last_error = error[:2000]
@@ -225,7 +249,7 @@ class TurnProcessor:
     async def _store_replies(self, turn: Turn, replies: list[BotReply]) -> None:
         now = utcnow()
         async with self._db.transaction() as session:
-            message = await session.get_one(Message, turn.message_id)
+            message = await session.get_one(Message, turn.message_id, with_for_update=True)
             if message.status == InboundStatus.PROCESSED.value:
                 return  # another worker finished it first
             for reply in replies:
