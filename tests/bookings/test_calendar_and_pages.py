@@ -16,7 +16,7 @@ from vetrina.gateway.app import init_app
 from vetrina.settings import Settings
 
 UTC = timezone.utc
-STAFF_TOKEN = "staff-token-0123456789abcdef"
+CONSOLE_PASSWORD = "console password 1"
 
 
 def test_ics_uses_crlf_utc_times_escaping_and_folding() -> None:
@@ -46,7 +46,7 @@ def test_ics_uses_crlf_utc_times_escaping_and_folding() -> None:
 
 @pytest_asyncio.fixture
 async def client(shop: Shop) -> AsyncIterator[TestClient]:
-    settings = Settings(database_url=shop.db.url, staff_token=STAFF_TOKEN)
+    settings = Settings(database_url=shop.db.url)
     app = init_app(settings, assistant=FakeAssistant())
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -78,38 +78,56 @@ async def test_the_calendar_link_needs_its_token(client: TestClient, shop: Shop)
     assert "STATUS:CANCELLED" in await (await client.get(view.calendar_path)).text()
 
 
-async def test_the_staff_page_lists_the_day_behind_the_token(
+async def _console_login(client: TestClient, shop: Shop, email: str, **kwargs: object) -> None:
+    """Sign in to the consultant console (the store's day sheet lives behind it)."""
+    import re
+
+    from vetrina.conversations.consultants import create_consultant
+
+    await create_consultant(shop.db, email, email.split("@")[0], CONSOLE_PASSWORD, **kwargs)
+    page = await (await client.get("/console/login")).text()
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    response = await client.post(
+        "/console/login", data={"csrf": csrf, "email": email, "password": CONSOLE_PASSWORD},
+        allow_redirects=False,
+    )
+    assert response.status == 302
+
+
+async def test_the_store_day_sheet_is_behind_the_console_login(
     client: TestClient, shop: Shop
 ) -> None:
+    from vetrina.conversations.consultants import Role
+
     view = await _book(shop)
-    url = f"/staff/stores/MI/bookings?date={SATURDAY}"
-    assert (await client.get(url)).status == 401
-    bad = {"Authorization": "Bearer wrong-token-0123456789"}
-    assert (await client.get(url, headers=bad)).status == 401
-    auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
-    page = await client.get(url, headers=auth)
+    url = f"/console/stores/MI/bookings?date={SATURDAY}"
+    old = await client.get(f"/staff/stores/MI/bookings?date={SATURDAY}", allow_redirects=False)
+    assert old.status == 308 and old.headers["Location"] == url
+    anonymous = await client.get(url, allow_redirects=False)
+    assert anonymous.status == 302 and anonymous.headers["Location"] == "/console/login"
+    await _console_login(client, shop, "admin@example.com", role=Role.ADMIN)
+    page = await client.get(url)
     assert page.status == 200
     html = await page.text()
     assert view.code in html and "BOOT-NER-41" in html and "10:30" in html
-    data = await (await client.get(url, headers={**auth, "Accept": "application/json"})).json()
+    data = await (await client.get(url, headers={"Accept": "application/json"})).json()
     (entry,) = data["bookings"]
     assert entry["code"] == view.code and entry["items"][0]["quantity"] == 1
     assert entry["starts_at"] == "2026-03-21T10:30:00+01:00"
-    assert (await client.get("/staff/stores/XX/bookings", headers=auth)).status == 404
-    assert (
-        await client.get("/staff/stores/MI/bookings?date=2026-02-31", headers=auth)
-    ).status == 400
+    assert (await client.get("/console/stores/XX/bookings")).status == 404
+    assert (await client.get("/console/stores/MI/bookings?date=2026-02-31")).status == 400
 
 
-async def test_the_staff_page_is_off_without_a_token(shop: Shop) -> None:
+async def test_a_consultant_sees_only_their_stores_day_sheet(shop: Shop) -> None:
     app = init_app(Settings(database_url=shop.db.url), assistant=FakeAssistant())
     client = TestClient(TestServer(app))
     await client.start_server()
     try:
-        response = await client.get("/staff/stores/MI/bookings")
+        await _console_login(client, shop, "roma@example.com", stores=["RM"])
+        assert (await client.get(f"/console/stores/RM/bookings?date={SATURDAY}")).status == 200
+        assert (await client.get(f"/console/stores/MI/bookings?date={SATURDAY}")).status == 403
     finally:
         await client.close()
-    assert response.status == 503
 
 
 async def test_the_worker_releases_no_shows_and_queues_reminders(shop: Shop) -> None:

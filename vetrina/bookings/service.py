@@ -63,6 +63,7 @@ from vetrina.conversations.models import (
 from vetrina.conversations.writing import conversation_for, pending_outbound
 from vetrina.customers.interactions import record_interaction
 from vetrina.customers.models import Customer
+from vetrina.settings import Settings
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -94,6 +95,16 @@ class BookingOptions:
     horizon_days: int = 60  # how far ahead a slot may be booked
     max_pieces: int = 10  # pieces per booking
     reminder_time: time = time(10, 0)  # local time, the day before
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BookingOptions:
+        """The options the gateway and the action server share (``VETRINA_SLOT_*``…)."""
+        return cls(
+            slot_minutes=settings.slot_minutes,
+            capacity=settings.slot_capacity,
+            no_show_grace_minutes=settings.no_show_grace_minutes,
+            safety_stock=settings.safety_stock,
+        )
 
 
 @dataclass(frozen=True)
@@ -268,6 +279,11 @@ class Bookings:
             Slot(s.starts_at, s.ends_at, used.get(s.starts_at, self.options.capacity))
             for s in times
         ]
+
+    async def store_zone(self, store_code: str) -> ZoneInfo:
+        """The store's time zone; :class:`StoreNotBookable` when it takes no bookings."""
+        async with self._db.sessions() as session:
+            return (await self._store(session, store_code)).hours.zone
 
     async def next_free_slots(
         self, store_code: str, *, after: datetime | None = None, limit: int = 3, days: int = 14

@@ -1,0 +1,624 @@
+"""Try-on bookings by conversation: the form, the booking, my bookings, cancel, reschedule.
+
+``try_on_form`` (bot/domain.yml) collects three slots: ``try_on_sku`` (the variant),
+``try_on_store`` and ``try_on_start`` (UTC ISO time of a free slot). One validation
+action reads every message of the form: the item and the store through the same stock
+check as "is it in stock?" (so the bot never offers to book what it just said is not
+there), the moment through :mod:`vetrina.bookings.when` and :mod:`vetrina.bookings.planner`.
+What to say next is decided there and kept in ``try_on_prompt``; the form's ``action_ask_*``
+actions send it (or the plain question for the slot), so a question is asked once.
+
+Everything the business refuses (item below the safety stock, store with try-on switched
+off, slot full, past time, impossible date) gets a reply that says why and offers what is
+possible instead: other stores, the nearest free slots as buttons.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import logging
+import re
+from datetime import datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.replies import Reply, item, stock_replies, weekday_names
+from actions.runtime import get_runtime
+from actions.stock import (
+    CHOOSE_PRODUCT,
+    CHOOSE_STORE,
+    INFORM,
+    PENDING,
+    SHARE_LOCATION,
+    channel_of,
+    entity,
+    favourite_of,
+    intent_of,
+    language_of,
+    metadata_of,
+    page_product,
+    remembered_location,
+    send,
+    shared_location,
+    stock_slots,
+    typed_text,
+)
+from vetrina.bookings.calendar import CODE_ALPHABET, CODE_LENGTH
+from vetrina.bookings.errors import (
+    BookingError,
+    BookingNotActive,
+    BookingNotFound,
+    InvalidDate,
+    ItemNotBookable,
+    PastTime,
+    SlotFull,
+    StoreNotBookable,
+)
+from vetrina.bookings.planner import Fit, Proposal, propose
+from vetrina.bookings.service import BookingView, Slot
+from vetrina.bookings.when import WhenAsked, read_when, without_when
+from vetrina.catalog.resolution import pick
+from vetrina.catalog.stock_check import CheckContext, Outcome, StockCheck
+from vetrina.catalog.stores import distance_km
+from vetrina.storage.base import utcnow
+
+log = logging.getLogger(__name__)
+
+SKU, STORE, START = "try_on_sku", "try_on_store", "try_on_start"
+PROMPT = "try_on_prompt"
+OPTIONS = "slot_options"
+CODE = "booking_code"
+CHOOSE_SLOT = "choose_slot"
+# Messages that leave the form: the rules in bot/data/rules.yml take over.
+LEAVING = {
+    "deny", "goodbye", "request_consultant", "my_bookings", "cancel_booking",
+    "reschedule_booking", "switch_language", "out_of_scope", "bot_challenge",
+    "ask_capabilities", "link_channel", "give_code",
+}  # fmt: skip
+
+_CODE = re.compile(rf"\b[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{{CODE_LENGTH}}}\b")
+_STEP_FIT = {
+    Fit.PAST: "utter_try_on_time_past",
+    Fit.CLOSED: "utter_try_on_time_closed",
+    Fit.FULL: "utter_try_on_time_full",
+    Fit.TOO_FAR: "utter_try_on_time_too_far",
+    Fit.CHOOSE: "utter_try_on_pick_time",
+    Fit.NO_TIME: "utter_ask_try_on_time",
+}
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def booking_code_in(tracker: Tracker) -> str | None:
+    """A booking code from a button (entity) or typed: six letters/digits of the code
+    alphabet, with a digit or in capitals, so that words like "sempre" are not codes."""
+    given = entity(tracker, CODE)
+    if given:
+        return str(given).upper()
+    for match in _CODE.finditer(typed_text(tracker)):
+        word = match.group(0)
+        if any(ch.isdigit() for ch in word) or word.isupper():
+            return word.upper()
+    return None
+
+
+def moment_text(moment: datetime, zone: ZoneInfo, language: str, domain: DomainDict) -> str:
+    """"sabato 28/11 alle 17:00" / "Saturday 28/11 at 17:00"."""
+    local = moment.astimezone(zone)
+    day = weekday_names(domain, language)[local.weekday()]
+    joiner = "alle" if language == "it" else "at"
+    return f"{day} {local:%d/%m} {joiner} {local:%H:%M}"
+
+
+def slot_button(slot: Slot, zone: ZoneInfo, language: str, domain: DomainDict) -> dict[str, str]:
+    local = slot.starts_at.astimezone(zone)
+    day = weekday_names(domain, language)[local.weekday()][:3]
+    return {
+        "title": f"{day} {local:%d/%m %H:%M}",
+        "payload": "/" + CHOOSE_SLOT + json.dumps({"slot_start": slot.starts_at.isoformat()}),
+    }
+
+
+def store_choice_button(code: str, name: str) -> dict[str, str]:
+    return {"title": name, "payload": "/" + CHOOSE_STORE + json.dumps({"store_code": code})}
+
+
+def as_slot(reply: Reply) -> dict[str, Any]:
+    return {"response": reply.response, "variables": reply.variables, "buttons": reply.buttons}
+
+
+def from_slot(value: Any) -> list[Reply]:
+    if not isinstance(value, list):
+        return []
+    return [
+        Reply(v["response"], dict(v.get("variables") or {}), list(v.get("buttons") or []))
+        for v in value
+        if isinstance(v, dict) and v.get("response")
+    ]
+
+
+def asked_start(tracker: Tracker, zone: ZoneInfo, now: datetime) -> WhenAsked | None:
+    """A slot button (``/choose_slot{"slot_start": …}``) or an ordinal ("il primo orario")
+    among the offered slots, as an exact day and time; ``None`` if neither."""
+    raw = entity(tracker, "slot_start")
+    if raw is None:
+        raw = pick(tracker.get_slot(OPTIONS) or [], typed_text(tracker))
+        if raw is None:
+            return None
+    try:
+        moment = datetime.fromisoformat(str(raw))
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(zone)
+    return WhenAsked(local.date(), local.time().replace(tzinfo=None))
+
+
+async def plan_time(
+    tracker: Tracker, store_code: str, language: str, domain: DomainDict, now: datetime
+) -> tuple[Proposal | None, list[Reply], list[str]]:
+    """The moment the message asks for: a proposal, or the replies that explain why not
+    (with the nearest free slots as buttons) and those slots' ISO times."""
+    bookings = get_runtime().bookings
+    zone = await bookings.store_zone(store_code)
+    asked = asked_start(tracker, zone, now)
+    if asked is None:
+        try:
+            asked = read_when(typed_text(tracker), now.astimezone(zone).replace(tzinfo=None))
+        except InvalidDate:
+            options = await bookings.next_free_slots(store_code, after=now)
+            return None, [_slots_reply("utter_try_on_date_invalid", options, zone, language, domain)], [
+                s.starts_at.isoformat() for s in options
+            ]
+    proposal = await propose(bookings, store_code, asked, now)
+    if proposal.fit is Fit.EXACT:
+        return proposal, [], []
+    reply = _slots_reply(_STEP_FIT[proposal.fit], list(proposal.options), zone, language, domain)
+    if proposal.day is not None:
+        reply.variables["day"] = (
+            f"{weekday_names(domain, language)[proposal.day.weekday()]} {proposal.day:%d/%m}"
+        )
+    if proposal.at is not None:
+        reply.variables["time"] = f"{proposal.at:%H:%M}"
+    return proposal, [reply], [s.starts_at.isoformat() for s in proposal.options]
+
+
+def _slots_reply(
+    response: str, options: list[Slot], zone: ZoneInfo, language: str, domain: DomainDict
+) -> Reply:
+    if not options:
+        return Reply("utter_try_on_no_slots", {"day": "", "time": ""})
+    buttons = [slot_button(s, zone, language, domain) for s in options]
+    return Reply(response, {"day": "", "time": ""}, buttons)
+
+
+def confirmation(view: BookingView, language: str, domain: DomainDict, response: str) -> Reply:
+    zone = ZoneInfo(view.store_timezone)
+    items = ", ".join(
+        item(i.product, i.colour, i.size, language) + (f" ×{i.quantity}" if i.quantity > 1 else "")
+        for i in view.items
+    )
+    return Reply(
+        response,
+        {
+            "code": view.code,
+            "store": view.store_name,
+            "address": view.store_address,
+            "when": moment_text(view.starts_at, zone, language, domain),
+            "items": items,
+            "calendar": get_runtime().public_url.rstrip("/") + view.calendar_path,
+        },
+    )
+
+
+# --- the form -------------------------------------------------------------------------------
+
+
+class ValidateTryOnForm(Action):
+    """Reads every message of ``try_on_form``; see the module docstring."""
+
+    def name(self) -> str:
+        return "validate_try_on_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        intent = intent_of(tracker)
+        if intent in LEAVING:
+            return []  # the form is rejected and the rules handle the message
+        language = language_of(tracker)
+        now = utcnow()
+        events: list[EventType] = []
+        prompt: list[Reply] = []
+        sku, store = tracker.get_slot(SKU), tracker.get_slot(STORE)
+
+        check = None if await self._about_time_only(tracker, sku, store) else await self._check(tracker)
+        if check is None:
+            pass  # item and store known, the message is about the time
+        elif check.outcome is Outcome.ANSWER and check.sku and check.store is not None:
+            sku, store, prompt = await self._item_in_store(check, language, domain, tracker)
+        elif check.outcome is Outcome.ANSWER and check.store is not None:
+            # Product and store known, the size (or colour) not yet: show the sizes there.
+            sku, store = None, check.store.store.code
+            prompt = stock_replies(check, language, domain, channel=channel_of(tracker))
+            prompt.append(self._ask_variant(check, language))
+        elif check.outcome is Outcome.ASK_PRODUCT and not (sku and store):
+            prompt = [Reply("utter_ask_try_on_item")]
+        elif check.outcome is Outcome.STORE_INFO and check.nearest:
+            store = check.nearest[0].store.code
+            events.append(SlotSet("store_code", store))
+            prompt = [] if sku else [Reply("utter_ask_try_on_item")]
+        elif check.outcome is not Outcome.ASK_PRODUCT:
+            sku = None if check.outcome is not Outcome.ASK_STORE else sku
+            prompt = stock_replies(check, language, domain, channel=channel_of(tracker))
+            if check.outcome is Outcome.ASK_STORE:
+                prompt = [Reply("utter_ask_try_on_store", prompt[0].variables, prompt[0].buttons)]
+
+        if check is not None:
+            events += stock_slots(
+                check, without_when(typed_text(tracker)), page_product(metadata_of(tracker))
+            )
+        start = tracker.get_slot(START)
+        options: list[str] | None = None
+        if sku and store and not prompt:
+            try:
+                proposal, prompt, options = await plan_time(tracker, store, language, domain, now)
+            except StoreNotBookable:
+                store, prompt = None, await self._other_stores(sku, store)
+                proposal = None
+            if proposal is not None and proposal.fit is Fit.EXACT and proposal.slot is not None:
+                start = proposal.slot.starts_at.isoformat()
+            elif prompt:
+                start = None
+        events += [
+            SlotSet(SKU, sku),
+            SlotSet(STORE, store),
+            SlotSet(START, start if sku and store else None),
+            SlotSet(PROMPT, [as_slot(r) for r in prompt] or None),
+        ]
+        if options is not None:
+            events.append(SlotSet(OPTIONS, options))
+        return events
+
+    @staticmethod
+    async def _about_time_only(tracker: Tracker, sku: str | None, store: str | None) -> bool:
+        """Item and store are known and the message names no other product, size,
+        colour or store ("sabato alle 11", "il secondo orario", a slot button)."""
+        if not (sku and store):
+            return False
+        if intent_of(tracker) == CHOOSE_SLOT:
+            return True
+        if intent_of(tracker) in (CHOOSE_PRODUCT, CHOOSE_STORE, SHARE_LOCATION):
+            return False
+        resolver = await get_runtime().resolvers.get()
+        query = resolver.parse(without_when(typed_text(tracker)))
+        return not (
+            query.code or query.product_words or query.colour or query.size or query.store
+            or query.near_me
+        )
+
+    async def _check(self, tracker: Tracker) -> StockCheck:
+        intent = intent_of(tracker)
+        text = without_when(typed_text(tracker))
+        pending = tracker.get_slot(PENDING)
+        if pending and intent in (CHOOSE_PRODUCT, SHARE_LOCATION, INFORM):
+            text = f"{pending} {text}".strip()
+        chosen_product = entity(tracker, "product_code") if intent == CHOOSE_PRODUCT else None
+        chosen_store = entity(tracker, "store_code") if intent == CHOOSE_STORE else None
+        context = CheckContext(
+            product_code=tracker.get_slot("product_code"),
+            page_product=page_product(metadata_of(tracker)),
+            last_page_product=tracker.get_slot("page_product"),
+            size=tracker.get_slot("size"),
+            colour=tracker.get_slot("colour"),
+            store_code=tracker.get_slot(STORE) or tracker.get_slot("store_code"),
+            favourite_store=await favourite_of(tracker),
+            location=remembered_location(tracker),
+            shared_location=shared_location(tracker),
+            chosen_product=chosen_product,
+            chosen_store=chosen_store,
+        )
+        return await get_runtime().checker.check(text, context)
+
+    @staticmethod
+    def _ask_variant(check: StockCheck, language: str) -> Reply:
+        assert check.product is not None
+        name = check.product.name(language)
+        if check.colour is None and len(check.product.colours) > 1:
+            return Reply("utter_ask_try_on_colour", {"product": name})
+        return Reply("utter_ask_try_on_size", {"product": item(name, check.colour, None, language)})
+
+    async def _item_in_store(
+        self, check: StockCheck, language: str, domain: DomainDict, tracker: Tracker
+    ) -> tuple[str | None, str | None, list[Reply]]:
+        """The variant in the chosen store: bookable, or why not and where else."""
+        assert check.sku is not None and check.store is not None and check.product is not None
+        sku, store = check.sku, check.store.store
+        try:
+            await get_runtime().bookings.store_zone(store.code)
+        except StoreNotBookable:
+            return sku, None, await self._other_stores(sku, store.code)
+        if check.bookable:
+            return sku, store.code, []
+        name = item(check.product.name(language), check.colour, check.size, language)
+        others = await self._other_store_buttons(sku, store.code)
+        response = (
+            "utter_try_on_item_unavailable_elsewhere" if others else "utter_try_on_item_unavailable"
+        )
+        return sku, None, [Reply(response, {"item": name, "store": store.name}, others)]
+
+    async def _other_stores(self, sku: str, store_code: str) -> list[Reply]:
+        directory = await get_runtime().inventory.stores()
+        name = next((s.name for s in directory if s.code == store_code), store_code)
+        others = await self._other_store_buttons(sku, store_code)
+        response = "utter_try_on_store_off_elsewhere" if others else "utter_try_on_store_off"
+        return [Reply(response, {"store": name}, others)]
+
+    @staticmethod
+    async def _other_store_buttons(sku: str, store_code: str, limit: int = 3) -> list[dict[str, str]]:
+        """Stores that take bookings and could hold the item, nearest first."""
+        runtime = get_runtime()
+        codes = set(await runtime.bookings.bookable_stores([(sku, 1)])) - {store_code}
+        stores = {s.code: s for s in await runtime.inventory.stores()}
+        origin = stores.get(store_code)
+        ordered = sorted(
+            (stores[c] for c in codes if c in stores),
+            key=lambda s: (distance_km(s.location, origin.location) if origin else 0.0, s.code),
+        )
+        return [store_choice_button(s.code, s.name) for s in ordered[:limit]]
+
+
+class AskTryOnSlot(Action, abc.ABC):
+    """``action_ask_try_on_*``: what the validation decided to say, or the plain question."""
+
+    @property
+    @abc.abstractmethod
+    def slot(self) -> str: ...
+
+    @property
+    @abc.abstractmethod
+    def question(self) -> str: ...
+
+    def name(self) -> str:
+        return f"action_ask_{self.slot}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        replies = from_slot(tracker.get_slot(PROMPT))
+        if not replies and self.slot == START:
+            store = tracker.get_slot(STORE)
+            _, replies, options = await plan_time(
+                tracker, store, language_of(tracker), domain, utcnow()
+            )
+            send(dispatcher, replies or [Reply(self.question)])
+            return [SlotSet(PROMPT, None), SlotSet(OPTIONS, options)]
+        send(dispatcher, replies or [Reply(self.question)])
+        return [SlotSet(PROMPT, None)]
+
+
+class AskTryOnSku(AskTryOnSlot):
+    slot = SKU
+    question = "utter_ask_try_on_item"
+
+
+class AskTryOnStore(AskTryOnSlot):
+    slot = STORE
+    question = "utter_ask_try_on_store_plain"
+
+
+class AskTryOnStart(AskTryOnSlot):
+    slot = START
+    question = "utter_ask_try_on_time"
+
+
+class ActionBookTryOn(Action):
+    """The form is complete: book, hold the item, confirm with code, address and .ics."""
+
+    def name(self) -> str:
+        return "action_book_try_on"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        sku, store, start = (tracker.get_slot(s) for s in (SKU, STORE, START))
+        clear = [SlotSet(SKU, None), SlotSet(START, None), SlotSet(OPTIONS, None)]
+        bookings = get_runtime().bookings
+        try:
+            zone = await bookings.store_zone(store)
+            local = datetime.fromisoformat(start).astimezone(zone)
+            view = await bookings.book(
+                tracker.sender_id, store, local.date(), local.time().replace(tzinfo=None),
+                [(sku, 1)], channel=channel_of(tracker),
+            )
+        except (SlotFull, PastTime):
+            # Someone took the last place since it was offered: offer the next ones.
+            options = await bookings.next_free_slots(store)
+            zone = await bookings.store_zone(store)
+            send(dispatcher, [_slots_reply("utter_try_on_slot_taken", options, zone, language, domain)])
+            return clear + [SlotSet(OPTIONS, [s.starts_at.isoformat() for s in options])]
+        except (ItemNotBookable, StoreNotBookable):
+            send(dispatcher, [Reply("utter_try_on_item_gone")])
+            return clear + [SlotSet(STORE, None)]
+        except (BookingError, TypeError, ValueError):
+            log.exception("booking failed for %s", tracker.sender_id)
+            send(dispatcher, [Reply("utter_try_on_failed")])
+            return clear
+        send(dispatcher, [confirmation(view, language, domain, "utter_try_on_booked")])
+        return clear + [SlotSet(STORE, None), SlotSet(CODE, None)]
+
+
+# --- my bookings, cancel, reschedule ----------------------------------------------------
+
+
+def booking_lines(views: list[BookingView], language: str, domain: DomainDict) -> str:
+    lines = []
+    for view in views:
+        zone = ZoneInfo(view.store_timezone)
+        items = ", ".join(item(i.product, i.colour, i.size, language) for i in view.items)
+        when = moment_text(view.starts_at, zone, language, domain)
+        lines.append(f"• {view.code} — {view.store_name}, {when}: {items}")
+    return "\n".join(lines)
+
+
+def booking_buttons(views: list[BookingView], language: str, intent: str) -> list[dict[str, str]]:
+    verbs = {
+        "cancel_booking": ("Annulla", "Cancel"),
+        "reschedule_booking": ("Sposta", "Move"),
+    }
+    verb = verbs[intent][1 if language == "en" else 0]
+    return [
+        {"title": f"{verb} {v.code}", "payload": "/" + intent + json.dumps({CODE: v.code})}
+        for v in views
+    ]
+
+
+class ActionMyBookings(Action):
+    def name(self) -> str:
+        return "action_my_bookings"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        views = await get_runtime().bookings.my_bookings(tracker.sender_id)
+        if not views:
+            send(dispatcher, [Reply("utter_no_bookings")])
+            return []
+        shown = views[:3]
+        buttons = booking_buttons(shown, language, "reschedule_booking") + booking_buttons(
+            shown, language, "cancel_booking"
+        )
+        send(
+            dispatcher,
+            [Reply("utter_my_bookings", {"bookings": booking_lines(views, language, domain)}, buttons)],
+        )
+        return []
+
+
+async def which_booking(
+    tracker: Tracker, dispatcher: CollectingDispatcher, domain: DomainDict, intent: str
+) -> str | None:
+    """The booking meant: a code given, the one being moved, or the only upcoming one;
+    otherwise asks (with a button per booking) and returns ``None``."""
+    code = booking_code_in(tracker) or (
+        tracker.get_slot(CODE) if intent == "reschedule_booking" else None
+    )
+    if code:
+        return code
+    language = language_of(tracker)
+    views = await get_runtime().bookings.my_bookings(tracker.sender_id)
+    if not views:
+        send(dispatcher, [Reply("utter_no_bookings")])
+        return None
+    if len(views) == 1:
+        return views[0].code
+    send(
+        dispatcher,
+        [
+            Reply(
+                "utter_which_booking",
+                {"bookings": booking_lines(views, language, domain)},
+                booking_buttons(views[:5], language, intent),
+            )
+        ],
+    )
+    return None
+
+
+def refusal(error: BookingError, code: str) -> Reply:
+    """The same words for an unknown code and someone else's: nothing leaks."""
+    if isinstance(error, BookingNotFound):
+        return Reply("utter_booking_not_found", {"code": code})
+    if isinstance(error, BookingNotActive):
+        if error.status == "cancelled":
+            return Reply("utter_booking_already_cancelled", {"code": code})
+        return Reply("utter_booking_not_active", {"code": code})
+    if isinstance(error, PastTime):
+        return Reply("utter_booking_started", {"code": code})
+    return Reply("utter_try_on_failed")
+
+
+class ActionCancelBooking(Action):
+    def name(self) -> str:
+        return "action_cancel_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        code = await which_booking(tracker, dispatcher, domain, "cancel_booking")
+        if code is None:
+            return []
+        try:
+            view = await get_runtime().bookings.cancel(
+                tracker.sender_id, code, channel=channel_of(tracker)
+            )
+        except BookingError as error:
+            send(dispatcher, [refusal(error, code)])
+            return []
+        send(dispatcher, [confirmation(view, language_of(tracker), domain, "utter_booking_cancelled")])
+        return [SlotSet(CODE, None)]
+
+
+class ActionRescheduleBooking(Action):
+    """Asks for the booking and the new moment as needed; moves it when both are known."""
+
+    def name(self) -> str:
+        return "action_reschedule_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        code = await which_booking(tracker, dispatcher, domain, "reschedule_booking")
+        if code is None:
+            return []
+        bookings = get_runtime().bookings
+        try:
+            view = await bookings.get(tracker.sender_id, code)
+            if view.status != "confirmed":
+                raise BookingNotActive(view.code, view.status)
+            proposal, prompt, options = await plan_time(
+                tracker, view.store_code, language, domain, utcnow()
+            )
+        except BookingError as error:
+            send(dispatcher, [refusal(error, code)])
+            return [SlotSet(CODE, None)]
+        if proposal is None or proposal.fit is not Fit.EXACT or proposal.slot is None:
+            if proposal is not None and proposal.fit is Fit.NO_TIME:
+                prompt = [
+                    Reply(
+                        "utter_ask_reschedule_time",
+                        {"code": view.code, "when": moment_text(
+                            view.starts_at, ZoneInfo(view.store_timezone), language, domain
+                        )},
+                        prompt[0].buttons if prompt else [],
+                    )
+                ]
+            send(dispatcher, prompt)
+            return [SlotSet(CODE, view.code), SlotSet(OPTIONS, options)]
+        local = proposal.slot.starts_at.astimezone(ZoneInfo(view.store_timezone))
+        try:
+            moved = await bookings.reschedule(
+                tracker.sender_id, view.code, local.date(), local.time().replace(tzinfo=None),
+                channel=channel_of(tracker),
+            )
+        except BookingError as error:
+            if isinstance(error, SlotFull):
+                options_left = await bookings.next_free_slots(view.store_code, after=proposal.slot.starts_at)
+                zone = ZoneInfo(view.store_timezone)
+                send(dispatcher, [_slots_reply("utter_try_on_slot_taken", options_left, zone, language, domain)])
+                return [SlotSet(CODE, view.code)]
+            send(dispatcher, [refusal(error, view.code)])
+            return [SlotSet(CODE, None)]
+        send(dispatcher, [confirmation(moved, language, domain, "utter_booking_rescheduled")])
+        return [SlotSet(CODE, None), SlotSet(OPTIONS, None)]

@@ -1,0 +1,278 @@
+"""The try-on booking actions, the rasa-sdk way, on a real (SQLite) shop: the form's
+validation, its questions, the booking, my bookings, cancel and reschedule.
+
+Times are real (the actions read the clock): the shop is open every day 10:00-19:30, so
+"domani alle 11" is always a free slot unless tomorrow is the one closed day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest_asyncio
+from sqlalchemy import select
+
+from actions import runtime as runtime_module
+from actions.bookings import (
+    ActionBookTryOn,
+    ActionCancelBooking,
+    ActionMyBookings,
+    ActionRescheduleBooking,
+    AskTryOnStart,
+    ValidateTryOnForm,
+)
+from actions.runtime import ResolverCache, Runtime
+from tests.actions.support import (
+    CUSTOMER,
+    check_sent,
+    responses,
+    slots,
+    tracker,
+)
+from tests.actions.support import run as run_action
+from tests.bookings.conftest import PRODUCTS, STORES, set_stock, stock_of, switch_try_on
+from vetrina.bookings.models import Booking
+from vetrina.bookings.service import BookingOptions, Bookings
+from vetrina.catalog.availability import SqlInventory
+from vetrina.catalog.stock_check import StockChecker
+from vetrina.catalog.writing import write_catalog, write_stores
+from vetrina.customers.interactions import recent_interactions
+from vetrina.customers.models import Customer
+from vetrina.storage.database import Database
+
+ROME = ZoneInfo("Europe/Rome")
+OTHER = "0ther000c0ffee00c0ffee00c0ffee00"
+SENT: list[dict[str, Any]] = []
+FORM = {"requested_slot": "try_on_sku"}
+
+
+async def run(action: Any, t: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return await run_action(action, t, SENT)
+
+
+def tomorrow_words() -> tuple[str, datetime]:
+    """"domani alle 11" and its local start (the day after if tomorrow is Christmas)."""
+    day = datetime.now(ROME).date() + timedelta(days=1)
+    words = "domani"
+    if (day.month, day.day) == (12, 25):
+        day, words = day + timedelta(days=1), "dopodomani"
+    return f"{words} alle 11", datetime(day.year, day.month, day.day, 11, 0, tzinfo=ROME)
+
+
+@pytest_asyncio.fixture
+async def runtime(sqlite_db: Database) -> AsyncIterator[Runtime]:
+    async with sqlite_db.transaction() as session:
+        await write_stores(session, STORES)
+        await write_catalog(session, PRODUCTS)
+        session.add_all([Customer(id=CUSTOMER), Customer(id=OTHER)])
+    for store in ("MI", "RM", "TO"):
+        for sku in ("BOOT-NER-40", "BOOT-NER-41", "BOOT-NER-42"):
+            await set_stock(sqlite_db, store, sku, 5)
+    inventory = SqlInventory(sqlite_db, safety_stock=2)
+    resolvers = ResolverCache(sqlite_db, inventory, max_age=300)
+    checker = StockChecker(sqlite_db, inventory, resolvers.get)
+    bookings = Bookings(sqlite_db, BookingOptions(slot_minutes=30, capacity=2, safety_stock=2))
+    rt = Runtime(sqlite_db, inventory, resolvers, checker, bookings, "https://shop.test")
+    runtime_module.install(rt)
+    yield rt
+    runtime_module.install(None)
+
+
+async def book_via_form(text: str, *, sender: str = CUSTOMER) -> dict[str, Any]:
+    """Validate one message that says everything, then book; the booking's slots."""
+    _, events = await run(ValidateTryOnForm(), tracker(text, "book_try_on", sender=sender))
+    filled = slots(events)
+    assert filled["try_on_prompt"] is None, filled["try_on_prompt"]
+    messages, _ = await run(
+        ActionBookTryOn(), tracker("", "book_try_on", slots=filled, sender=sender)
+    )
+    assert responses(messages) == ["utter_try_on_booked"]
+    return messages[0]
+
+
+async def test_one_message_fills_the_form_and_the_booking_holds_the_item(runtime: Runtime) -> None:
+    words, start = tomorrow_words()
+    _, events = await run(
+        ValidateTryOnForm(),
+        tracker(f"vorrei prenotare una prova degli stivali neri 41 a Milano {words}", "book_try_on"),
+    )
+    filled = slots(events)
+    assert filled["try_on_sku"] == "BOOT-NER-41" and filled["try_on_store"] == "MI"
+    assert datetime.fromisoformat(filled["try_on_start"]) == start
+    assert filled["try_on_prompt"] is None
+    messages, events = await run(ActionBookTryOn(), tracker("", "book_try_on", slots=filled))
+    (confirmation,) = messages
+    assert confirmation["response"] == "utter_try_on_booked"
+    assert confirmation["store"] == "Vetrina Milano"
+    assert confirmation["address"] == "Corso Vittorio Emanuele II, 15, 20122 Milano"
+    assert confirmation["items"] == "Stivale Brera (nero, 41)"
+    assert confirmation["when"].endswith(f"{start:%d/%m} alle 11:00")
+    code = confirmation["code"]
+    assert confirmation["calendar"].startswith(f"https://shop.test/bookings/{code}/calendar.ics?t=")
+    assert await stock_of(runtime.db, "MI", "BOOT-NER-41") == (5, 1)
+    assert slots(events)["try_on_sku"] is None  # ready for another booking
+    async with runtime.db.sessions() as session:
+        booking = await session.scalar(select(Booking).where(Booking.code == code))
+        kinds = [i.kind for i in await recent_interactions(session, CUSTOMER)]
+    assert booking is not None and booking.channel == "web"
+    assert "booking_created" in kinds
+
+
+async def test_the_form_asks_for_what_is_missing(runtime: Runtime) -> None:
+    _, events = await run(ValidateTryOnForm(), tracker("vorrei prenotare una prova", "book_try_on"))
+    assert slots(events)["try_on_sku"] is None
+    assert [p["response"] for p in slots(events)["try_on_prompt"]] == ["utter_ask_try_on_item"]
+    # The item without a size: the sizes in stock at the store, then "which size?".
+    _, events = await run(
+        ValidateTryOnForm(),
+        tracker("gli stivali neri a Roma", "check_stock", slots={**FORM}),
+    )
+    prompt = [p["response"] for p in slots(events)["try_on_prompt"]]
+    assert prompt[-1] == "utter_ask_try_on_size" and slots(events)["try_on_sku"] is None
+    # The size alone completes the item; then the time is asked with free slots.
+    filled = slots(events)
+    _, events = await run(
+        ValidateTryOnForm(), tracker("il 42", "inform", slots={**filled, "try_on_prompt": None})
+    )
+    filled = slots(events)
+    assert filled["try_on_sku"] == "BOOT-NER-42" and filled["try_on_store"] == "RM"
+    messages, events = await run(
+        AskTryOnStart(), tracker("il 42", "inform", slots=filled)
+    )
+    assert responses(messages) == ["utter_ask_try_on_time"]
+    buttons = messages[0]["buttons"]
+    assert len(buttons) == 3 and all(b["payload"].startswith("/choose_slot{") for b in buttons)
+    offered = filled["slot_options"]
+    # "il secondo orario" picks the second button's slot.
+    _, events = await run(
+        ValidateTryOnForm(),
+        tracker("prendo il secondo orario", "choose_slot", slots={**filled, "slot_options": offered}),
+    )
+    assert slots(events)["try_on_start"] == offered[1]
+    # A button press gives the slot directly.
+    chosen = json.loads(buttons[2]["payload"][len("/choose_slot"):])["slot_start"]
+    _, events = await run(
+        ValidateTryOnForm(),
+        tracker(buttons[2]["payload"], "choose_slot", slots=filled,
+                entities=[{"entity": "slot_start", "value": chosen}]),
+    )
+    assert slots(events)["try_on_start"] == chosen
+
+
+async def test_impossible_and_past_dates_are_refused_with_free_slots(runtime: Runtime) -> None:
+    base = {"try_on_sku": "BOOT-NER-41", "try_on_store": "MI", "product_code": "BOOT",
+            "size": "41", "colour": "nero", "store_code": "MI", "requested_slot": "try_on_start"}
+    for text, response in (
+        ("il 31 febbraio alle 11", "utter_try_on_date_invalid"),
+        ("ieri alle 17", "utter_try_on_time_past"),
+        ("domani alle 23", "utter_try_on_time_closed"),
+    ):
+        _, events = await run(ValidateTryOnForm(), tracker(text, "give_time", slots=base))
+        filled = slots(events)
+        assert filled["try_on_start"] is None, text
+        (prompt,) = filled["try_on_prompt"]
+        assert prompt["response"] == response, text
+        assert prompt["buttons"], text
+        now = datetime.now(ROME)
+        for start in filled["slot_options"]:
+            assert datetime.fromisoformat(start) > now, text
+            local = datetime.fromisoformat(start).astimezone(ROME)
+            assert "10:00" <= f"{local:%H:%M}" < "19:30", text
+
+
+async def test_a_store_without_bookings_offers_the_stores_that_can(runtime: Runtime) -> None:
+    await switch_try_on(runtime.db, "MI", False)
+    _, events = await run(
+        ValidateTryOnForm(), tracker("prova degli stivali neri 41 a Milano", "book_try_on")
+    )
+    filled = slots(events)
+    assert filled["try_on_sku"] == "BOOT-NER-41" and filled["try_on_store"] is None
+    (prompt,) = filled["try_on_prompt"]
+    assert prompt["response"] == "utter_try_on_store_off_elsewhere"
+    assert [b["title"] for b in prompt["buttons"]] == ["Vetrina Roma"]  # TO has no try-on
+    # Torino never took bookings: the same refusal, with Rome offered.
+    _, events = await run(
+        ValidateTryOnForm(), tracker("prova degli stivali neri 41 a Torino", "book_try_on")
+    )
+    assert slots(events)["try_on_prompt"][0]["buttons"][0]["title"] == "Vetrina Roma"
+
+
+async def test_a_low_stock_item_is_not_held_and_other_stores_are_offered(runtime: Runtime) -> None:
+    await set_stock(runtime.db, "MI", "BOOT-NER-41", 1)  # below the safety stock (2)
+    _, events = await run(
+        ValidateTryOnForm(),
+        tracker("I'd like to try the black boots 41 in Milan", "book_try_on",
+                slots={"language": "en"}),
+    )
+    filled = slots(events)
+    assert filled["try_on_store"] is None
+    (prompt,) = filled["try_on_prompt"]
+    assert prompt["response"] == "utter_try_on_item_unavailable_elsewhere"
+    assert [b["title"] for b in prompt["buttons"]] == ["Vetrina Roma"]
+    assert await stock_of(runtime.db, "MI", "BOOT-NER-41") == (1, 0)
+
+
+async def test_leaving_intents_reject_the_form(runtime: Runtime) -> None:
+    for intent in ("deny", "request_consultant", "my_bookings", "cancel_booking"):
+        _, events = await run(ValidateTryOnForm(), tracker("no", intent, slots=FORM))
+        assert events == [], intent
+
+
+async def test_my_bookings_cancel_twice_and_someone_elses_code(runtime: Runtime) -> None:
+    words, _ = tomorrow_words()
+    mine = await book_via_form(f"prova degli stivali neri 40 a Roma {words}")
+    theirs = await book_via_form(f"prova degli stivali neri 42 a Roma {words}", sender=OTHER)
+    messages, _ = await run(ActionMyBookings(), tracker("le mie prenotazioni", "my_bookings"))
+    (listing,) = messages
+    assert listing["response"] == "utter_my_bookings"
+    assert mine["code"] in listing["bookings"] and theirs["code"] not in listing["bookings"]
+    assert {b["title"] for b in listing["buttons"]} == {f"Sposta {mine['code']}", f"Annulla {mine['code']}"}
+
+    # Someone else's code and a code that does not exist get the same answer.
+    replies = []
+    for code in (theirs["code"], "ZZZZ22"):
+        messages, _ = await run(
+            ActionCancelBooking(), tracker(f"annulla la prenotazione {code}", "cancel_booking")
+        )
+        replies.append((messages[0]["response"], messages[0]["code"] == code))
+    assert replies == [("utter_booking_not_found", True)] * 2
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-42") == (5, 1)  # theirs still held
+
+    # Without a code: the only upcoming booking. Then again: already cancelled.
+    messages, _ = await run(ActionCancelBooking(), tracker("annulla la prenotazione", "cancel_booking"))
+    assert responses(messages) == ["utter_booking_cancelled"] and messages[0]["code"] == mine["code"]
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 0)
+    messages, _ = await run(
+        ActionCancelBooking(), tracker(f"cancel {mine['code'].lower()}", "cancel_booking",
+                                       slots={"language": "en"})
+    )
+    assert responses(messages) == ["utter_booking_already_cancelled"]
+    messages, _ = await run(ActionMyBookings(), tracker("my bookings", "my_bookings"))
+    assert responses(messages) == ["utter_no_bookings"]
+
+
+async def test_reschedule_asks_when_then_moves_the_booking(runtime: Runtime) -> None:
+    words, start = tomorrow_words()
+    booked = await book_via_form(f"prova degli stivali neri 40 a Roma {words}")
+    messages, events = await run(
+        ActionRescheduleBooking(), tracker("vorrei spostare la prova", "reschedule_booking")
+    )
+    assert responses(messages) == ["utter_ask_reschedule_time"]
+    assert slots(events)["booking_code"] == booked["code"] and messages[0]["buttons"]
+    later = words.replace("alle 11", "alle 15")
+    messages, events = await run(
+        ActionRescheduleBooking(),
+        tracker(later, "give_time", slots={"booking_code": booked["code"]}),
+    )
+    assert responses(messages) == ["utter_booking_rescheduled"]
+    assert messages[0]["when"].endswith(f"{start:%d/%m} alle 15:00")
+    assert slots(events)["booking_code"] is None
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 1)  # still held once
+
+
+def test_every_sent_response_is_in_the_domain_in_both_languages_with_its_values() -> None:
+    check_sent(SENT)
