@@ -7,7 +7,7 @@ PY := .venv/bin/python
 RASA_DATA := --config config.yml --domain bot/domain.yml --data nlu_data bot/data
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run test validate test-stories pytest train migrate demo bench clean lint
+.PHONY: help setup run run-prod test validate test-stories pytest train migrate demo bench clean lint
 
 help:
 	@echo "make run    install what is missing, train if needed, start Rasa + actions + gateway"
@@ -42,6 +42,11 @@ demo: migrate
 
 run: setup train migrate demo
 	@$(PY) -m scripts.stack run
+
+# The production topology on this machine: PostgreSQL + Redis (local servers, see
+# scripts/prod.py), 2 Rasa, 1 action server, 2 gateways, a reverse proxy on VETRINA_PORT.
+run-prod: setup train
+	@$(PY) -m scripts.prod run
 
 # rasa data validate --fail-on-warnings, without Rasa's "not used in any story" warning for
 # the responses that custom actions send (scripts/validate.py says why).

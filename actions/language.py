@@ -84,7 +84,7 @@ def choose_language(
     if requested is not None:
         return requested, True
 
-    detected = None if chosen else detect_language(text or "")
+    detected = None if chosen else detect_language(text or "", current)
     understood = intent != FALLBACK_INTENT
     if detected is not None and understood:
         return detected, False

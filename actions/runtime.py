@@ -14,6 +14,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.catalog.availability import SqlInventory
 from vetrina.catalog.resolution import Resolver, StoreFinder
 from vetrina.catalog.search import ProductIndex
@@ -59,13 +60,20 @@ class Runtime:
     inventory: SqlInventory
     resolvers: ResolverCache
     checker: StockChecker
+    bookings: Bookings
+    public_url: str  # links sent in chat (the .ics calendar file) start with it
 
     @classmethod
     def create(cls, settings: Settings, *, resolver_max_age: float = RESOLVER_MAX_AGE) -> Runtime:
         db = Database(settings.database_url)
         inventory = SqlInventory(db, safety_stock=settings.safety_stock)
         resolvers = ResolverCache(db, inventory, resolver_max_age)
-        return cls(db, inventory, resolvers, StockChecker(db, inventory, resolvers.get))
+        bookings = Bookings(db, BookingOptions.from_settings(settings))
+        return cls(
+            db, inventory, resolvers, StockChecker(db, inventory, resolvers.get), bookings,
+            settings.public_url,
+        )
+
 
 
 _runtime: Runtime | None = None

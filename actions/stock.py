@@ -131,13 +131,39 @@ def send(dispatcher: CollectingDispatcher, replies: list[Reply]) -> None:
         dispatcher.utter_message(response=reply.response, buttons=reply.buttons, **reply.variables)
 
 
-async def _favourite(tracker: Tracker) -> str | None:
+async def favourite_of(tracker: Tracker) -> str | None:
     try:
         async with get_runtime().db.sessions() as session:
             return await favourite_store(session, tracker.sender_id)
     except Exception:  # the profile is a nicety: never fail the answer for it
         log.exception("could not read the favourite store of %s", tracker.sender_id)
         return None
+
+
+def stock_slots(check: StockCheck, text: str, on_screen: str | None = None) -> list[EventType]:
+    """The slots a stock check sets (the booking form reads the same ones)."""
+    events: list[EventType] = [SlotSet(PAGE_PRODUCT, on_screen)]
+    if check.product is not None:
+        events += [
+            SlotSet(PRODUCT, check.product.code),
+            SlotSet(COLOUR, check.colour),
+            SlotSet(SIZE, check.size if check.outcome is not Outcome.UNKNOWN_SIZE else None),
+        ]
+    if check.store is not None:
+        events.append(SlotSet(STORE, check.store.store.code))
+    events.append(SlotSet(STATUS, check.status.value if check.status else None))
+    if check.location is not None:
+        events.append(
+            SlotSet(
+                LOCATION,
+                {"latitude": check.location.latitude, "longitude": check.location.longitude},
+            )
+        )
+    events.append(SlotSet(PENDING, text[:500] if check.outcome in _KEEP_QUESTION else None))
+    events.append(SlotSet(PRODUCT_CANDIDATES, [c.code for c in check.candidates] or None))
+    offered = [a.store.code for a in check.alternatives] + [h.store.code for h in check.nearest]
+    events.append(SlotSet(STORE_CANDIDATES, offered or None))
+    return events
 
 
 class ActionCheckStock(Action):
@@ -163,7 +189,7 @@ class ActionCheckStock(Action):
             return [SlotSet(PENDING, pending)] if pending else []
 
         on_screen = page_product(metadata)
-        favourite = await _favourite(tracker)
+        favourite = await favourite_of(tracker)
         chosen_product = entity(tracker, "product_code") if intent == CHOOSE_PRODUCT else None
         if intent == CHOOSE_PRODUCT and not chosen_product:  # "il secondo", "the last one"
             chosen_product = pick(tracker.get_slot(PRODUCT_CANDIDATES) or [], typed_text(tracker))
@@ -197,28 +223,7 @@ class ActionCheckStock(Action):
 
     @staticmethod
     def _slots(check: StockCheck, text: str, on_screen: str | None) -> list[EventType]:
-        events: list[EventType] = [SlotSet(PAGE_PRODUCT, on_screen)]
-        if check.product is not None:
-            events += [
-                SlotSet(PRODUCT, check.product.code),
-                SlotSet(COLOUR, check.colour),
-                SlotSet(SIZE, check.size if check.outcome is not Outcome.UNKNOWN_SIZE else None),
-            ]
-        if check.store is not None:
-            events.append(SlotSet(STORE, check.store.store.code))
-        events.append(SlotSet(STATUS, check.status.value if check.status else None))
-        if check.location is not None:
-            events.append(
-                SlotSet(
-                    LOCATION,
-                    {"latitude": check.location.latitude, "longitude": check.location.longitude},
-                )
-            )
-        events.append(SlotSet(PENDING, text[:500] if check.outcome in _KEEP_QUESTION else None))
-        events.append(SlotSet(PRODUCT_CANDIDATES, [c.code for c in check.candidates] or None))
-        offered = [a.store.code for a in check.alternatives] + [h.store.code for h in check.nearest]
-        events.append(SlotSet(STORE_CANDIDATES, offered or None))
-        return events
+        return stock_slots(check, text, on_screen)
 
     @staticmethod
     def _offer_favourite(
@@ -261,7 +266,7 @@ class ActionStoreHours(Action):
         channel = channel_of(tracker)
         context = CheckContext(
             store_code=tracker.get_slot(STORE),
-            favourite_store=await _favourite(tracker),
+            favourite_store=await favourite_of(tracker),
             location=remembered_location(tracker),
             shared_location=shared_location(tracker),
             chosen_store=entity(tracker, "store_code"),

@@ -41,12 +41,17 @@ class Ports:
         )
 
 
-def write_endpoints(path: Path, action_port: int, tracker_db: Path) -> Path:
+def write_endpoints(
+    path: Path, action_port: int, tracker_db: Path, env: dict[str, str] | None = None
+) -> Path:
     """Rasa's endpoints file for this run: local action server, SQL tracker store.
 
-    ``RASA_TRACKER_STORE_URL`` (a PostgreSQL URL) replaces the SQLite tracker file.
+    ``RASA_TRACKER_STORE_URL`` (a PostgreSQL URL) replaces the SQLite tracker file;
+    ``RASA_LOCK_STORE_URL`` (``redis://host:port/db``) adds Rasa's Redis lock store, which
+    several Rasa instances sharing one tracker store need (Rasa's "Lock Stores" docs).
     """
-    tracker_url = os.environ.get("RASA_TRACKER_STORE_URL")
+    env = dict(os.environ) if env is None else env
+    tracker_url = env.get("RASA_TRACKER_STORE_URL")
     if tracker_url:
         from sqlalchemy.engine import make_url
 
@@ -59,6 +64,17 @@ def write_endpoints(path: Path, action_port: int, tracker_db: Path) -> Path:
         )
     else:
         tracker = f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {tracker_db}\n"
+    lock_url = env.get("RASA_LOCK_STORE_URL")
+    if lock_url:
+        from urllib.parse import urlsplit
+
+        redis = urlsplit(lock_url)
+        tracker += (
+            "lock_store:\n  type: redis\n"
+            f"  url: {redis.hostname or '127.0.0.1'}\n  port: {redis.port or 6379}\n"
+            f"  db: {(redis.path or '/1').strip('/') or 1}\n  key_prefix: vetrina\n"
+            + (f"  password: \"{redis.password}\"\n" if redis.password else "")
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(
         f"action_endpoint:\n  url: http://127.0.0.1:{action_port}/webhook\n{tracker}",
@@ -143,22 +159,24 @@ class Stack:
         env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{self.var / 'vetrina.db'}")
         return env
 
-    def rasa(self) -> Service:
-        endpoints = write_endpoints(
-            self.var / "endpoints.yml", self.ports.actions, self.var / "rasa-tracker.db"
-        )
+    def rasa(self, port: int | None = None, name: str = "rasa") -> Service:
+        """A Rasa server; ``port`` and ``name`` tell several instances apart."""
+        port = port or self.ports.rasa
         env = self._env()
+        endpoints = write_endpoints(
+            self.var / "endpoints.yml", self.ports.actions, self.var / "rasa-tracker.db", env
+        )
         env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"
         return Service(
-            "rasa",
+            name,
             [
                 str(RASA_BIN), "run", "--enable-api", "--auth-token", self.token,
-                "-i", "127.0.0.1", "-p", str(self.ports.rasa), "--model", str(MODEL),
+                "-i", "127.0.0.1", "-p", str(port), "--model", str(MODEL),
                 "--endpoints", str(endpoints), "--credentials", str(ROOT / "bot" / "credentials.yml"),
             ],
-            f"http://127.0.0.1:{self.ports.rasa}/status?token={self.token}",
+            f"http://127.0.0.1:{port}/status?token={self.token}",
             env,
-            self.var / "log" / "rasa.log",
+            self.var / "log" / f"{name}.log",
         )
 
     def actions(self) -> Service:
@@ -166,20 +184,28 @@ class Stack:
         env["SANIC_HOST"] = "127.0.0.1"
         return Service(
             "action server",
-            [str(VENV_BIN / "python"), "-m", "rasa_sdk", "--actions", "actions",
-             "-p", str(self.ports.actions)],
+            # rasa_sdk's server, with log lines that carry the customer message's id.
+            [str(VENV_BIN / "python"), "-m", "vetrina.observability.action_server",
+             "--actions", "actions", "-p", str(self.ports.actions)],
             f"http://127.0.0.1:{self.ports.actions}/health",
             env,
             self.var / "log" / "actions.log",
         )
 
-    def gateway(self) -> Service:
+    def gateway(
+        self, port: int | None = None, name: str = "gateway", rasa_port: int | None = None
+    ) -> Service:
+        """A gateway; with ``port``/``name``/``rasa_port`` one of several instances."""
+        env = self._env()
+        port = port or self.ports.gateway
+        env["VETRINA_PORT"] = str(port)
+        env["RASA_URL"] = f"http://127.0.0.1:{rasa_port or self.ports.rasa}"
         return Service(
-            "gateway",
+            name,
             [str(VENV_BIN / "vetrina"), "serve"],
-            f"http://127.0.0.1:{self.ports.gateway}/healthz",
-            self._env(),
-            self.var / "log" / "gateway.log",
+            f"http://127.0.0.1:{port}/healthz",
+            env,
+            self.var / "log" / f"{name}.log",
         )
 
 

@@ -65,3 +65,13 @@ class WebCustomer:
     async def history(self) -> list[dict[str, Any]]:
         await self.sio.emit("history_request", {"session_id": self.session_id})
         return (await self.next("history"))["messages"]
+
+
+def texts(replies: list[dict[str, Any]]) -> str:
+    """The text of the bot messages of a turn, one per line."""
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def buttons(replies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every quick-reply button of a turn's messages."""
+    return [b for r in replies for b in r.get("quick_replies") or []]

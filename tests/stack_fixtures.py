@@ -12,6 +12,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from channels.fakes.meta_fake import MetaFake
 from channels.fakes.twilio_fake import TwilioFake
 from scripts.stack import MODEL, RASA_BIN, Ports, Service, Stack
 from tests.conftest import free_port, skip_or_fail
@@ -87,9 +88,18 @@ class Gateway:
     url: str
     services: Services
     twilio: TwilioFake | None = None  # the fake Twilio the WhatsApp channel sends to
+    meta: MetaFake | None = None  # the fake Meta Graph API the Instagram channel sends to
+    tracker_store_url: str = ""  # Rasa's SQL tracker store (the stack's SQLite file)
 
 
 STACK_TWILIO = TwilioFake("AC" + "5" * 32, "stack-twilio-auth-token", "whatsapp:+14155238886")
+STACK_META = MetaFake(
+    "stack-meta-app-secret", "stack-instagram-token", "17840000000000001", version="v25.0"
+)
+# Customer API token and the secret the demo shop signs identity tokens with (issue 6).
+STACK_API_TOKEN = "stack-customer-api-token"
+STACK_IDENTITY_SECRET = "stack-identity-secret-0123456789abcdef"
+STACK_LINK_TEMPLATE = "HX" + "1" * 32  # TWILIO_TEMPLATE_LINK_CODE
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -99,6 +109,11 @@ async def gateway(rasa_stack: RunningStack) -> AsyncIterator[Gateway]:
     await twilio_runner.setup()
     twilio_port = free_port()
     await web.TCPSite(twilio_runner, "127.0.0.1", twilio_port).start()
+    meta_runner = web.AppRunner(STACK_META.app())  # a local fake Meta for Instagram
+    await meta_runner.setup()
+    meta_port = free_port()
+    await web.TCPSite(meta_runner, "127.0.0.1", meta_port).start()
+    tracker_store_url = f"sqlite:///{stack.var / 'rasa-tracker.db'}"
     settings = Settings.from_env(
         {
             "TWILIO_ACCOUNT_SID": STACK_TWILIO.account_sid,
@@ -115,6 +130,15 @@ async def gateway(rasa_stack: RunningStack) -> AsyncIterator[Gateway]:
             "VETRINA_RETRY_MAX_DELAY": "2",
             "VETRINA_WORKER_POLL_INTERVAL": "0.2",
             "VETRINA_ENV": "test",
+            "META_APP_SECRET": STACK_META.app_secret,
+            "META_VERIFY_TOKEN": "stack-meta-verify-token",
+            "INSTAGRAM_ACCESS_TOKEN": STACK_META.access_token,
+            "INSTAGRAM_ACCOUNT_ID": STACK_META.account_id,
+            "META_GRAPH_BASE_URL": f"http://127.0.0.1:{meta_port}/v25.0",
+            "VETRINA_API_TOKEN": STACK_API_TOKEN,
+            "VETRINA_IDENTITY_SECRET": STACK_IDENTITY_SECRET,
+            "TWILIO_TEMPLATE_LINK_CODE": STACK_LINK_TEMPLATE,
+            "RASA_TRACKER_STORE_URL": tracker_store_url,
         }
     )
     await upgrade_async(settings.database_url)
@@ -123,8 +147,13 @@ async def gateway(rasa_stack: RunningStack) -> AsyncIterator[Gateway]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", stack.ports.gateway).start()
     try:
-        yield Gateway(f"http://127.0.0.1:{stack.ports.gateway}", app[SERVICES], STACK_TWILIO)
+        yield Gateway(
+            f"http://127.0.0.1:{stack.ports.gateway}", app[SERVICES], STACK_TWILIO, STACK_META,
+            tracker_store_url,
+        )
     finally:
         await runner.cleanup()
         await STACK_TWILIO.close()
         await twilio_runner.cleanup()
+        await STACK_META.close()
+        await meta_runner.cleanup()

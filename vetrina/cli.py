@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,10 @@ def serve() -> None:
     from aiohttp import web
 
     from vetrina.gateway.app import init_app
+    from vetrina.observability.logs import configure_logging
 
     settings = _settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, json_lines=settings.log_format == "json")
     web.run_app(init_app(settings), host=settings.host, port=settings.port, print=None)
 
 
@@ -148,6 +146,133 @@ def demo(seed: int = typer.Option(42, help="Same seed, same data.")) -> None:
     typer.echo(
         f"demo data (seed {seed}) loaded: "
         + ", ".join(f"{name}: {counts}" for name, counts in written.items())
+    )
+
+
+consultant_app = typer.Typer(help="Consultant accounts of the console (/console).", no_args_is_help=True)
+app.add_typer(consultant_app, name="consultant")
+
+
+@consultant_app.command("create")
+def consultant_create(
+    email: str = typer.Option(..., help="Login email."),
+    name: str = typer.Option(..., help="Name shown to colleagues and customers."),
+    store: list[str] = typer.Option([], "--store", help="Store code served (repeat for several)."),
+    admin: bool = typer.Option(False, "--admin", help="Admin: sees every store, merges customers."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (scripts)."
+    ),
+) -> None:
+    """Create a consultant who can sign in to the console (argon2-hashed password)."""
+    import asyncio
+
+    from vetrina.conversations.consultants import AccountError, Role, create_consultant
+    from vetrina.storage.database import Database
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            return await create_consultant(
+                db, email, name, password, stores=store,
+                role=Role.ADMIN if admin else Role.CONSULTANT,
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        created = asyncio.run(run())
+    except AccountError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+    stores = ", ".join(created.stores) or "no store (general queue only)"
+    typer.echo(f"consultant {created.email} ({created.role}) created, id {created.id}: {stores}")
+
+
+customer_app = typer.Typer(
+    help="Customer profiles: export everything held about a customer, or erase it.",
+    no_args_is_help=True,
+)
+app.add_typer(customer_app, name="customer")
+EXPORT_OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file, not stdout.")
+ERASE_YES = typer.Option(False, "--yes", help="Do not ask for confirmation.")
+
+
+def _customer_job(job: Any) -> Any:
+    """Run ``job(db, memory)`` with the database and the assistant's memory (Rasa)."""
+    import asyncio
+
+    import httpx
+
+    from integrations.rasa import RasaMemory
+    from vetrina.storage.database import Database
+
+    settings = _settings()
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        async with httpx.AsyncClient() as http:
+            memory = RasaMemory(
+                http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url
+            )
+            try:
+                return await job(db, memory)
+            finally:
+                await db.dispose()
+
+    from vetrina.customers.errors import CustomerError
+
+    try:
+        return asyncio.run(run())
+    except CustomerError as error:
+        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from error
+
+
+@customer_app.command("export")
+def customer_export(
+    customer_id: str,
+    output: Path = EXPORT_OUTPUT,
+) -> None:
+    """Everything held about a customer (and customers merged into it), as JSON."""
+    import json
+
+    from vetrina.customers.privacy import export_customer
+
+    document = _customer_job(lambda db, memory: export_customer(db, customer_id, memory))
+    text = json.dumps(document, ensure_ascii=False, indent=2, default=str)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"customer {customer_id} exported to {output}", err=True)
+
+
+@customer_app.command("erase")
+def customer_erase(
+    customer_id: str,
+    yes: bool = ERASE_YES,
+) -> None:
+    """Erase a customer's personal data from every table and from Rasa's tracker store,
+    keeping anonymous counts. Cannot be undone."""
+    from vetrina.customers.privacy import erase_customer
+
+    if not yes:
+        typer.confirm(f"Erase customer {customer_id} for good?", abort=True)
+    report = _customer_job(lambda db, memory: erase_customer(db, customer_id, memory))
+    if report.already_erased:
+        typer.echo(f"customer {customer_id} was already erased; assistant events deleted: "
+                   f"{report.assistant_events_deleted}")
+        return
+    typer.echo(
+        f"customer {customer_id} erased ({len(report.customer_ids)} profile(s)); "
+        f"rows deleted: {report.counts.get('deleted_rows')}; assistant events deleted: "
+        f"{report.assistant_events_deleted}"
     )
 
 

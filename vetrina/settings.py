@@ -70,6 +70,26 @@ def _secret_token(env: Mapping[str, str], name: str) -> str:
     return token
 
 
+def _log_format(env: Mapping[str, str], environment: str) -> str:
+    raw = (env.get("VETRINA_LOG_FORMAT") or "").lower()
+    if raw == "":
+        return "json" if environment == "production" else "text"
+    if raw not in {"json", "text"}:
+        raise SettingsError(f"VETRINA_LOG_FORMAT must be json or text, got {raw!r}")
+    return raw
+
+
+def default_tracker_store_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'var' / 'rasa-tracker.db'}"
+
+
+def _identity_secret(env: Mapping[str, str]) -> str:
+    secret = (env.get("VETRINA_IDENTITY_SECRET") or "").strip()
+    if secret and len(secret) < 32:
+        raise SettingsError("VETRINA_IDENTITY_SECRET must be at least 32 characters")
+    return secret
+
+
 def default_database_url() -> str:
     return f"sqlite+aiosqlite:///{PROJECT_ROOT / 'var' / 'vetrina.db'}"
 
@@ -186,6 +206,11 @@ class Settings:
     delayed_notice_after: float = 4.0
     environment: str = "development"
     log_level: str = "INFO"
+    # "json": one JSON object per line with request_id/message_id (production default).
+    log_format: str = "text"
+    # Redis for several gateway instances: socket.io rooms and console live updates
+    # reach every instance. Empty: one instance, in-process.
+    redis_url: str = ""
     twilio: TwilioSettings = field(default_factory=TwilioSettings)
     meta: MetaSettings = field(default_factory=MetaSettings)
     # Largest webhook body accepted (Twilio, Meta); larger ones get 413 before parsing.
@@ -201,8 +226,25 @@ class Settings:
     slot_minutes: int = 30
     slot_capacity: int = 2
     no_show_grace_minutes: int = 30
-    # Bearer token of the staff pages (/staff/...); empty disables them (503).
-    staff_token: str = ""
+    # Customer profiles (issue 6). Bearer token of the customer API (/api/customers/...);
+    # empty disables it (503).
+    api_token: str = ""
+    # Shared with the retailer's site to sign identity tokens of logged-in shoppers
+    # (HS256, docs/identity-token.md); empty: tokens are refused.
+    identity_secret: str = ""
+    # Rasa's SQL tracker store, for exporting and erasing a customer's conversation memory
+    # (the same database scripts/stack.py gives Rasa).
+    tracker_store_url: str = field(default_factory=default_tracker_store_url)
+    # One-time codes to link a WhatsApp number from another chat: validity in minutes.
+    link_code_minutes: int = 10
+    # Consultant handoff (issue 7): when consultants answer (a weekly timetable such as
+    # "mon-fri 09:00-19:00; sat 10:00-18:00" in consultant_timezone; empty: always), the
+    # minutes per waiting customer of the estimate told to the customer, and whether the
+    # console's cookies are Secure (default: when public_url is https, and in production).
+    consultant_hours: str = "mon-sat 09:00-20:00"
+    consultant_timezone: str = "Europe/Rome"
+    handoff_minutes_per_customer: float = 3.0
+    console_secure_cookies: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -238,6 +280,8 @@ class Settings:
             delayed_notice_after=_float(env, "VETRINA_DELAYED_NOTICE_AFTER", 4.0),
             environment=environment,
             log_level=(env.get("VETRINA_LOG_LEVEL") or "INFO").upper(),
+            log_format=_log_format(env, environment),
+            redis_url=(env.get("REDIS_URL") or "").strip(),
             twilio=_twilio_from_env(env),
             meta=_meta_from_env(env),
             webhook_max_bytes=_int(env, "VETRINA_WEBHOOK_MAX_BYTES", 128 * 1024, minimum=1024),
@@ -247,5 +291,20 @@ class Settings:
             slot_minutes=_int(env, "VETRINA_SLOT_MINUTES", 30, minimum=5),
             slot_capacity=_int(env, "VETRINA_SLOT_CAPACITY", 2, minimum=1),
             no_show_grace_minutes=_int(env, "VETRINA_NO_SHOW_GRACE_MINUTES", 30, minimum=0),
-            staff_token=_secret_token(env, "VETRINA_STAFF_TOKEN"),
+            api_token=_secret_token(env, "VETRINA_API_TOKEN"),
+            identity_secret=_identity_secret(env),
+            tracker_store_url=(env.get("RASA_TRACKER_STORE_URL") or "").strip()
+            or default_tracker_store_url(),
+            link_code_minutes=_int(env, "VETRINA_LINK_CODE_MINUTES", 10, minimum=1),
+            consultant_hours=(
+                env["VETRINA_CONSULTANT_HOURS"] if "VETRINA_CONSULTANT_HOURS" in env
+                else "mon-sat 09:00-20:00"
+            ).strip(),
+            consultant_timezone=(env.get("VETRINA_CONSULTANT_TIMEZONE") or "Europe/Rome").strip(),
+            handoff_minutes_per_customer=_float(env, "VETRINA_HANDOFF_MINUTES_PER_CUSTOMER", 3.0),
+            console_secure_cookies=_bool(
+                env, "VETRINA_CONSOLE_SECURE_COOKIES",
+                environment == "production"
+                or (env.get("VETRINA_PUBLIC_URL") or "").startswith("https://"),
+            ),
         )

@@ -8,6 +8,8 @@ Rasa web-chat widgets connect unchanged. Vetrina's widget also uses ``history_re
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 import socketio
+from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
 from vetrina.conversations.history import HistoryItem, recent_messages
@@ -24,6 +27,8 @@ from vetrina.conversations.notices import notice
 from vetrina.conversations.ports import OutboundView
 from vetrina.conversations.text import InvalidMessage, clean_text
 from vetrina.customers.identities import find_customer_id
+from vetrina.customers.linking import ShopLogin
+from vetrina.customers.tokens import INVALID, IdentityTokenError
 from vetrina.language import normalise_language
 from vetrina.storage.database import Database
 
@@ -83,15 +88,18 @@ class WebChat:
         inbox: Inbox,
         on_stored: Callable[[], None],
         max_chars: int,
+        shop_login: ShopLogin | None = None,
     ) -> None:
         self._sio = sio
         self._db = db
         self._inbox = inbox
         self._on_stored = on_stored
         self._max_chars = max_chars
+        self._shop_login = shop_login
         sio.on("session_request", self.session_request)
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
+        sio.on("identify", self.identify)
 
     async def _error(self, sid: str, code: str, language: str | None, **extra: Any) -> None:
         limit = {"limit": self._max_chars} if code == "message_too_long" else {}
@@ -110,11 +118,48 @@ class WebChat:
         )
         await self._sio.save_session(sid, {"session_id": session_id})
         await self._sio.enter_room(sid, session_id)
+        token = data.get("identity_token") if isinstance(data, dict) else None
+        if token is not None:  # a logged-in shopper: join the shop account's customer
+            await self._join_shop_account(sid, session_id, token, data)
         async with self._db.sessions() as session:
             customer_id = await find_customer_id(session, CHANNEL, session_id)
         if customer_id:
             await self._sio.enter_room(sid, customer_room(customer_id))
         await self._sio.emit("session_confirm", session_id, to=sid)
+
+    async def identify(self, sid: str, data: Any = None, *_: Any) -> None:
+        """``identify`` {identity_token}: the shopper logged in on the site mid-chat."""
+        saved = await self._sio.get_session(sid)
+        session_id = saved.get("session_id")
+        if not session_id:
+            await self._error(sid, "no_session", None)
+            return
+        token = data.get("identity_token") if isinstance(data, dict) else None
+        customer_id = await self._join_shop_account(sid, session_id, token, data)
+        if customer_id:
+            await self._sio.enter_room(sid, customer_room(customer_id))
+            await self._sio.emit("identified", {"ok": True}, to=sid)
+
+    async def _join_shop_account(
+        self, sid: str, session_id: str, token: Any, data: Any
+    ) -> str | None:
+        """The customer the session now belongs to; on a bad token a ``vetrina_error``
+        (``identity_token_expired`` / ``identity_token_invalid``) and nothing changed."""
+        language = normalise_language(data.get("language")) if isinstance(data, dict) else None
+        if self._shop_login is None:
+            await self._error(sid, INVALID, language)
+            return None
+        try:
+            joined = await self._shop_login.join(session_id, token)
+        except IdentityTokenError as error:
+            log.info("identity token refused for a web session: %s", error)
+            await self._error(sid, error.code, language)
+            return None
+        except SQLAlchemyError:
+            log.exception("could not join a web session to its shop account")
+            await self._error(sid, "temporarily_unavailable", language)
+            return None
+        return joined.customer_id
 
     async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
         saved = await self._sio.get_session(sid)
@@ -199,6 +244,61 @@ class WebChat:
             if customer_id:
                 items = await recent_messages(self._db, customer_id)
         await self._sio.emit("history", history_payload(items), to=sid)
+
+
+class RedisSocketManager(socketio.AsyncRedisManager):
+    """socket.io across gateway instances through Redis pub/sub, failing loudly.
+
+    The stock manager logs and drops an emit it cannot publish (Redis restarting);
+    this one raises, so the outbox keeps the reply and retries it instead of losing it.
+    """
+
+    async def _publish(self, data: Any) -> Any:
+        error: Exception | None = None
+        for _ in range(2):
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                return await self.redis.publish(self.channel, self.json.dumps(data))
+            except (RedisError, OSError) as exc:
+                error = exc
+                self.connected = False
+        raise ConnectionError(f"cannot publish to Redis: {error!r}")
+
+    async def close(self) -> None:
+        """Stop listening (the stock manager leaves its listener task running)."""
+        task = getattr(self, "thread", None)
+        if isinstance(task, asyncio.Task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for client in (getattr(self, "pubsub", None), getattr(self, "redis", None)):
+            if client is not None:
+                with contextlib.suppress(RedisError, OSError):
+                    await client.aclose()
+
+    async def _redis_listen_with_retries(self) -> Any:
+        """The stock listener, plus: after Redis comes back, this instance's sockets are
+        closed, so browsers reconnect and reload the history. Pub/sub keeps nothing, so
+        a reply emitted while this instance was not subscribed would be missed live."""
+        pause, subscribed, resubscribing = 0.2, False, False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed, pause = True, 0.2
+                    if resubscribing:
+                        log.warning("Redis is back: closing web sockets so browsers resync")
+                        await self.server.eio.disconnect()
+                        resubscribing = False
+                async for message in self.pubsub.listen():
+                    yield message
+            except (RedisError, OSError) as exc:
+                log.error("cannot receive from Redis (%r); retrying in %.1f s", exc, pause)
+                subscribed, resubscribing = False, True
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 2.0)
 
 
 class WebSender:

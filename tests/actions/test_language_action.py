@@ -71,7 +71,7 @@ class TestExplicitRequest:
         assert requested_language("greet", [lang_entity("en")]) is None
 
     def test_unsupported_language_is_not_a_request(self, monkeypatch):
-        monkeypatch.setattr(language_module, "detect_language", lambda text: None)
+        monkeypatch.setattr(language_module, "detect_language", lambda text, current=None: None)
         result = choose_language(
             "it", True, "en français", "switch_language", [lang_entity("francese")], {}
         )
@@ -133,7 +133,7 @@ class TestDetection:
 class TestMetadata:
     @pytest.fixture(autouse=True)
     def undetectable(self, monkeypatch):
-        monkeypatch.setattr(language_module, "detect_language", lambda text: None)
+        monkeypatch.setattr(language_module, "detect_language", lambda text, current=None: None)
 
     @pytest.mark.parametrize("tag, expected", [("en", "en"), ("en-GB", "en"), ("it_IT", "it")])
     def test_used_when_nothing_else_is_known(self, tag, expected):
@@ -333,3 +333,9 @@ def test_every_response_exists_in_both_languages(domain):
             assert detect_language(re.sub(r"\{\w+\}", "", text)) == "it", (name, text)
         for text in english_texts:
             assert detect_language(re.sub(r"\{\w+\}", "", text)) == "en", (name, text)
+
+
+@pytest.mark.parametrize("place", ["Bergamo", "Verona", "Firenze"])
+def test_a_place_name_does_not_switch_an_english_customer_to_italian(place: str) -> None:
+    # One Italian-looking word is not "clearly the other language" (vetrina/language.py).
+    assert choose_language("en", False, place, "inform", [], {}) == ("en", False)

@@ -7,23 +7,28 @@ Italian default and an English variation, and that every placeholder gets a valu
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest_asyncio
-from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
-from rasa_sdk.executor import CollectingDispatcher
-from ruamel.yaml import YAML
 from sqlalchemy import select
 
 from actions import runtime as runtime_module
 from actions.runtime import ResolverCache, Runtime
 from actions.stock import ActionCheckStock, ActionRememberStore, ActionStoreHours
+from tests.actions.support import (
+    CUSTOMER,
+    check_domain_languages,
+    check_sent,
+    responses,
+    slots,
+    tracker,
+)
+from tests.actions.support import run as run_action
 from tests.catalog.conftest import PRODUCTS, STORES, set_stock
+from vetrina.bookings.service import Bookings
 from vetrina.catalog.availability import SqlInventory
 from vetrina.catalog.stock_check import StockChecker
 from vetrina.catalog.validation import ProductRow, VariantRow
@@ -32,11 +37,12 @@ from vetrina.customers.interactions import Interaction
 from vetrina.customers.models import Customer
 from vetrina.storage.database import Database
 
-DOMAIN_FILE = Path(__file__).resolve().parents[2] / "bot" / "domain.yml"
-DOMAIN: dict[str, Any] = YAML(typ="safe").load(DOMAIN_FILE.read_text(encoding="utf-8"))
 NOON = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)  # 11:00 in Italy, a Tuesday
-CUSTOMER = "c0ffee00c0ffee00c0ffee00c0ffee00"
 SENT: list[dict[str, Any]] = []  # every message sent in this module, checked at the end
+
+
+async def run(action: Any, t: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    return await run_action(action, t, SENT)
 
 
 @pytest_asyncio.fixture
@@ -48,53 +54,12 @@ async def runtime(sqlite_db: Database) -> AsyncIterator[Runtime]:
     inventory = SqlInventory(sqlite_db, safety_stock=2)
     resolvers = ResolverCache(sqlite_db, inventory, max_age=300)
     checker = StockChecker(sqlite_db, inventory, resolvers.get, clock=lambda: NOON)
-    rt = Runtime(sqlite_db, inventory, resolvers, checker)
+    rt = Runtime(
+        sqlite_db, inventory, resolvers, checker, Bookings(sqlite_db), "http://shop.test"
+    )
     runtime_module.install(rt)
     yield rt
     runtime_module.install(None)
-
-
-def tracker(
-    text: str,
-    intent: str = "check_stock",
-    *,
-    slots: dict[str, Any] | None = None,
-    entities: list[dict[str, Any]] | None = None,
-    metadata: dict[str, Any] | None = None,
-    channel: str = "web",
-) -> Tracker:
-    message = {
-        "text": text,
-        "intent": {"name": intent, "confidence": 1.0},
-        "entities": entities or [],
-        "metadata": metadata or {},
-    }
-    events = [{"event": "user", "text": text, "input_channel": channel, "parse_data": message}]
-    return Tracker(
-        CUSTOMER,
-        {"language": "it", **(slots or {})},
-        message,
-        events,
-        False,
-        None,
-        {},
-        "action_listen",
-    )
-
-
-async def run(action: Any, t: Tracker) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    dispatcher = CollectingDispatcher()
-    events = await action.run(dispatcher, t, DOMAIN)
-    SENT.extend(dispatcher.messages)
-    return dispatcher.messages, events
-
-
-def responses(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["response"] for m in messages]
-
-
-def slots(events: list[dict[str, Any]]) -> dict[str, Any]:
-    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
 
 
 async def test_in_stock_answer_slots_favourite_offer_and_interaction(runtime: Runtime) -> None:
@@ -320,30 +285,9 @@ async def test_store_hours(runtime: Runtime) -> None:
 # --- the domain has every response the actions send, in both languages -----------------
 
 
-def _variables(text: str) -> set[str]:
-    return set(re.findall(r"(?<!\{)\{([a-z_]+)\}(?!\})", text))
-
-
 def test_every_sent_response_is_in_the_domain_in_both_languages_with_its_values() -> None:
-    assert SENT, "run with the tests above"
-    for message in SENT:
-        name = message["response"]
-        variations = DOMAIN["responses"].get(name)
-        assert variations, f"{name} is not in bot/domain.yml"
-        italian = [v for v in variations if not v.get("condition")]
-        english = [
-            v
-            for v in variations
-            if v.get("condition") == [{"type": "slot", "name": "language", "value": "en"}]
-        ]
-        assert italian and english, f"{name} needs an Italian default and an English variation"
-        for variation in italian + english:
-            missing = _variables(variation["text"]) - set(message)
-            assert not missing, f"{name}: no value for {missing}"
+    check_sent(SENT)
 
 
-def test_every_stock_response_has_both_languages() -> None:
-    for name, variations in DOMAIN["responses"].items():
-        conditions = [v.get("condition") for v in variations]
-        assert None in conditions, f"{name}: no Italian default"
-        assert any(c and c[0].get("value") == "en" for c in conditions), f"{name}: no English"
+def test_every_response_has_both_languages() -> None:
+    check_domain_languages()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
-from tests.chat_client import WebCustomer
+from tests.chat_client import WebCustomer, buttons, texts
 from tests.stack_fixtures import Gateway
 from vetrina.catalog.availability import Status, status_for
 from vetrina.catalog.models import Product, Store, StoreStock, Variant
@@ -45,12 +45,6 @@ STATUS_WORDS = {
 }
 
 
-def texts(replies: list[dict]) -> str:
-    return "\n".join(r.get("text") or "" for r in replies)
-
-
-def buttons(replies: list[dict]) -> list[dict]:
-    return [b for r in replies for b in r.get("quick_replies") or []]
 
 
 @dataclass
@@ -398,7 +392,7 @@ async def test_whatsapp_location_answers_for_the_nearest_store_and_is_recorded(
         rows = (
             await session.scalars(
                 select(Interaction)
-                .where(Interaction.channel == "whatsapp")
+                .where(Interaction.channel == "whatsapp", Interaction.kind == "stock_check")
                 .order_by(Interaction.id)
             )
         ).all()

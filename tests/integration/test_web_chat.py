@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.chat_client import WebCustomer
+from tests.chat_client import WebCustomer, texts
 from tests.stack_fixtures import Gateway
 from vetrina.conversations.models import Message
 from vetrina.language import detect_language
@@ -24,9 +24,6 @@ async def stored(gateway: Gateway, **where: object) -> list[Message]:
             query = query.where(getattr(Message, column) == value)
         return list((await session.scalars(query)).all())
 
-
-def texts(replies: list[dict]) -> str:
-    return " ".join(r.get("text") or "" for r in replies)
 
 
 async def test_ciao_gets_an_italian_greeting_that_says_it_is_automated(gateway: Gateway) -> None:

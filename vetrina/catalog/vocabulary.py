@@ -494,5 +494,11 @@ _FILLER_TEXT = """
     sell sells selling carry carries guys need needs buy purchase order try wear
     vendete vende vendi vendono tenete trovate serve servirebbe serviva comprare
     acquistare ordinare provare indossare qualcosa something anything
+    prenotare prenota prenotami prenotalo prenotala prenotarli prenotarle prenotiamo
+    prenotazione prenotazioni prova prove provarlo provarla provarli provarle camerino
+    appuntamento fissare fissiamo riserva riservami tienimelo tenermelo da parte venire
+    book booking bookings try-on tryon try-ons fitting fittings appointment reserve
+    hold slot room make prendo scelgo preferisco facciamo meglio allora then say
+    works fine take orario orari like love come visit passare passo vengo
 """
 FILLER = frozenset(_FILLER_TEXT.split())

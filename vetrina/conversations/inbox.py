@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,8 +19,11 @@ from vetrina.conversations.models import (
 from vetrina.conversations.writing import conversation_for
 from vetrina.customers.identities import resolve_customer
 from vetrina.language import detect_language, normalise_language
+from vetrina.observability.metrics import MESSAGES_IN
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,4 +118,7 @@ class Inbox:
             )
             session.add(message)
             await session.flush()
-            return Received(message.id, customer.id, now, duplicate=False)
+            received = Received(message.id, customer.id, now, duplicate=False)
+        MESSAGES_IN.labels(inbound.channel).inc()
+        log.info("stored %s message", inbound.channel, extra={"stored_message_id": received.message_id})
+        return received

@@ -12,16 +12,19 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.models import Direction, Message, OutboundStatus
 from vetrina.conversations.ports import ChannelSender, DeliveryError, DeliveryHeld, OutboundView
+from vetrina.observability.metrics import DELIVERY_FAILURES, MESSAGES_OUT
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+SENT_RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0, 3.0, 4.0, 4.0)
 
 
 class Outbox:
@@ -58,12 +61,16 @@ class Outbox:
                 pass
 
     async def deliver_due(self) -> int:
-        """Send every due pending message once; return how many were sent."""
+        """Send every due pending message once; return how many were sent.
+
+        Customer by customer, each under the customer's lock: several gateway
+        instances share the outbox without sending a message twice or out of order.
+        """
         async with self._lock:
             async with self._db.sessions() as session:
                 rows = (
-                    await session.scalars(
-                        select(Message)
+                    await session.execute(
+                        select(Message.customer_id, Message.next_attempt_at)
                         .where(
                             Message.direction == Direction.OUT.value,
                             Message.status == OutboundStatus.PENDING.value,
@@ -72,20 +79,41 @@ class Outbox:
                         .limit(self._batch_size)
                     )
                 ).all()
-            held_back: set[str] = set()
-            sent = 0
             now = utcnow()
-            for row in rows:
-                if row.customer_id in held_back:
+            customers: dict[str, bool] = {}  # customer → their oldest pending message is due
+            for customer_id, next_attempt_at in rows:
+                customers.setdefault(customer_id, next_attempt_at <= now)
+            sent = 0
+            for customer_id, due in customers.items():
+                if not due:
                     continue
-                if row.next_attempt_at > now:
-                    held_back.add(row.customer_id)
-                    continue
-                if await self._deliver(row):
-                    sent += 1
-                else:
-                    held_back.add(row.customer_id)
+                async with self._db.locks.hold("outbox", customer_id) as held:
+                    if held:
+                        sent += await self._deliver_customer(customer_id)
             return sent
+
+    async def _deliver_customer(self, customer_id: str) -> int:
+        """The customer's pending messages in order, read again under their lock."""
+        async with self._db.sessions() as session:
+            rows = (
+                await session.scalars(
+                    select(Message)
+                    .where(
+                        Message.customer_id == customer_id,
+                        Message.direction == Direction.OUT.value,
+                        Message.status == OutboundStatus.PENDING.value,
+                    )
+                    .order_by(Message.id)
+                    .limit(self._batch_size)
+                )
+            ).all()
+        sent = 0
+        now = utcnow()
+        for row in rows:
+            if row.next_attempt_at > now or not await self._deliver(row):
+                break
+            sent += 1
+        return sent
 
     async def _deliver(self, row: Message) -> bool:
         view = OutboundView(
@@ -103,24 +131,44 @@ class Outbox:
                 raise DeliveryError(f"no sender for channel {row.channel!r}", transient=False)
             provider_id = await sender.send(view)
         except DeliveryHeld as held:
+            DELIVERY_FAILURES.labels(row.channel, "held").inc()
             await self._record_held(row.id, str(held))
             return True  # the customer's later messages are judged on their own
         except DeliveryError as error:
+            DELIVERY_FAILURES.labels(row.channel, "transient" if error.transient else "final").inc()
             await self._record_failure(
                 row.id, str(error), error.transient, retry_after=error.retry_after
             )
             return False
         except Exception as error:  # an adapter bug: keep the message, retry later
             log.exception("sender for %s crashed on message %s", row.channel, row.id)
+            DELIVERY_FAILURES.labels(row.channel, "transient").inc()
             await self._record_failure(row.id, repr(error), transient=True)
             return False
-        async with self._db.transaction() as session:
-            message = await session.get_one(Message, row.id)
-            message.status = OutboundStatus.SENT.value
-            message.attempts += 1
-            message.provider_message_id = provider_id
-            message.last_error = None
+        await self._record_sent(row.id, provider_id)
+        MESSAGES_OUT.labels(row.channel).inc()
         return True
+
+    async def _record_sent(self, message_id: int, provider_id: str | None) -> None:
+        """Record a message the channel accepted, holding on through a database blip.
+
+        The channel has it now: if this record were lost the message would be sent
+        again, so a restarting database is waited for (about 15 s) before giving up.
+        """
+        for pause in (*SENT_RECORD_PAUSES, None):
+            try:
+                async with self._db.transaction() as session:
+                    message = await session.get_one(Message, message_id)
+                    message.status = OutboundStatus.SENT.value
+                    message.attempts += 1
+                    message.provider_message_id = provider_id
+                    message.last_error = None
+                return
+            except SQLAlchemyError:
+                if pause is None:
+                    raise
+                log.warning("could not record message %s as sent; retrying", message_id)
+                await asyncio.sleep(pause)
 
     async def _record_held(self, message_id: int, reason: str) -> None:
         async with self._db.transaction() as session:

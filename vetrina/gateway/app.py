@@ -13,16 +13,24 @@ import httpx
 import socketio
 from aiohttp import web
 
-from channels.web.socket import WebChat, WebNotifier, WebSender
-from integrations.rasa import RasaAssistant, action_server_ready
+from channels.web.socket import RedisSocketManager, WebChat, WebNotifier, WebSender
+from integrations.rasa import RasaAssistant, RasaMemory, action_server_ready
+from integrations.rasa_tracker import RasaTracker
 from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.conversations.backoff import Backoff
+from vetrina.conversations.handoff import AssistantTracker
 from vetrina.conversations.inbox import Inbox
 from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
-from vetrina.gateway import bookings_web, inventory_api
+from vetrina.customers.linking import ShopLogin
+from vetrina.gateway import bookings_web, console, customers_api, inventory_api
+from vetrina.gateway.console_auth import CookiePolicy, LoginLimiter
+from vetrina.gateway.console_desk import ConsoleDesk
+from vetrina.gateway.live import InProcessBus, LiveBus
+from vetrina.gateway.live_redis import RedisBus
 from vetrina.gateway.notifiers import ChannelNotifiers
+from vetrina.gateway.observability import metrics_handler, request_ids
 from vetrina.gateway.provider_channels import PROVIDER_CHANNELS, ProviderChannels
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
@@ -49,11 +57,21 @@ class Services:
 SERVICES = web.AppKey("services", Services)
 
 
-def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.Application:
-    """Build the gateway. ``assistant`` replaces Rasa in tests that do not need it."""
-    app = web.Application(client_max_size=1024 * 1024)
+def init_app(
+    settings: Settings,
+    *,
+    assistant: Assistant | None = None,
+    assistant_tracker: AssistantTracker | None = None,
+    live: LiveBus | None = None,
+) -> web.Application:
+    """Build the gateway. ``assistant`` and ``assistant_tracker`` (its tracker, for
+    handoffs) replace Rasa in tests that do not need it; ``live`` carries console updates
+    between instances (default: within this process only)."""
+    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids])
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
+        # With several gateway instances, an emit on one reaches sockets on every other.
+        client_manager=socket_manager(settings),
         cors_allowed_origins="*",
         max_http_buffer_size=64 * 1024,
         # One connection's events are handled one after another, so two messages
@@ -74,8 +92,22 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
             poll_interval=settings.worker_poll_interval,
         )
 
-        async def replies_stored(_customer_id: str) -> None:
+        # Several instances (REDIS_URL): console updates cross them through Redis.
+        redis_bus = RedisBus(settings.redis_url) if settings.redis_url and live is None else None
+        bus = live or redis_bus or InProcessBus()
+        desk = ConsoleDesk(
+            db,
+            assistant_tracker
+            or RasaTracker(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout),
+            bus, outbox.wake, settings.max_message_chars,
+        )
+
+        async def replies_stored(customer_id: str) -> None:
             outbox.wake()
+            try:  # a new consultant request shows in the consoles' queues
+                await desk.after_bot_turn(customer_id)
+            except Exception:
+                log.exception("could not tell the consoles about %s", customer_id)
 
         processor = TurnProcessor(
             db,
@@ -89,15 +121,26 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
                 default_language=settings.default_language,
                 backoff=backoff,
             ),
+            desk=desk,  # a consultant's conversations never reach the assistant
         )
         inbox = Inbox(db)
-        WebChat(sio, db, inbox, processor.wake, settings.max_message_chars)
+        memory = RasaMemory(http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url)
+        app[customers_api.MEMORY] = memory
+        app[customers_api.DATABASE] = db
+        WebChat(
+            sio, db, inbox, processor.wake, settings.max_message_chars,
+            ShopLogin(db, settings.identity_secret, memory),
+        )
         channels.bind(
             db=db, inbox=inbox, on_stored=processor.wake, wake_outbox=outbox.wake, backoff=backoff
         )
         app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio)
-        bookings = Bookings(db, booking_options(settings))
+        bookings = Bookings(db, BookingOptions.from_settings(settings))
         app[bookings_web.BOOKINGS] = bookings
+        app[console.CONSOLE] = console.Console(
+            db, desk, bus, bookings, CookiePolicy(settings.console_secure_cookies),
+            console.lazy_stock_checker(db, settings.safety_stock), LoginLimiter(),
+        )
         workers = [
             asyncio.create_task(processor.run(), name="turn-processor"),
             asyncio.create_task(outbox.run(), name="outbox"),
@@ -113,7 +156,11 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
                 await task
         await processor.stop()
         await channels.close()
+        if redis_bus is not None:
+            await redis_bus.close()
         await sio.shutdown()
+        if isinstance(sio.manager, RedisSocketManager):
+            await sio.manager.close()
         await http.aclose()
         await db.dispose()
 
@@ -122,20 +169,23 @@ def init_app(settings: Settings, *, assistant: Assistant | None = None) -> web.A
     app.router.add_get("/widget.js", widget)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler(lambda request: request.app[SERVICES].db))
     app.router.add_post("/api/inventory/stock", inventory_api.post_stock)
     bookings_web.add_routes(app)
+    app[customers_api.TOKEN] = settings.api_token
+    customers_api.add_routes(app)
+    console.add_routes(app)
     app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
     channels.add_routes(app)
     return app
 
 
-def booking_options(settings: Settings) -> BookingOptions:
-    return BookingOptions(
-        slot_minutes=settings.slot_minutes,
-        capacity=settings.slot_capacity,
-        no_show_grace_minutes=settings.no_show_grace_minutes,
-        safety_stock=settings.safety_stock,
-    )
+def socket_manager(settings: Settings) -> socketio.AsyncManager | None:
+    """socket.io rooms shared through Redis pub/sub when ``REDIS_URL`` is set."""
+    if not settings.redis_url:
+        return None
+    return RedisSocketManager(settings.redis_url, channel="vetrina-socketio")
+
 
 
 async def storefront(_request: web.Request) -> web.FileResponse:

@@ -3,10 +3,9 @@
 - ``GET /bookings/{code}/calendar.ics?t=<token>``: the booking's calendar file. The token
   is a random per-booking secret (``bookings.calendar_token``); a wrong or missing token
   and an unknown code both answer the same 404.
-- ``GET /staff/stores/{store}/bookings?date=YYYY-MM-DD``: a store's bookings of a day
-  with the items to prepare (HTML; ``Accept: application/json`` for JSON). Protected by
-  ``Authorization: Bearer <VETRINA_STAFF_TOKEN>`` until the console login exists; 503 when
-  no token is configured, 401 when it is missing or wrong.
+- ``GET /staff/stores/{store}/bookings?date=YYYY-MM-DD``: redirects (308) to the store's
+  day sheet in the consultant console, ``/console/stores/{store}/bookings``, behind the
+  console login (``vetrina/gateway/console.py``); :func:`sheet_page` and :func:`sheet_json` render it.
 - :func:`booking_worker`: every minute, releases no-shows and queues the day-before
   reminders, then wakes the outbox.
 """
@@ -14,7 +13,6 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import html
 import logging
 from collections.abc import Callable
@@ -22,7 +20,6 @@ from datetime import datetime
 
 from aiohttp import web
 
-from vetrina.bookings.errors import BookingError, StoreNotBookable
 from vetrina.bookings.service import Bookings, BookingView
 from vetrina.storage.base import utcnow
 
@@ -30,13 +27,6 @@ log = logging.getLogger(__name__)
 
 BOOKINGS = web.AppKey("bookings", Bookings)
 WORKER_INTERVAL = 60.0
-
-
-def _authorised(header: str, token: str) -> bool:
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 async def calendar_ics(request: web.Request) -> web.Response:
@@ -58,35 +48,15 @@ async def calendar_ics(request: web.Request) -> web.Response:
 
 
 async def staff_day(request: web.Request) -> web.Response:
-    from vetrina.gateway.app import SERVICES  # app.py imports this module
-
-    token = request.app[SERVICES].settings.staff_token
-    if not token:
-        return web.json_response(
-            {"error": "staff pages are disabled: set VETRINA_STAFF_TOKEN"}, status=503
-        )
-    if not _authorised(request.headers.get("Authorization", ""), token):
-        return web.json_response(
-            {"error": "missing or wrong bearer token"},
-            status=401,
-            headers={"WWW-Authenticate": 'Bearer realm="staff"'},
-        )
+    """The old address of the store's day sheet: it now lives behind the console login."""
     store = request.match_info["store"]
-    raw_day = request.query.get("date") or utcnow().date().isoformat()
-    try:
-        sheet = await request.app[BOOKINGS].day_sheet(store, raw_day)
-    except StoreNotBookable:
-        return web.json_response({"error": f"unknown store {store!r}"}, status=404)
-    except BookingError as error:
-        return web.json_response({"error": str(error)}, status=400)
-    if "application/json" in request.headers.get("Accept", ""):
-        return web.json_response(
-            {"store": store, "date": raw_day, "bookings": [_json(v) for v in sheet]}
-        )
-    return web.Response(text=_page(store, raw_day, sheet), content_type="text/html")
+    target = request.rel_url.with_path(f"/console/stores/{store}/bookings").with_query(
+        request.rel_url.query
+    )
+    raise web.HTTPPermanentRedirect(str(target))
 
 
-def _json(view: BookingView) -> dict[str, object]:
+def sheet_json(view: BookingView) -> dict[str, object]:
     return {
         "code": view.code,
         "status": view.status,
@@ -102,7 +72,7 @@ def _json(view: BookingView) -> dict[str, object]:
     }
 
 
-def _page(store: str, day: str, sheet: list[BookingView]) -> str:
+def sheet_page(store: str, day: str, sheet: list[BookingView]) -> str:
     e = html.escape
     rows = []
     for view in sheet:

@@ -11,6 +11,8 @@
  *   data-color        brand colour, any CSS colour (default deep green #12392f)
  *   data-server       gateway base URL (default: the directory this script was loaded from)
  *   data-socket-path  socket.io path (default: "<base path>socket.io", i.e. "/socket.io")
+ *   data-identity-token  the logged-in shopper's signed identity token, made by the shop's
+ *                     server (docs/identity-token.md); the chat then joins their account
  *
  * The socket.io client is loaded from <server>/static/vendor/socket.io.min.js unless the
  * page already has a compatible one (window.io with protocol 5, i.e. socket.io v3/v4).
@@ -28,6 +30,8 @@
  *                                        every message (customData.page); a key set to
  *                                        null or undefined is removed; setContext(null)
  *                                        clears it
+ *   window.VetrinaChat.identify(token)   the shopper logged in (or the page got a fresh
+ *                                        token): join the chat to their shop account
  * Location: a quick reply whose payload is exactly "/share_location" asks the browser for
  * the shopper's position and sends "/share_location{"latitude":..,"longitude":..}" (shown
  * as a pin with the coordinates); if the shopper refuses, nothing is sent and a local
@@ -90,6 +94,10 @@
   var baseUrl = new URL(attr('data-server') || './', scriptUrl); // ends with "/"
   if (!/\/$/.test(baseUrl.pathname)) baseUrl.pathname += '/';
   var socketPath = attr('data-socket-path') || baseUrl.pathname + 'socket.io';
+  // Signed identity token of a logged-in shopper (docs/identity-token.md), or null.
+  var identityToken = attr('data-identity-token') || null;
+  var identitySent = false;
+  var identityNotice = null;
   var vendorUrl = new URL('static/vendor/socket.io.min.js', baseUrl).href;
 
   var langAttr = attr('data-lang').toLowerCase();
@@ -810,7 +818,12 @@
     socket.on('connect', function () {
       sessionReady = false;
       setState('connecting');
-      socket.emit('session_request', { session_id: sessionId });
+      var request = { session_id: sessionId, language: lang };
+      if (identityToken && !identitySent) {
+        request.identity_token = identityToken; // sent once: the session stays joined
+        identitySent = true;
+      }
+      socket.emit('session_request', request);
     });
 
     socket.on('session_confirm', function (data) {
@@ -844,6 +857,8 @@
 
     socket.on('bot_uttered', function (data) {
       if (!data || typeof data !== 'object') return;
+      // Delivery is at least once: a reply sent again after a server failover shows once.
+      if (data.id != null && ui.messages.querySelector('.vetrina-msg[data-id="' + String(Number(data.id)) + '"]:not(.vetrina-msg-user)')) return;
       hideTyping();
       var kind = data.author === 'consultant' ? 'consultant' : 'bot';
       var node = renderMessage(kind, data.text, { attachment: data.attachment, id: data.id });
@@ -862,6 +877,9 @@
       if (!data) return;
       hideTyping();
       if (data.message) renderMessage('system', data.message);
+      // A refused identity token comes before the history, which redraws the list: say it
+      // again after the history.
+      if (data.message && /^identity_token_/.test(data.code || '')) identityNotice = data.message;
       var entry = data.message_id && outbox.get(data.message_id);
       if (entry) setStatus(entry, 'failed');
     });
@@ -905,6 +923,7 @@
       if (!allIds.has(live.id)) { appendNode(live.node); last = { kind: live.kind, m: live }; }
     });
     liveSinceHistoryRequest = null;
+    if (identityNotice) { renderMessage('system', identityNotice); identityNotice = null; }
     // Messages of this page that the history does not contain yet (queued, or in flight).
     outbox.forEach(function (entry, mid) {
       var inHistory = seenMessageIds.has(mid) || (entry.serverId != null && seenServerIds.has(entry.serverId));
@@ -931,6 +950,17 @@
     open: function () { openPanel(true); },
     close: function () { closePanel(); },
     send: function (text) { return sendText(text, null); },
+    identify: function (token) {
+      if (typeof token !== 'string' || !token) return;
+      identityToken = token;
+      identitySent = false;
+      if (socket && socket.connected && sessionReady) {
+        identitySent = true;
+        socket.emit('identify', { identity_token: token, language: lang });
+      } else {
+        ensureConnected();
+      }
+    },
     setContext: function (obj) {
       if (obj == null) { context = {}; return; }
       if (typeof obj !== 'object') return;
