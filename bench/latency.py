@@ -18,27 +18,14 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
-
-import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rasa_rest import MESSAGES, percentile, rasa_rest_turns
 from scripts.stack import Ports, Stack
 from tests.chat_client import WebCustomer
 from tests.conftest import free_port
-
-MESSAGES = [
-    "ciao", "cosa sai fare?", "sei un bot?", "grazie mille", "hello there",
-    "what can you do for me", "are you a real person?", "thanks a lot", "arrivederci", "bye",
-]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 def summary(name: str, latencies: list[float], elapsed: float) -> dict[str, float]:
@@ -59,25 +46,7 @@ def summary(name: str, latencies: list[float], elapsed: float) -> dict[str, floa
 
 
 async def rasa_baseline(rasa_url: str, customers: int, messages: int) -> dict[str, float]:
-    latencies: list[float] = []
-
-    async def one_customer(client: httpx.AsyncClient, index: int) -> None:
-        sender = f"bench-rasa-{uuid.uuid4().hex[:8]}-{index}"
-        for turn in range(messages):
-            started = time.perf_counter()
-            response = await client.post(
-                f"{rasa_url}/webhooks/rest/webhook",
-                json={"sender": sender, "message": MESSAGES[(index + turn) % len(MESSAGES)]},
-                timeout=60,
-            )
-            response.raise_for_status()
-            assert response.json(), "Rasa gave no reply"
-            latencies.append(time.perf_counter() - started)
-
-    async with httpx.AsyncClient() as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(one_customer(client, i) for i in range(customers)))
-        elapsed = time.perf_counter() - started
+    latencies, elapsed = await rasa_rest_turns(rasa_url, customers, messages)
     return summary("Rasa REST (baseline)", latencies, elapsed)
 
 
@@ -131,8 +100,10 @@ def main() -> int:
         stack = Stack(
             Ports(gateway=free_port(), rasa=free_port(), actions=free_port()),
             var=var,
-            extra_env={"DATABASE_URL": f"sqlite+aiosqlite:///{var / 'vetrina.db'}",
-                       "VETRINA_LOG_LEVEL": "WARNING"},
+            extra_env={
+                "DATABASE_URL": f"sqlite+aiosqlite:///{var / 'vetrina.db'}",
+                "VETRINA_LOG_LEVEL": "WARNING",
+            },
         )
         services = [stack.actions(), stack.rasa(), stack.gateway()]
         from vetrina.storage.migrate import upgrade

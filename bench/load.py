@@ -35,30 +35,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 import socketio
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.rasa_rest import MESSAGES, percentile, rasa_rest_turns
 from channels.fakes.meta_fake import MetaFake
 from channels.fakes.twilio_fake import TwilioFake
 from scripts.prod import TempPostgres, TempRedis, Topology, free_port
 
-MESSAGES = [
-    "ciao", "cosa sai fare?", "sei un bot?", "grazie mille", "hello there",
-    "what can you do for me", "are you a real person?", "thanks a lot", "arrivederci", "bye",
-]
 TWILIO = ("AC" + "7" * 32, "load-twilio-auth-token", "whatsapp:+15550009999")
 META = ("load-meta-app-secret", "load-meta-verify-token", "load-instagram-token", "17841400000000777")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 @dataclass
@@ -457,25 +445,8 @@ async def settled(database_url: str, timeout: float) -> bool:
 
 
 async def rasa_baseline(rasa_url: str, customers: int, messages: int) -> Figures:
-    latencies: list[float] = []
-
-    async def one(client: httpx.AsyncClient, index: int) -> None:
-        sender = f"bench-rasa-{uuid.uuid4().hex[:8]}-{index}"
-        for turn in range(messages):
-            started = time.perf_counter()
-            response = await client.post(
-                f"{rasa_url}/webhooks/rest/webhook",
-                json={"sender": sender, "message": MESSAGES[(index + turn) % len(MESSAGES)]},
-                timeout=60,
-            )
-            response.raise_for_status()
-            latencies.append(time.perf_counter() - started)
-            await asyncio.sleep(0.3)  # the same pause the simulated customers take
-
-    async with httpx.AsyncClient() as client:
-        started = time.perf_counter()
-        await asyncio.gather(*(one(client, i) for i in range(customers)))
-        elapsed = time.perf_counter() - started
+    # The same pause the simulated customers take between messages.
+    latencies, elapsed = await rasa_rest_turns(rasa_url, customers, messages, pause=0.3)
     return Figures("Rasa REST (baseline)", latencies, elapsed)
 
 
