@@ -29,7 +29,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,6 +77,7 @@ CODE_ATTEMPTS = 5
 BOOKING_CREATED = "booking_created"
 BOOKING_CANCELLED = "booking_cancelled"
 BOOKING_RESCHEDULED = "booking_rescheduled"
+BOOKING_ITEMS_ADDED = "booking_items_added"
 BOOKING_COMPLETED = "booking_completed"
 BOOKING_NO_SHOW = "booking_no_show"
 BOOKING_REMINDER = "booking_reminder"
@@ -84,6 +85,7 @@ BOOKING_REMINDER = "booking_reminder"
 SLOTS = SlotUsage.__table__
 STOCK = StoreStock.__table__
 BOOKINGS = Booking.__table__
+ITEMS = BookingItem.__table__
 
 
 @dataclass(frozen=True)
@@ -596,6 +598,91 @@ class Bookings:
             await record_interaction(
                 session, customer_id, BOOKING_RESCHEDULED, channel=channel,
                 data={**view.facts(), "previous_starts_at": old_start.isoformat()}, at=now,
+            )
+            return view
+
+    async def add_items(
+        self,
+        customer_id: str,
+        code: str,
+        items: Sequence[tuple[str, int]],
+        *,
+        channel: str | None,
+        now: datetime | None = None,
+    ) -> BookingView:
+        """Hold more items for a confirmed, upcoming booking, in its store.
+
+        The same rules as :meth:`book`: each item is held only where at least the safety
+        stock is available, and a booking has at most ``max_pieces`` pieces. An item the
+        booking already has gets more pieces. Lock order as in :meth:`book` (stock rows,
+        then the booking row), so this never deadlocks with a booking or a cancellation.
+        """
+        now = now or utcnow()
+        wanted = _check_items(items, self.options.max_pieces)
+        async with self._db.sessions() as session:
+            booking = await self._owned(session, customer_id, code)
+            store_code = await session.scalar(select(Store.code).where(Store.id == booking.store_id))
+            store = await self._store(session, store_code or "")
+            variants = dict(
+                (await session.execute(
+                    select(Variant.sku, Variant.id).where(Variant.sku.in_(list(wanted)))
+                )).all()
+            )
+            pieces = await session.scalar(
+                select(func.coalesce(func.sum(BookingItem.quantity), 0))
+                .where(BookingItem.booking_id == booking.id)
+            )
+        for sku in wanted:
+            if sku not in variants:
+                raise ItemNotBookable(sku, store.code, "unknown_sku")
+        if int(pieces or 0) + sum(wanted.values()) > self.options.max_pieces:
+            raise InvalidItems(f"at most {self.options.max_pieces} pieces per booking")
+        if booking.status != BookingStatus.CONFIRMED.value:
+            raise BookingNotActive(booking.code, booking.status)
+        if booking.starts_at <= now:
+            raise PastTime(booking.starts_at)
+        lines = sorted((variants[sku], sku, q) for sku, q in wanted.items())
+        async with self._db.transaction() as session:
+            for variant_id, sku, quantity in lines:
+                await self._hold(session, store, variant_id, sku, quantity)
+            # Still confirmed? The update also locks the row: concurrent additions to one
+            # booking queue here, and each counts the pieces after the one before it.
+            result = await session.execute(
+                update(BOOKINGS)
+                .where(BOOKINGS.c.id == booking.id, BOOKINGS.c.status == BookingStatus.CONFIRMED.value)
+                .values(updated_at=now)
+            )
+            if result.rowcount != 1:
+                current = await session.scalar(select(BOOKINGS.c.status).where(BOOKINGS.c.id == booking.id))
+                raise BookingNotActive(booking.code, current or "gone")
+            held = dict(
+                (await session.execute(
+                    select(BookingItem.variant_id, BookingItem.quantity)
+                    .where(BookingItem.booking_id == booking.id)
+                )).all()
+            )
+            if sum(held.values()) + sum(wanted.values()) > self.options.max_pieces:  # a race
+                raise InvalidItems(f"at most {self.options.max_pieces} pieces per booking")
+            for variant_id, _, quantity in lines:
+                if variant_id in held:
+                    await session.execute(
+                        update(ITEMS)
+                        .where(ITEMS.c.booking_id == booking.id, ITEMS.c.variant_id == variant_id)
+                        .values(quantity=ITEMS.c.quantity + quantity)
+                    )
+                else:
+                    session.add(
+                        BookingItem(booking_id=booking.id, variant_id=variant_id, quantity=quantity)
+                    )
+            await session.flush()
+            fresh = await session.scalar(
+                select(Booking).where(Booking.id == booking.id).execution_options(populate_existing=True)
+            )
+            assert fresh is not None
+            view = (await self._views(session, [fresh]))[0]
+            await record_interaction(
+                session, customer_id, BOOKING_ITEMS_ADDED, channel=channel,
+                data={**view.facts(), "added": {sku: q for _, sku, q in lines}}, at=now,
             )
             return view
 
