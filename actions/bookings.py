@@ -55,6 +55,7 @@ from vetrina.bookings.errors import (
     BookingNotActive,
     BookingNotFound,
     InvalidDate,
+    InvalidItems,
     ItemNotBookable,
     PastTime,
     SlotFull,
@@ -74,12 +75,14 @@ SKU, STORE, START = "try_on_sku", "try_on_store", "try_on_start"
 PROMPT = "try_on_prompt"
 OPTIONS = "slot_options"
 CODE = "booking_code"
+ADDING = "adding_item"  # what to add, kept while the shopper picks which booking
+ADD_TO_BOOKING = "add_to_booking"
 CHOOSE_SLOT = "choose_slot"
 # Messages that leave the form: the rules in bot/data/rules.yml take over.
 LEAVING = {
     "deny", "goodbye", "request_consultant", "my_bookings", "cancel_booking",
-    "reschedule_booking", "switch_language", "out_of_scope", "bot_challenge",
-    "ask_capabilities", "link_channel", "give_code",
+    "reschedule_booking", "add_to_booking", "switch_language", "out_of_scope",
+    "bot_challenge", "ask_capabilities", "link_channel", "give_code",
 }  # fmt: skip
 
 _CODE = re.compile(rf"\b[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{{CODE_LENGTH}}}\b")
@@ -474,6 +477,7 @@ def booking_buttons(views: list[BookingView], language: str, intent: str) -> lis
     verbs = {
         "cancel_booking": ("Annulla", "Cancel"),
         "reschedule_booking": ("Sposta", "Move"),
+        ADD_TO_BOOKING: ("Aggiungi a", "Add to"),
     }
     verb = verbs[intent][1 if language == "en" else 0]
     return [
@@ -622,3 +626,75 @@ class ActionRescheduleBooking(Action):
             return [SlotSet(CODE, None)]
         send(dispatcher, [confirmation(moved, language, domain, "utter_booking_rescheduled")])
         return [SlotSet(CODE, None), SlotSet(OPTIONS, None)]
+
+
+class ActionAddToBooking(Action):
+    """"Aggiungi anche il trench nero in M": one more item for a booking, held in its store.
+
+    The booking is the one named by code or button, or the only upcoming one (otherwise
+    the shopper picks it, and what to add is kept in ``adding_item`` meanwhile). The item
+    is read by the same stock check as everywhere, against the booking's store; a message
+    naming no product, size or colour asks what to add rather than adding the item talked
+    about before. The booking service decides whether it can be held.
+    """
+
+    def name(self) -> str:
+        return "action_add_to_booking"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        language = language_of(tracker)
+        text = _CODE.sub(" ", without_when(typed_text(tracker))).strip() or (
+            tracker.get_slot(ADDING) or ""
+        )
+        code = await which_booking(tracker, dispatcher, domain, ADD_TO_BOOKING)
+        if code is None:
+            return [SlotSet(ADDING, text[:500] or None)]
+        bookings = get_runtime().bookings
+        try:
+            view = await bookings.get(tracker.sender_id, code)
+            if view.status != "confirmed":
+                raise BookingNotActive(view.code, view.status)
+        except BookingError as error:
+            send(dispatcher, [refusal(error, code)])
+            return [SlotSet(ADDING, None)]
+        resolver = await get_runtime().resolvers.get()
+        query = resolver.parse(text)
+        if not (query.code or query.product_words or query.colour or query.size):
+            send(dispatcher, [Reply("utter_add_to_booking_what", {"code": view.code})])
+            return [SlotSet(ADDING, None)]
+        names_product = bool(query.code or query.product_words)
+        context = CheckContext(
+            product_code=None if names_product else tracker.get_slot("product_code"),
+            size=None if names_product else tracker.get_slot("size"),
+            colour=None if names_product else tracker.get_slot("colour"),
+            store_code=view.store_code,
+        )
+        check = await get_runtime().checker.check(text, context)
+        events = [SlotSet(ADDING, None)] + stock_slots(check, text)
+        if check.outcome is Outcome.ANSWER and check.sku and check.product is not None:
+            name = item(check.product.name(language), check.colour, check.size, language)
+            send(dispatcher, [await self._add(tracker, view, check.sku, name, language, domain)])
+        elif check.outcome is Outcome.ANSWER and check.product is not None:
+            name = check.product.name(language)
+            send(dispatcher, [Reply("utter_add_to_booking_which_size", {"product": name})])
+        else:
+            send(dispatcher, stock_replies(check, language, domain, channel=channel_of(tracker)))
+        return events
+
+    @staticmethod
+    async def _add(
+        tracker: Tracker, view: BookingView, sku: str, name: str, language: str, domain: DomainDict
+    ) -> Reply:
+        try:
+            added = await get_runtime().bookings.add_items(
+                tracker.sender_id, view.code, [(sku, 1)], channel=channel_of(tracker)
+            )
+        except ItemNotBookable:
+            return Reply("utter_add_to_booking_unavailable", {"item": name, "store": view.store_name})
+        except InvalidItems:
+            return Reply("utter_add_to_booking_too_many", {"code": view.code})
+        except BookingError as error:
+            return refusal(error, view.code)
+        return confirmation(added, language, domain, "utter_booking_items_added")

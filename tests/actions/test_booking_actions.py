@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from actions import runtime as runtime_module
 from actions.bookings import (
+    ActionAddToBooking,
     ActionBookTryOn,
     ActionCancelBooking,
     ActionMyBookings,
@@ -272,6 +273,83 @@ async def test_reschedule_asks_when_then_moves_the_booking(runtime: Runtime) -> 
     assert messages[0]["when"].endswith(f"{start:%d/%m} alle 15:00")
     assert slots(events)["booking_code"] is None
     assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 1)  # still held once
+
+
+async def test_items_are_added_to_the_only_booking_in_its_store(runtime: Runtime) -> None:
+    words, _ = tomorrow_words()
+    booked = await book_via_form(f"prova degli stivali neri 40 a Roma {words}")
+    messages, _ = await run(
+        ActionAddToBooking(),
+        tracker("aggiungi anche gli stivali neri 41 alla prenotazione", "add_to_booking"),
+    )
+    assert responses(messages) == ["utter_booking_items_added"]
+    assert messages[0]["code"] == booked["code"] and messages[0]["store"] == "Vetrina Roma"
+    assert messages[0]["items"] == "Stivale Brera (nero, 40), Stivale Brera (nero, 41)"
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-41") == (5, 1)
+    assert await stock_of(runtime.db, "MI", "BOOT-NER-41") == (5, 0)
+
+    # Without the size: which one? Then "la 42" for the boots just talked about.
+    messages, events = await run(
+        ActionAddToBooking(), tracker("aggiungi anche gli stivali neri", "add_to_booking")
+    )
+    assert responses(messages) == ["utter_add_to_booking_which_size"]
+    messages, _ = await run(
+        ActionAddToBooking(), tracker("aggiungi la 42", "add_to_booking", slots=slots(events))
+    )
+    assert responses(messages) == ["utter_booking_items_added"]
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-42") == (5, 1)
+
+    # Naming nothing to add asks what, rather than adding the boots again.
+    messages, _ = await run(
+        ActionAddToBooking(),
+        tracker("aggiungi un altro capo alla prenotazione", "add_to_booking",
+                slots={"product_code": "BOOT", "size": "42"}),
+    )
+    assert responses(messages) == ["utter_add_to_booking_what"]
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-42") == (5, 1)
+
+
+async def test_adding_asks_which_booking_and_refuses_what_cannot_be_held(runtime: Runtime) -> None:
+    words, _ = tomorrow_words()
+    rome = await book_via_form(f"prova degli stivali neri 40 a Roma {words}")
+    milan = await book_via_form(f"prova degli stivali neri 40 a Milano {words}")
+    messages, events = await run(
+        ActionAddToBooking(),
+        tracker("add the black boots 41 to my booking", "add_to_booking", slots={"language": "en"}),
+    )
+    assert responses(messages) == ["utter_which_booking"]
+    assert {b["title"] for b in messages[0]["buttons"]} == {
+        f"Add to {rome['code']}", f"Add to {milan['code']}"
+    }
+    assert slots(events)["adding_item"] == "add the black boots 41 to my booking"
+    button = next(b for b in messages[0]["buttons"] if milan["code"] in b["title"])
+    messages, events = await run(
+        ActionAddToBooking(),
+        tracker(button["payload"], "add_to_booking", slots={"language": "en", **slots(events)},
+                entities=[{"entity": "booking_code", "value": milan["code"]}]),
+    )
+    assert responses(messages) == ["utter_booking_items_added"] and messages[0]["code"] == milan["code"]
+    assert slots(events)["adding_item"] is None
+    assert await stock_of(runtime.db, "MI", "BOOT-NER-41") == (5, 1)
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-41") == (5, 0)
+
+    # Below the safety stock in Rome: refused, the booking unchanged.
+    await set_stock(runtime.db, "RM", "BOOT-NER-42", 1)
+    messages, _ = await run(
+        ActionAddToBooking(),
+        tracker(f"aggiungi gli stivali neri 42 alla prenotazione {rome['code']}", "add_to_booking"),
+    )
+    assert responses(messages) == ["utter_add_to_booking_unavailable"]
+    assert messages[0]["store"] == "Vetrina Roma"
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-42") == (1, 0)
+    # Someone else's code: the same words as a code that does not exist.
+    theirs = await book_via_form(f"prova degli stivali neri 41 a Roma {words}", sender=OTHER)
+    messages, _ = await run(
+        ActionAddToBooking(),
+        tracker(f"aggiungi gli stivali neri 40 alla prenotazione {theirs['code']}", "add_to_booking"),
+    )
+    assert responses(messages) == ["utter_booking_not_found"]
+    assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 1)  # mine only
 
 
 def test_every_sent_response_is_in_the_domain_in_both_languages_with_its_values() -> None:

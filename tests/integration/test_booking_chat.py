@@ -83,6 +83,28 @@ async def bookable_trench(gateway: Gateway) -> Stocked:
     raise AssertionError("the demo has a single-store city with the black trench M in stock")
 
 
+async def other_trench_size(gateway: Gateway, store: str) -> tuple[str, str]:
+    """(size, SKU) of the black trench in a size other than M that ``store`` can hold."""
+    async with gateway.services.db.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Variant.size, Variant.sku, StoreStock.on_hand - StoreStock.reserved)
+                .join(StoreStock, StoreStock.variant_id == Variant.id)
+                .join(Store, Store.id == StoreStock.store_id)
+                .join(Product, Product.id == Variant.product_id)
+                .where(
+                    Store.code == store, Product.category == "trench", Variant.colour == "nero",
+                    Variant.size != "M",
+                )
+                .order_by(Variant.sku)
+            )
+        ).all()
+    for size, sku, available in rows:
+        if status_for(available, SAFETY_STOCK) is Status.IN_STOCK:
+            return size, sku
+    raise AssertionError(f"the demo has the black trench in another size at {store}")
+
+
 async def free_day_at_11(gateway: Gateway, store: str) -> date:
     """The next day (from tomorrow) whose 11:00 slot at ``store`` has a free place."""
     bookings = booking_service(gateway)
@@ -124,7 +146,7 @@ async def held(gateway: Gateway, store: str, sku: str) -> int:
         )
 
 
-async def test_it_book_in_one_message_list_and_cancel_twice(gateway: Gateway) -> None:
+async def test_it_book_in_one_message_add_an_item_list_and_cancel_twice(gateway: Gateway) -> None:
     trench = await bookable_trench(gateway)
     day = await free_day_at_11(gateway, trench.store)
     before = await held(gateway, trench.store, trench.sku)
@@ -152,12 +174,22 @@ async def test_it_book_in_one_message_list_and_cancel_twice(gateway: Gateway) ->
         assert ics.status_code == 200 and "BEGIN:VEVENT" in ics.text and code in ics.text
         assert wrong.status_code == 404
 
+        # A second item for the same try-on, held in the same store.
+        size, other_sku = await other_trench_size(gateway, trench.store)
+        other_before = await held(gateway, trench.store, other_sku)
+        added = texts(
+            await customer.say(f"aggiungi anche il trench nero in {size} alla prenotazione")
+        )
+        assert "Aggiunto" in added and code in added and f", {size})" in added, added
+        assert await held(gateway, trench.store, other_sku) == other_before + 1
+
         listing = texts(await customer.say("che prenotazioni ho?"))
         assert code in listing and trench.name in listing, listing
 
         cancelled = texts(await customer.say(f"annulla la prenotazione {code}"))
         assert "annullata" in cancelled and code in cancelled, cancelled
         assert await held(gateway, trench.store, trench.sku) == before
+        assert await held(gateway, trench.store, other_sku) == other_before
         again = texts(await customer.say(f"annulla la prenotazione {code}"))
         assert "già annullata" in again, again
         assert await held(gateway, trench.store, trench.sku) == before
@@ -174,7 +206,7 @@ async def test_it_book_in_one_message_list_and_cancel_twice(gateway: Gateway) ->
             )
         )
         status = await session.scalar(select(Booking.status).where(Booking.code == code))
-    assert kinds == ["booking_created", "booking_cancelled"]
+    assert kinds == ["booking_created", "booking_items_added", "booking_cancelled"]
     assert status == "cancelled"
 
 
