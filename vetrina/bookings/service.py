@@ -590,11 +590,7 @@ class Bookings:
             if result.rowcount != 1:
                 current = await session.scalar(select(BOOKINGS.c.status).where(BOOKINGS.c.id == booking.id))
                 raise BookingNotActive(booking.code, current or "gone")
-            fresh = await session.scalar(
-                select(Booking).where(Booking.id == booking.id).execution_options(populate_existing=True)
-            )
-            assert fresh is not None
-            view = (await self._views(session, [fresh]))[0]
+            view = await self._fresh_view(session, booking.id)
             await record_interaction(
                 session, customer_id, BOOKING_RESCHEDULED, channel=channel,
                 data={**view.facts(), "previous_starts_at": old_start.isoformat()}, at=now,
@@ -675,11 +671,7 @@ class Bookings:
                         BookingItem(booking_id=booking.id, variant_id=variant_id, quantity=quantity)
                     )
             await session.flush()
-            fresh = await session.scalar(
-                select(Booking).where(Booking.id == booking.id).execution_options(populate_existing=True)
-            )
-            assert fresh is not None
-            view = (await self._views(session, [fresh]))[0]
+            view = await self._fresh_view(session, booking.id)
             await record_interaction(
                 session, customer_id, BOOKING_ITEMS_ADDED, channel=channel,
                 data={**view.facts(), "added": {sku: q for _, sku, q in lines}}, at=now,
@@ -861,6 +853,14 @@ class Bookings:
                 return None
             view = (await self._views(session, [booking]))[0]
         return ics_for(view)
+
+    async def _fresh_view(self, session: AsyncSession, booking_id: int) -> BookingView:
+        """The booking as this transaction now sees it (after Core updates to its row)."""
+        fresh = await session.scalar(
+            select(Booking).where(Booking.id == booking_id).execution_options(populate_existing=True)
+        )
+        assert fresh is not None
+        return (await self._views(session, [fresh]))[0]
 
     async def _views(
         self, session: AsyncSession, bookings: Sequence[Booking], *, with_names: bool = False
