@@ -85,11 +85,15 @@ async def test_console_and_widget_side_by_side(
         await console.fill("#email", "giulia@example.com")
         await console.fill("#password", "wrong password!!")
         await console.click("#login")
-        assert "Wrong email or password" in await console.inner_text("#login-message")
+        await console.wait_for_selector(
+            "#login-message:has-text('Wrong email or password')", timeout=15_000
+        )
         await console.fill("#email", "giulia@example.com")
         await console.fill("#password", PASSWORD)
         await console.click("#login")
         await console.wait_for_selector("#live[data-state='online']", timeout=15_000)
+        # The team list comes from its own request, which may finish after the socket.
+        await console.wait_for_selector("#team li:has-text('Giulia')", timeout=15_000)
         assert "Giulia" in await console.inner_text("#team")
 
         await shopper.goto(running.url + "/")
