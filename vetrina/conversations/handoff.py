@@ -353,30 +353,25 @@ async def claim(db: Database, conversation_id: int, consultant_id: int) -> Moved
 
 async def hand_back(db: Database, conversation_id: int, consultant_id: int) -> Moved:
     """Back to the assistant: by the owner, or from the queue by any consultant who sees it."""
-    try:
-        return await _move(
-            db, conversation_id, allowed=(WITH_CONSULTANT,), to=BOT,
-            actor=Actor.consultant(consultant_id), require_owner=consultant_id,
-        )
-    except HandoffConflict as conflict:
-        if conflict.status != WAITING:
-            raise
-    return await _move(
-        db, conversation_id, allowed=(WAITING,), to=BOT, actor=Actor.consultant(consultant_id)
-    )
+    return await _leave_consultants(db, conversation_id, consultant_id, to=BOT)
 
 
 async def close(db: Database, conversation_id: int, consultant_id: int) -> Moved:
+    return await _leave_consultants(db, conversation_id, consultant_id, to=CLOSED)
+
+
+async def _leave_consultants(db: Database, conversation_id: int, consultant_id: int, *, to: str) -> Moved:
+    """Out of the consultants' hands: by the owner, or from the queue by any consultant."""
     try:
         return await _move(
-            db, conversation_id, allowed=(WITH_CONSULTANT,), to=CLOSED,
+            db, conversation_id, allowed=(WITH_CONSULTANT,), to=to,
             actor=Actor.consultant(consultant_id), require_owner=consultant_id,
         )
     except HandoffConflict as conflict:
         if conflict.status != WAITING:
             raise
     return await _move(
-        db, conversation_id, allowed=(WAITING,), to=CLOSED, actor=Actor.consultant(consultant_id)
+        db, conversation_id, allowed=(WAITING,), to=to, actor=Actor.consultant(consultant_id)
     )
 
 
