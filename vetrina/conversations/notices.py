@@ -1,80 +1,11 @@
-"""What Vetrina itself (not the assistant) tells a customer, in their language."""
+"""What Vetrina itself (not the assistant) tells a customer, in their language.
+
+The texts live in the one catalogue, :mod:`vetrina.messages`; ``notice`` is its name here
+for the channels and the gateway that already call it.
+"""
 
 from __future__ import annotations
 
-_TEXTS: dict[str, dict[str, str]] = {
-    "delayed": {
-        "it": "Abbiamo ricevuto il tuo messaggio: ti rispondiamo a breve.",
-        "en": "We have your message and will answer shortly.",
-    },
-    "empty_message": {
-        "it": "Il messaggio è vuoto.",
-        "en": "The message is empty.",
-    },
-    "message_too_long": {
-        "it": "Il messaggio è troppo lungo: il massimo è {limit} caratteri.",
-        "en": "The message is too long: the limit is {limit} characters.",
-    },
-    "invalid_message": {
-        "it": "Non riusciamo a leggere questo messaggio.",
-        "en": "We could not read this message.",
-    },
-    "invalid_payload": {
-        "it": "Richiesta non valida.",
-        "en": "Invalid request.",
-    },
-    "no_session": {
-        "it": "Sessione non trovata: ricarica la pagina.",
-        "en": "No chat session: please reload the page.",
-    },
-    "temporarily_unavailable": {
-        "it": "Non riusciamo a salvare il messaggio ora: riprova tra poco.",
-        "en": "We cannot save your message right now: please try again shortly.",
-    },
-    "story_mention": {
-        "it": "Grazie per averci menzionato nella tua storia! Se cerchi un capo o vuoi "
-        "sapere se è disponibile in un negozio vicino a te, scrivimi pure.",
-        "en": "Thanks for mentioning us in your story! If you are looking for something, "
-        "or want to know whether it is in a store near you, just write.",
-    },
-    "choose_by_number": {
-        "it": "Rispondi con il numero dell'opzione.",
-        "en": "Reply with the number of your choice.",
-    },
-    "choose_option": {
-        "it": "Scegli un'opzione:",
-        "en": "Choose an option:",
-    },
-    # Handoff (issue 7): sent by the gateway when a consultant takes or passes on a chat.
-    "consultant_joined": {
-        "it": "Ora ti risponde {name}, consulente di Vetrina: scrivi pure qui.",
-        "en": "{name}, a Vetrina consultant, is with you now: just write here.",
-    },
-    "consultant_transfer": {
-        "it": "Ti passo a un altro consulente: ti risponderà a breve. Nel frattempo "
-        "l'assistente automatico resta a disposizione.",
-        "en": "I'm passing you to another consultant, who will answer shortly. Meanwhile "
-        "the automated assistant is here for you.",
-    },
-    # Identity (issue 6): the site's signed identity token could not be used.
-    "identity_token_expired": {
-        "it": "Il tuo accesso è scaduto: ricarica la pagina per continuare come utente "
-        "registrato. Puoi comunque scriverci.",
-        "en": "Your sign-in has expired: reload the page to continue as a signed-in "
-        "customer. You can still write to us.",
-    },
-    "identity_token_invalid": {
-        "it": "Non riusciamo a riconoscere il tuo account: continui come ospite.",
-        "en": "We could not recognise your account: you are chatting as a guest.",
-    },
-    "assistant_back": {
-        "it": "Eccomi di nuovo: sono l'assistente automatico di Vetrina. Come posso aiutarti?",
-        "en": "I'm back: I'm Vetrina's automated assistant. How can I help?",
-    },
-}
+from vetrina.messages import message as notice
 
-
-def notice(key: str, language: str | None, **values: object) -> str:
-    """The text of notice ``key`` in ``language`` (Italian when unknown)."""
-    texts = _TEXTS[key]
-    return texts.get(language or "it", texts["it"]).format(**values)
+__all__ = ["notice"]

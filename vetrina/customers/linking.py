@@ -7,7 +7,8 @@ Two ways in:
   the shop account's customer, merging an anonymous visitor into it.
 - **One-time code** (a customer in one chat says "I also wrote to you on WhatsApp, my
   number is …"): :func:`request_link_code` queues a 6-digit code to that number through
-  the outbox (the ``link_code`` template outside WhatsApp's 24-hour window), and
+  the outbox (conversations registers it with :mod:`vetrina.customers.registry`; the
+  ``link_code`` template outside WhatsApp's 24-hour window), and
   :func:`verify_link_code`, given the code typed in the first chat, links the number —
   merging the number's customer into the one who asked. Codes expire
   (``LinkOptions.ttl``), are single-use, allow ``max_attempts`` tries, and a customer may
@@ -29,11 +30,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import LinkError
 from vetrina.customers.interactions import record_interaction
+from vetrina.customers.merge_sync import sync_memory
 from vetrina.customers.merging import MergeRecord, merge_in
 from vetrina.customers.models import ChannelIdentity, Customer, LinkCode
 from vetrina.customers.ports import AssistantMemory
-from vetrina.customers.profile import memory_slots
+from vetrina.customers.registry import outbox
 from vetrina.customers.tokens import ShopIdentity, verify_identity_token
+from vetrina.language import SUPPORTED
+from vetrina.messages import message
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -55,16 +59,6 @@ CODE_USED = "code_used"
 CODE_EXPIRED = "code_expired"
 TOO_MANY_ATTEMPTS = "too_many_attempts"
 NOT_A_CODE = "not_a_code"
-
-CODE_TEXT = {
-    "it": "Il tuo codice Vetrina è {code}. Scrivilo nella chat in cui l'hai chiesto per "
-    "collegare questo numero. Scade tra {minutes} minuti. Se non l'hai chiesto tu, ignora "
-    "questo messaggio.",
-    "en": "Your Vetrina code is {code}. Type it in the chat where you asked for it to link "
-    "this number. It expires in {minutes} minutes. If you did not ask for it, ignore this "
-    "message.",
-}
-
 
 @dataclass(frozen=True)
 class LinkOptions:
@@ -155,9 +149,6 @@ async def request_link_code(
     for); nothing is linked until the code comes back. Errors (:class:`LinkError`):
     ``no_phone``, ``invalid_phone``, ``already_linked``, ``too_many_codes``.
     """
-    from vetrina.conversations.models import Author
-    from vetrina.conversations.writing import conversation_for, pending_outbound
-
     now = now or utcnow()
     if not phone_text or not re.search(r"\d", phone_text):
         raise LinkError(NO_PHONE, "no phone number given")
@@ -203,19 +194,15 @@ async def request_link_code(
             expires_at=now + options.ttl,
         )
     )
-    language = language if language in CODE_TEXT else "it"
     minutes = int(options.ttl.total_seconds() // 60)
-    conversation = await conversation_for(session, identity.customer_id)
-    session.add(
-        pending_outbound(
-            conversation_id=conversation.id,
-            customer_id=identity.customer_id,
-            channel=WHATSAPP,
-            author=Author.SYSTEM.value,
-            text=CODE_TEXT[language].format(code=code, minutes=minutes),
-            payload={"must_send": {"template": LINK_TEMPLATE, "variables": {"1": code}}},
-            now=now,
-        )
+    queue = outbox()  # conversations' outbox, registered with customers
+    await queue(
+        session,
+        customer_id=identity.customer_id,
+        channel=WHATSAPP,
+        text=message("link_code", language, code=code, minutes=minutes),
+        payload={"must_send": {"template": LINK_TEMPLATE, "variables": {"1": code}}},
+        now=now,
     )
     await record_interaction(
         session, customer_id, LINK_REQUESTED, channel=requester.last_channel,
@@ -369,7 +356,7 @@ async def join_shop_account(
     customer = await session.get_one(Customer, customer_id)
     if shop.name and not customer.display_name:
         customer.display_name = shop.name
-    if shop.language in ("it", "en") and not customer.language:
+    if shop.language in SUPPORTED and not customer.language:
         customer.language = shop.language
     if shop.email and await _identity(session, EMAIL, shop.email.lower()) is None:
         session.add(
@@ -427,11 +414,6 @@ class ShopLogin:
         shop = verify_identity_token(self._secret, token)
         async with self._db.transaction() as session:
             joined = await join_shop_account(session, web_session_id, shop)
-        if self._memory is not None and joined.merge is not None:
-            try:
-                async with self._db.sessions() as session:
-                    slots = await memory_slots(session, joined.customer_id)
-                await self._memory.remember(joined.customer_id, slots)
-            except Exception:  # the join stands; the memory is a nicety
-                log.exception("could not give the assistant the memory of %s", joined.customer_id)
+        if joined.merge is not None:  # the join stands whatever the memory answers
+            await sync_memory(self._db, self._memory, joined.customer_id)
         return joined

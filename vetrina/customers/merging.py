@@ -7,10 +7,11 @@ marked ``merged_into_id``, as the anchor of the undo.
 
 What moves: every row of every table with a ``customer_id`` foreign key to customers
 (identities, messages, interactions, bookings, consents, link codes, and whatever later
-tables add), found from the metadata so a new table is not forgotten. Messages also move
-into the survivor's conversation (one conversation per customer), so both timelines
-become one, ordered by time. A table where ``customer_id`` is *unique* cannot be moved
-row by row and must be handled here, like ``conversations``: the merged customer keeps
+tables add). Customers cannot import the packages above it, so each package registers its
+tables in :mod:`vetrina.customers.registry`, and a loaded table nobody registered stops the
+merge. A package whose rows need more than a row-by-row move registers a ``move`` hook:
+conversations moves messages into the survivor's conversation (one conversation per
+customer), so both timelines become one, ordered by time, and the merged customer keeps
 its (now empty) conversation row.
 
 Profile rules (nothing is silently dropped: every value that loses is kept in the merge
@@ -33,13 +34,12 @@ stays and is reported). Messages that arrived after the merge stay with the surv
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import Table, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import (
@@ -52,15 +52,15 @@ from vetrina.customers.errors import (
 )
 from vetrina.customers.models import Customer, CustomerMerge
 from vetrina.customers.ports import AssistantMemory
-from vetrina.storage.base import Base, utcnow
+from vetrina.customers.profile import memory_slots
+from vetrina.customers.registry import customer_tables, registered
+from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
 SCALAR_FIELDS = ("display_name", "language", "favourite_store_code")
 PROFILE_FIELDS = (
     *SCALAR_FIELDS, "last_channel", "last_seen_at", "sizes", "tags", "notes", "created_at",
 )
-# Tables whose rows move with their own rule (see the module docstring).
-SPECIAL_TABLES = frozenset({"conversations", "messages", "customer_merges"})
 CHUNK = 500
 
 
@@ -98,20 +98,6 @@ class MergeRecord:
             overridden=dict(profile.get("overridden") or {}),
             kept_on_undo=dict(profile.get("kept_on_undo") or {}),
         )
-
-
-def customer_tables() -> list[Table]:
-    """Every table with a ``customer_id`` foreign key to customers, parents first."""
-    import vetrina.storage.models  # noqa: F401  (every table in the metadata)
-
-    tables = []
-    for table in Base.metadata.sorted_tables:
-        column = table.c.get("customer_id")
-        if column is None or table.name in SPECIAL_TABLES:
-            continue
-        if any(fk.column.table.name == "customers" for fk in column.foreign_keys):
-            tables.append(table)
-    return tables
 
 
 def _jsonable(value: Any) -> Any:
@@ -177,7 +163,8 @@ async def _live(session: AsyncSession, customer_id: str) -> Customer:
     return customer
 
 
-def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    """``items`` in slices small enough for an ``IN (…)`` list."""
     for start in range(0, len(items), CHUNK):
         yield items[start : start + CHUNK]
 
@@ -197,9 +184,6 @@ async def merge_in(
     now: datetime | None = None,
 ) -> CustomerMerge:
     """:func:`merge_customers` inside the caller's transaction."""
-    from vetrina.conversations.models import Message
-    from vetrina.conversations.writing import conversation_for
-
     if survivor_id == merged_id:
         raise SelfMerge(survivor_id)
     actor, reason = (actor or "").strip(), (reason or "").strip()
@@ -212,20 +196,9 @@ async def merge_in(
     survivor, merged = locked[survivor_id], locked[merged_id]
 
     moved: dict[str, list[Any]] = {}
-    conversation = await conversation_for(session, survivor_id)
-    rows = (
-        await session.execute(
-            select(Message.id, Message.conversation_id).where(Message.customer_id == merged_id)
-        )
-    ).all()
-    if rows:
-        moved["messages"] = [[r.id, r.conversation_id] for r in rows]
-        await session.execute(
-            update(Message)
-            .where(Message.customer_id == merged_id)
-            .values(customer_id=survivor_id, conversation_id=conversation.id)
-            .execution_options(synchronize_session=False)
-        )
+    for data in registered():
+        if data.move is not None:
+            moved.update(await data.move(session, survivor_id, merged_id))
     for table in customer_tables():
         columns = list(table.primary_key.columns)
         keys = (
@@ -291,8 +264,6 @@ async def undo_merge(
     Errors: :class:`UnknownMerge`, :class:`AlreadyUndone` (undoing twice),
     :class:`UndoBlocked` (the survivor was merged again or erased since).
     """
-    from vetrina.conversations.models import Message
-
     actor = (actor or "").strip()
     if not actor:
         raise ValueError("an undo needs who does it (actor)")
@@ -323,25 +294,17 @@ async def undo_merge(
             raise UndoBlocked(merge_id, "a customer was erased since")
 
         moved = record.moved or {}
-        by_conversation: dict[int, list[int]] = defaultdict(list)
-        for message_id, conversation_id in moved.get("messages", []):
-            by_conversation[conversation_id].append(message_id)
-        for conversation_id, ids in by_conversation.items():
-            for chunk in _chunks(ids):
-                await session.execute(
-                    update(Message)
-                    .where(Message.id.in_(chunk), Message.customer_id == survivor.id)
-                    .values(customer_id=merged.id, conversation_id=conversation_id)
-                    .execution_options(synchronize_session=False)
-                )
+        for data in registered():
+            if data.move_back is not None:
+                await data.move_back(session, moved, survivor.id, merged.id)
         tables = {t.name: t for t in customer_tables()}
         for name, keys in moved.items():
             table = tables.get(name)
             if table is None:
-                continue  # "messages", or a table that no longer exists
+                continue  # moved back by its package's hook, or a table that is gone
             key = _key(table)
             composite = len(table.primary_key.columns) > 1
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 values = [tuple(k) for k in chunk] if composite else chunk
                 await session.execute(
                     table.update()
@@ -389,8 +352,6 @@ async def carry_memory(db: Database, memory: AssistantMemory, customer_id: str) 
     (language, product, size, colour, store): call it after a merge (for the survivor)
     or an undo (for the customer split off). Returns the slots set; raises whatever the
     memory raises (the merge itself stands either way)."""
-    from vetrina.customers.profile import memory_slots
-
     async with db.sessions() as session:
         slots = await memory_slots(session, customer_id)
     await memory.remember(customer_id, slots)

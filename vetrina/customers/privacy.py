@@ -1,9 +1,10 @@
 """Privacy: export everything held about a customer, and erase it.
 
 Both work on "the person": the customer and every customer merged into it (their rows
-moved to it, their tombstones keep their old profile). Tables are found from the
-metadata (every table with a ``customer_id`` foreign key to customers), so a table added
-later is exported and erased without touching this module.
+moved to it, their tombstones keep their old profile). The tables are the ones each
+package registered in :mod:`vetrina.customers.registry` (every table with a
+``customer_id`` foreign key to customers; an unregistered one stops the export and the
+erasure), so a table added later is exported and erased without touching this module.
 
 Erasure deletes the rows of every such table, the merge records, and the assistant's
 memory (Rasa's tracker store, through :class:`~vetrina.customers.ports.AssistantMemory`);
@@ -25,15 +26,13 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import UnknownCustomer
-from vetrina.customers.merging import customer_tables
 from vetrina.customers.models import Customer, CustomerMerge, Erasure
 from vetrina.customers.ports import AssistantMemory
 from vetrina.customers.profile import profile
+from vetrina.customers.registry import kept_on_erasure, owned_tables, registered
 from vetrina.storage.base import Base, utcnow
 from vetrina.storage.database import Database
 
-# Kept (anonymous, pointing to the tombstone) rather than deleted.
-KEPT_TABLES = frozenset({"bookings"})
 # Columns not exported: secrets that are no personal data of the customer.
 HIDDEN_COLUMNS = {"link_codes": {"code_hash"}}
 
@@ -59,13 +58,6 @@ async def person_ids(session: AsyncSession, customer_id: str) -> list[str]:
         frontier = [r for r in rows if r not in ids]
         ids.extend(frontier)
     return ids
-
-
-def owned_tables() -> list[Any]:
-    """Every table with a customer_id foreign key, conversations and messages included."""
-    from vetrina.conversations.models import Conversation, Message
-
-    return [Conversation.__table__, Message.__table__, *customer_tables()]
 
 
 async def export_customer(
@@ -127,49 +119,11 @@ PERSONAL_FIELDS = {
 
 
 async def _counts(session: AsyncSession, ids: Sequence[str]) -> dict[str, Any]:
-    from vetrina.bookings.models import Booking
-    from vetrina.conversations.models import Message
-    from vetrina.customers.interactions import Interaction
-    from vetrina.customers.models import ChannelIdentity
-
-    def grouped(rows: Sequence[Any]) -> dict[str, int]:
-        return {":".join(str(part) for part in row[:-1]): int(row[-1]) for row in rows}
-
-    messages = (
-        await session.execute(
-            select(Message.channel, Message.direction, func.count())
-            .where(Message.customer_id.in_(ids))
-            .group_by(Message.channel, Message.direction)
-        )
-    ).all()
-    interactions = (
-        await session.execute(
-            select(Interaction.kind, func.count())
-            .where(Interaction.customer_id.in_(ids))
-            .group_by(Interaction.kind)
-        )
-    ).all()
-    bookings = (
-        await session.execute(
-            select(Booking.status, func.count())
-            .where(Booking.customer_id.in_(ids))
-            .group_by(Booking.status)
-        )
-    ).all()
-    channels = (
-        await session.execute(
-            select(ChannelIdentity.channel, func.count())
-            .where(ChannelIdentity.customer_id.in_(ids))
-            .group_by(ChannelIdentity.channel)
-        )
-    ).all()
-    return {
-        "customers": len(ids),
-        "messages": grouped(messages),
-        "interactions": grouped(interactions),
-        "bookings": grouped(bookings),
-        "identities": grouped(channels),
-    }
+    counts: dict[str, Any] = {"customers": len(ids)}
+    for data in registered():
+        if data.counts is not None:
+            counts.update(await data.counts(session, ids))
+    return counts
 
 
 async def erase_customer(
@@ -194,9 +148,10 @@ async def erase_customer(
                 )
             )
             tables = {t.name for t in owned_tables()}
+            kept = kept_on_erasure()
             # Children before parents (messages before conversations).
             for table in reversed(Base.metadata.sorted_tables):
-                if table.name not in tables or table.name in KEPT_TABLES:
+                if table.name not in tables or table.name in kept:
                     continue
                 result = await session.execute(
                     table.delete().where(table.c.customer_id.in_(ids))

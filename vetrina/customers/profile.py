@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vetrina.customers.errors import UnknownCustomer
 from vetrina.customers.interactions import STOCK_CHECK, Interaction
 from vetrina.customers.models import ChannelIdentity, Customer, CustomerMerge, MarketingConsent
+from vetrina.customers.registry import timeline_sources
+from vetrina.language import SUPPORTED
 from vetrina.storage.base import utcnow
 
 MAX_PAGE = 200
@@ -183,7 +185,7 @@ async def memory_slots(session: AsyncSession, customer_id: str) -> dict[str, Any
     colour and store of the latest stock check (the store falls back to the favourite)."""
     customer = await get_customer(session, customer_id)
     slots: dict[str, Any] = {}
-    if customer.language in ("it", "en"):
+    if customer.language in SUPPORTED:
         slots["language"] = customer.language
     last = await session.scalar(
         select(Interaction)
@@ -224,17 +226,17 @@ async def timeline(
     limit: int = 50,
     newest_first: bool = False,
 ) -> TimelinePage:
-    """One page of the customer's timeline, oldest first (or newest first)."""
-    from vetrina.conversations.models import Message
+    """One page of the customer's timeline, oldest first (or newest first).
 
+    Interactions and merges are the customers package's own entries; messages (and any
+    other kind) come from the packages that registered a timeline source.
+    """
     await get_customer(session, customer_id)
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
+    sources = timeline_sources()
     entries = union_all(
-        select(
-            literal("message").label("kind"), Message.id.label("id"),
-            Message.created_at.label("at"),
-        ).where(Message.customer_id == customer_id),
+        *(source.rows(customer_id) for source in sources),
         select(
             literal("interaction").label("kind"), Interaction.id.label("id"),
             Interaction.created_at.label("at"),
@@ -257,27 +259,21 @@ async def timeline(
             select(entries.c.kind, entries.c.id).order_by(*order).offset(offset).limit(limit)
         )
     ).all()
-    wanted: dict[str, list[int]] = {"message": [], "interaction": [], "merge": []}
+    wanted: dict[str, list[int]] = {"interaction": [], "merge": []}
+    for source in sources:
+        wanted[source.kind] = []
     for kind, row_id in page:
         wanted[kind].append(row_id)
     loaded: dict[tuple[str, int], dict[str, Any]] = {}
-    if wanted["message"]:
-        for m in (await session.scalars(select(Message).where(Message.id.in_(wanted["message"])))):
-            loaded[("message", m.id)] = {
-                "type": "message",
-                "id": m.id,
-                "at": _iso(m.created_at),
-                "channel": m.channel,
-                "direction": m.direction,
-                "author": m.author,
-                "text": m.text,
-                "status": m.status,
-            }
+    for source in sources:
+        if wanted[source.kind]:
+            for row_id, entry in (await source.load(session, wanted[source.kind])).items():
+                loaded[(source.kind, row_id)] = entry
     if wanted["interaction"]:
-        rows = await session.scalars(
+        interactions = await session.scalars(
             select(Interaction).where(Interaction.id.in_(wanted["interaction"]))
         )
-        for i in rows:
+        for i in interactions:
             loaded[("interaction", i.id)] = {
                 "type": i.kind,
                 "id": i.id,
@@ -286,10 +282,10 @@ async def timeline(
                 "data": dict(i.data or {}),
             }
     if wanted["merge"]:
-        rows = await session.scalars(
+        merges = await session.scalars(
             select(CustomerMerge).where(CustomerMerge.id.in_(wanted["merge"]))
         )
-        for r in rows:
+        for r in merges:
             loaded[("merge", r.id)] = {
                 "type": "merge",
                 "id": r.id,
