@@ -297,7 +297,7 @@ async def test_a_code_collision_is_retried(shop: Shop, monkeypatch: pytest.Monke
         shop.alice, "MI", SATURDAY, "10:30", [("BOOT-NER-41", 1)], channel="web", now=NOW
     )
     codes = iter([first.code, "ABCDEF"])
-    monkeypatch.setattr("vetrina.bookings.service.new_code", lambda: next(codes))
+    monkeypatch.setattr("vetrina.bookings.lifecycle.new_code", lambda: next(codes))
     second = await shop.bookings.book(
         shop.bob, "MI", SATURDAY, "10:30", [("BOOT-NER-41", 1)], channel="web", now=NOW
     )

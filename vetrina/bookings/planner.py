@@ -4,7 +4,7 @@ The conversation asks for a moment in words (:mod:`vetrina.bookings.when`); this
 turns it into a :class:`Proposal` against the store's real slots: the exact slot when it
 is free, otherwise why not (past, closed, full, too far ahead) and the free slots closest
 to what was asked. It never offers a slot in the past or when the store is closed, because
-every offered slot comes from :meth:`Bookings.slots` (opening hours, closures, capacity).
+every offered slot comes from the service's ``slots`` (opening hours, closures, capacity).
 """
 
 from __future__ import annotations
@@ -12,10 +12,29 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
 
-from vetrina.bookings.service import Bookings, Slot
+from vetrina.bookings.rules import BookingOptions
 from vetrina.bookings.slots import wall_clock
+from vetrina.bookings.views import Slot
 from vetrina.bookings.when import WhenAsked
+
+
+class SlotSource(Protocol):
+    """The slots-and-planning side of the booking service (``Bookings`` has it)."""
+
+    options: BookingOptions
+
+    async def store_zone(self, store_code: str) -> ZoneInfo: ...
+
+    async def slots(
+        self, store_code: str, day: date | str, *, now: datetime | None = None
+    ) -> list[Slot]: ...
+
+    async def next_free_slots(
+        self, store_code: str, *, after: datetime | None = None, limit: int = 3, days: int = 14
+    ) -> list[Slot]: ...
 
 
 class Fit(str, enum.Enum):
@@ -38,7 +57,7 @@ class Proposal:
 
 
 async def propose(
-    bookings: Bookings, store_code: str, asked: WhenAsked, now: datetime, *, limit: int = 3
+    bookings: SlotSource, store_code: str, asked: WhenAsked, now: datetime, *, limit: int = 3
 ) -> Proposal:
     """The answer to "when?" for one store; ``now`` is aware (any zone)."""
     zone = (await bookings.store_zone(store_code))

@@ -10,23 +10,45 @@ and distances are computed for all of them (faster than any SQL prefilter at thi
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from itertools import pairwise
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.catalog.errors import InvalidLocation, UnknownStore
 from vetrina.catalog.models import Store
+from vetrina.hours import (
+    DEFAULT_TIMEZONE,
+    WEEKDAYS,
+    Interval,
+    WeeklyHours,
+    check_timezone,
+    parse_intervals,
+)
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-DEFAULT_TIMEZONE = "Europe/Rome"
+# A store's opening hours are the one weekly-hours type (consultants' hours are too).
+OpeningHours = WeeklyHours
+
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "WEEKDAYS",
+    "Coordinates",
+    "Interval",
+    "NearbyStore",
+    "OpeningHours",
+    "StoreDirectory",
+    "StoreInfo",
+    "check_timezone",
+    "distance_km",
+    "fold",
+    "load_store_directory",
+    "parse_intervals",
+    "store_info",
+]
+
 EARTH_RADIUS_KM = 6371.0088
 SERVICES = frozenset(
     {
@@ -38,9 +60,6 @@ SERVICES = frozenset(
         "personal_shopper",
     }
 )
-CLOSED_WORDS = frozenset({"closed", "chiuso", "-"})
-_INTERVAL = re.compile(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$")
-_DAY_KEY = re.compile(r"^(\d{4}-)?\d{2}-\d{2}$")
 
 
 # --- coordinates -----------------------------------------------------------------------
@@ -96,152 +115,6 @@ def distance_km(a: Coordinates, b: Coordinates) -> float:
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
     )
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
-
-
-# --- opening hours ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True, order=True)
-class Interval:
-    opens: time
-    closes: time
-
-    def __str__(self) -> str:
-        return f"{self.opens:%H:%M}-{self.closes:%H:%M}"
-
-
-def parse_intervals(value: object) -> tuple[Interval, ...]:
-    """``"10:00-13:00,15:30-19:30"``, a list of such strings, or ``"closed"`` → intervals.
-
-    Raises ValueError with a message fit for the operator.
-    """
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text == "" or text in CLOSED_WORDS:
-            return ()
-        parts = [p for p in re.split(r"[,;]", text)]
-    elif isinstance(value, (list, tuple)):
-        parts = []
-        for item in value:
-            if not isinstance(item, str):
-                raise ValueError(f"hours must be strings like '10:00-19:30', got {item!r}")  # noqa: TRY004
-            parts.extend(item.split(","))
-    else:
-        raise ValueError(f"hours must be like '10:00-19:30' or 'closed', got {value!r}")  # noqa: TRY004
-    intervals = []
-    for part in parts:
-        match = _INTERVAL.match(part.strip())
-        if not match:
-            raise ValueError(f"hours {part.strip()!r} are not like '10:00-19:30'")
-        h1, m1, h2, m2 = (int(g) for g in match.groups())
-        if h1 > 23 or h2 > 23 or m1 > 59 or m2 > 59:
-            raise ValueError(f"hours {part.strip()!r} are not a time of day")
-        interval = Interval(time(h1, m1), time(h2, m2))
-        if interval.opens >= interval.closes:
-            raise ValueError(f"hours {part.strip()!r} close before they open")
-        intervals.append(interval)
-    intervals.sort()
-    for earlier, later in pairwise(intervals):
-        if later.opens < earlier.closes:
-            raise ValueError(f"hours {earlier} and {later} overlap")
-    return tuple(intervals)
-
-
-def check_timezone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r}") from None
-    return name
-
-
-@dataclass(frozen=True)
-class OpeningHours:
-    weekly: tuple[tuple[Interval, ...], ...]  # seven entries, Monday first
-    exceptions: Mapping[str, tuple[Interval, ...]] = field(default_factory=dict)
-    timezone: str = DEFAULT_TIMEZONE
-
-    @classmethod
-    def from_json(
-        cls,
-        weekly: Mapping[str, Any],
-        exceptions: Mapping[str, Any] | None = None,
-        timezone: str = DEFAULT_TIMEZONE,
-    ) -> OpeningHours:
-        """From the stored/imported shape; raises ValueError naming the bad entry."""
-        unknown = set(weekly) - set(WEEKDAYS)
-        if unknown:
-            raise ValueError(f"unknown weekday {min(unknown)!r} (use {', '.join(WEEKDAYS)})")
-        days = tuple(parse_intervals(weekly.get(day)) for day in WEEKDAYS)
-        parsed: dict[str, tuple[Interval, ...]] = {}
-        for key, value in (exceptions or {}).items():
-            parsed[_day_key(key)] = parse_intervals(value)
-        return cls(days, parsed, check_timezone(timezone))
-
-    def to_json(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
-        weekly = {day: [str(i) for i in self.weekly[n]] for n, day in enumerate(WEEKDAYS)}
-        exceptions = {
-            key: [str(i) for i in value] for key, value in sorted(self.exceptions.items())
-        }
-        return weekly, exceptions
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def on(self, day: date) -> tuple[Interval, ...]:
-        """The hours of a local calendar day: dated exception, yearly exception, weekday."""
-        dated = self.exceptions.get(day.isoformat())
-        if dated is not None:
-            return dated
-        yearly = self.exceptions.get(day.isoformat()[5:])
-        if yearly is not None:
-            return yearly
-        return self.weekly[day.weekday()]
-
-    def is_open(self, at: datetime) -> bool:
-        local = _local(at, self.zone)
-        now = local.time()
-        return any(i.opens <= now < i.closes for i in self.on(local.date()))
-
-    def closes_at(self, at: datetime) -> datetime | None:
-        """When the store closes if it is open at ``at`` (local time), else ``None``."""
-        local = _local(at, self.zone)
-        for interval in self.on(local.date()):
-            if interval.opens <= local.time() < interval.closes:
-                return datetime.combine(local.date(), interval.closes, tzinfo=self.zone)
-        return None
-
-    def next_opening(self, at: datetime, *, within_days: int = 14) -> datetime | None:
-        """The next time the store opens after ``at`` (local time), or ``None`` if not soon."""
-        local = _local(at, self.zone)
-        for offset in range(within_days + 1):
-            day = local.date() + timedelta(days=offset)
-            for interval in self.on(day):
-                opening = datetime.combine(day, interval.opens, tzinfo=self.zone)
-                if opening > local:
-                    return opening
-        return None
-
-
-def _day_key(key: object) -> str:
-    if not isinstance(key, str) or not _DAY_KEY.match(key.strip()):
-        raise ValueError(f"exception day {key!r} is not YYYY-MM-DD or MM-DD")
-    key = key.strip()
-    probe = key if len(key) == 10 else f"2024-{key}"  # a leap year accepts 02-29
-    try:
-        date.fromisoformat(probe)
-    except ValueError:
-        raise ValueError(f"exception day {key!r} is not a real date") from None
-    return key
-
-
-def _local(at: datetime, zone: ZoneInfo) -> datetime:
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError("opening hours are checked at a timezone-aware moment")
-    return at.astimezone(zone)
 
 
 # --- the store directory ---------------------------------------------------------------

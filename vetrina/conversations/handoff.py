@@ -328,8 +328,8 @@ async def request_consultant(
     estimate = None
     if open_now and online:
         estimate = max(2, math.ceil(position * options.minutes_per_customer / online))
-    answer_from = None if open_now else options.hours.next_opening(now)
-    answer_by = options.hours.closes_at(now) if open_now and not online else None
+    answer_from = None if open_now else _in_zone_of(options.hours.next_opening(now), now)
+    answer_by = _in_zone_of(options.hours.closes_at(now), now) if open_now and not online else None
     return RequestOutcome(
         conversation_id, status, store, already, position, online, open_now, answer_from,
         estimate, answer_by,
@@ -488,3 +488,8 @@ async def transitions(db: Database, conversation_id: int) -> list[HandoffTransit
                 )
             ).all()
         )
+
+
+def _in_zone_of(moment: datetime | None, like: datetime) -> datetime | None:
+    """``moment`` in the time zone of ``like`` (the hours answer in their own zone)."""
+    return moment.astimezone(like.tzinfo) if moment is not None else None

@@ -5,7 +5,10 @@ the conversation (the assistant passes it: the store of the last stock answer), 
 of their latest stock check, of their next (or latest) try-on booking, their favourite
 store; else the general queue (``None``), which every consultant sees.
 
-Consultant hours are one weekly timetable in one time zone (``VETRINA_CONSULTANT_HOURS``,
+The stores (the catalog's) and the bookings are not conversations' to read: a
+:class:`QueueSource` registered by bookings answers for them.
+
+Consultant hours are one weekly timetable (:class:`vetrina.hours.WeeklyHours`) in one time zone (``VETRINA_CONSULTANT_HOURS``,
 e.g. ``mon-fri 09:00-19:00; sat 10:00-18:00`` in ``Europe/Rome``). Outside them, or when
 nobody is online for the queue, a request still waits in the queue; the customer is told
 when it will be answered.
@@ -13,96 +16,55 @@ when it will be answered.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vetrina.bookings.models import Booking
-from vetrina.catalog.models import Store
 from vetrina.customers.interactions import STOCK_CHECK, Interaction
 from vetrina.customers.models import Customer
+from vetrina.hours import HoursError, WeeklyHours
 from vetrina.storage.base import utcnow
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_HOURS = "mon-sat 09:00-20:00"
 RECENT = timedelta(days=30)
-_PART = re.compile(r"^\s*([a-z]{3})(?:\s*-\s*([a-z]{3}))?\s+(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+# The consultants' timetable is the one weekly-hours type; these names stay for callers.
+ConsultantHours = WeeklyHours
+__all__ = [
+    "DEFAULT_HOURS",
+    "ConsultantHours",
+    "HoursError",
+    "QueueSource",
+    "choose_queue",
+    "register_queue_source",
+]
 
 
-class HoursError(ValueError):
-    """A consultant timetable that cannot be read."""
+class QueueSource(Protocol):
+    """What a package above conversations knows about a customer's stores.
+
+    Conversations cannot import the catalog (a sibling) or bookings (above it); bookings
+    registers one of these when it is imported (``vetrina/bookings/__init__.py``).
+    """
+
+    async def active_stores(self, session: AsyncSession) -> set[str]:
+        """Codes of the stores that exist and are active."""
+        ...
+
+    async def customer_store(
+        self, session: AsyncSession, customer_id: str, since: datetime
+    ) -> str | None:
+        """The store of the customer's next (or latest) booking since ``since``."""
+        ...
 
 
-@dataclass(frozen=True)
-class ConsultantHours:
-    """Opening intervals per weekday (0 = Monday), local times in ``zone``."""
+_SOURCES: list[QueueSource] = []
 
-    days: tuple[tuple[tuple[time, time], ...], ...]
-    zone: ZoneInfo
 
-    @classmethod
-    def parse(cls, spec: str, zone: str = "Europe/Rome") -> ConsultantHours:
-        """``"mon-fri 09:00-19:00; sat 10:00-13:00"``; an empty spec is always open."""
-        days: list[list[tuple[time, time]]] = [[] for _ in DAYS]
-        if not spec.strip():
-            days = [[(time(0, 0), time(23, 59, 59))] for _ in DAYS]
-        for part in filter(None, (p.strip() for p in spec.lower().split(";"))):
-            match = _PART.match(part)
-            if not match or match.group(1) not in DAYS or (
-                match.group(2) and match.group(2) not in DAYS
-            ):
-                raise HoursError(f"cannot read consultant hours {part!r} (e.g. 'mon-fri 09:00-19:00')")
-            first = DAYS.index(match.group(1))
-            last = DAYS.index(match.group(2) or match.group(1))
-            try:
-                opens = time(int(match.group(3)), int(match.group(4)))
-                closes = time(int(match.group(5)), int(match.group(6)))
-            except ValueError as error:
-                raise HoursError(f"bad time in {part!r}") from error
-            if closes <= opens:
-                raise HoursError(f"closing before opening in {part!r}")
-            day = first
-            while True:
-                days[day].append((opens, closes))
-                if day == last:
-                    break
-                day = (day + 1) % 7
-        try:
-            tz = ZoneInfo(zone)
-        except Exception as error:
-            raise HoursError(f"unknown time zone {zone!r}") from error
-        return cls(tuple(tuple(sorted(d)) for d in days), tz)
-
-    def is_open(self, at: datetime) -> bool:
-        local = at.astimezone(self.zone)
-        return any(o <= local.time() < c for o, c in self.days[local.weekday()])
-
-    def closes_at(self, at: datetime) -> datetime | None:
-        """The end of the interval ``at`` is in (UTC), ``None`` when closed."""
-        local = at.astimezone(self.zone)
-        for opens, closes in self.days[local.weekday()]:
-            if opens <= local.time() < closes:
-                return datetime.combine(local.date(), closes, tzinfo=self.zone).astimezone(
-                    at.tzinfo
-                )
-        return None
-
-    def next_opening(self, at: datetime) -> datetime | None:
-        """``at`` itself when open, else the next opening (UTC); ``None``: never open."""
-        if self.is_open(at):
-            return at
-        local = at.astimezone(self.zone)
-        for offset in range(8):
-            day = local.date() + timedelta(days=offset)
-            for opens, _closes in self.days[day.weekday()]:
-                start = datetime.combine(day, opens, tzinfo=self.zone)
-                if start > local:
-                    return start.astimezone(at.tzinfo)
-        return None
+def register_queue_source(source: QueueSource) -> None:
+    _SOURCES[:] = [source]
 
 
 async def choose_queue(
@@ -110,9 +72,8 @@ async def choose_queue(
 ) -> str | None:
     """The store code whose consultants should answer, or ``None`` for the general queue."""
     now = now or utcnow()
-    active = set(
-        (await session.scalars(select(Store.code).where(Store.active.is_(True)))).all()
-    )
+    source = _SOURCES[0] if _SOURCES else None
+    active = await source.active_stores(session) if source is not None else None
     candidates: list[str | None] = [store_hint.upper() if store_hint else None]
     checks = (
         await session.scalars(
@@ -127,20 +88,14 @@ async def choose_queue(
         )
     ).all()
     candidates += [(c.data or {}).get("store_code") for c in checks]
-    upcoming = await session.scalar(
-        select(Store.code)
-        .join(Booking, Booking.store_id == Store.id)
-        .where(Booking.customer_id == customer_id, Booking.starts_at >= now - RECENT)
-        .order_by(Booking.starts_at.desc())
-        .limit(1)
-    )
-    candidates.append(upcoming)
+    if source is not None:
+        candidates.append(await source.customer_store(session, customer_id, now - RECENT))
     candidates.append(
         await session.scalar(
             select(Customer.favourite_store_code).where(Customer.id == customer_id)
         )
     )
     for code in candidates:
-        if code and code in active:
+        if code and (active is None or code in active):
             return code
     return None

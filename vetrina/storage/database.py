@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import CursorResult, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -21,6 +21,14 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from vetrina.storage.locks import PostgresAdvisoryLocks, ProcessLocks, WorkLocks
+
+
+def affected(result: Result[Any]) -> int:
+    """Rows an ``UPDATE``/``DELETE`` changed (``Session.execute`` types its result as a
+    plain ``Result``; for those statements it is a ``CursorResult``)."""
+    if not isinstance(result, CursorResult):
+        raise TypeError("affected() needs the result of an UPDATE or DELETE")
+    return int(result.rowcount)
 
 
 def normalise_url(url: str) -> str:

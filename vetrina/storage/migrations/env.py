@@ -1,4 +1,10 @@
-"""Alembic environment: runs migrations on the async engine named by the config."""
+"""Alembic environment: runs migrations on the async engine named by the config.
+
+This script is where the model registry lives: it imports every domain package's tables
+so that ``target_metadata`` is complete. The ``vetrina.storage`` package itself imports no
+domain package (the layers contract in pyproject.toml checks it); this file is not part of
+the package, Alembic loads it by path.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,17 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import vetrina.bookings.models
+import vetrina.catalog.models
+import vetrina.conversations.consultants
+import vetrina.conversations.handoff
+import vetrina.conversations.models
+import vetrina.customers.interactions
+import vetrina.customers.models  # noqa: F401  (the imports above fill Base.metadata)
+from vetrina.storage.base import Base
 from vetrina.storage.database import normalise_url
-from vetrina.storage.models import metadata
+
+metadata = Base.metadata
 
 config = context.config
 
