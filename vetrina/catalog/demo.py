@@ -35,6 +35,7 @@ from vetrina.catalog.writing import (
     write_stock,
     write_stores,
 )
+from vetrina.hours import WEEKDAYS
 from vetrina.storage.database import Database
 
 DEFAULT_SEED = 42
@@ -148,7 +149,7 @@ _NATIONAL = {
     "2027-03-28": "closed",
     "2027-03-29": "11:00-19:00",
 }
-_WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEK = WEEKDAYS
 _ALL = ["try_on", "click_and_collect", "returns"]
 _FLAGSHIP = [*_ALL, "tailoring", "personal_shopper"]
 

@@ -50,7 +50,6 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.catalog.models import Variant
-from vetrina.catalog.stores import WEEKDAYS
 from vetrina.catalog.validation import (
     Checks,
     ProductRow,
@@ -70,6 +69,7 @@ from vetrina.catalog.writing import (
     write_stock,
     write_stores,
 )
+from vetrina.hours import WEEKDAYS
 from vetrina.storage.database import Database
 
 MAX_FILE_BYTES = 512 * 1024 * 1024

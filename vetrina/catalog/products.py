@@ -18,9 +18,8 @@ from vetrina.catalog.errors import UnknownProduct, UnknownSku, UnknownVariant
 from vetrina.catalog.models import Product, Promotion, Variant
 from vetrina.catalog.pricing import Quote, Terms, quote
 from vetrina.catalog.stores import fold
+from vetrina.catalog.vocabulary import LETTER_SIZES
 from vetrina.storage.base import utcnow
-
-LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL")
 
 
 def size_key(size: str) -> tuple[int, float, str]:

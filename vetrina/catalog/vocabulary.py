@@ -290,6 +290,7 @@ def phrase_table() -> dict[tuple[str, ...], str]:
 
 # --- sizes ------------------------------------------------------------------------------------
 
+# The one list of letter sizes, in shop order (products sort by it, resolution reads it).
 LETTER_SIZES = ("XXS", "XS", "S", "M", "L", "XL", "XXL", "XXXL")
 # Spelled-out sizes (folded token tuples) → the catalog's size.
 SIZE_WORDS: dict[tuple[str, ...], str] = {

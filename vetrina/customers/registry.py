@@ -8,9 +8,10 @@ keeps rows per customer therefore *registers* them here when it is imported (its
 outbox writer (:func:`register_outbox`). Customers calls the hooks without knowing who
 answers.
 
-A table with a ``customer_id`` foreign key to customers that nobody registered makes
-:func:`customer_tables` raise: a new table cannot be silently left behind by a merge or
-an erasure.
+A loaded table with a ``customer_id`` foreign key to customers that nobody registered is
+still found (from the metadata) and treated the plain way: moved row by row on a merge,
+exported, deleted on erasure. A package registers only to change that (its own move, rows
+kept on erasure, counts, timeline entries) or to make sure its tables are loaded.
 """
 
 from __future__ import annotations
@@ -116,10 +117,9 @@ def outbox() -> Outbox:
 
 
 def owned_tables() -> list[Table]:
-    """Every registered table with customer rows, parents first (metadata order)."""
+    """Every table with customer rows, registered or found, parents first."""
     names = {t.name for data in _DATA.values() for t in data.tables}
-    _check_complete(names)
-    return [t for t in Base.metadata.sorted_tables if t.name in names]
+    return [t for t in Base.metadata.sorted_tables if t.name in names or _points_to_customers(t)]
 
 
 def customer_tables() -> list[Table]:
@@ -136,14 +136,8 @@ def timeline_sources() -> list[TimelineSource]:
     return [source for data in _DATA.values() for source in data.timeline]
 
 
-def _check_complete(names: set[str]) -> None:
-    """Every loaded table with a ``customer_id`` foreign key to customers is registered."""
-    for table in Base.metadata.sorted_tables:
-        column = table.c.get("customer_id")
-        if column is None or table.name in names:
-            continue
-        if any(fk.column.table.name == "customers" for fk in column.foreign_keys):
-            raise NotRegistered(
-                f"table {table.name!r} keeps customer rows but no package registered it "
-                "(vetrina.customers.registry.register_customer_data)"
-            )
+def _points_to_customers(table: Table) -> bool:
+    column = table.c.get("customer_id")
+    return column is not None and any(
+        fk.column.table.name == "customers" for fk in column.foreign_keys
+    )
