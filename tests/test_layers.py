@@ -21,7 +21,7 @@ def _contract_ids() -> list[str]:
 
 
 def _lint(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  (our own venv's tool, fixed arguments)
+    return subprocess.run(
         [str(LINT_IMPORTS), "--no-logo", "--cache-dir", str(cache), *args],
         cwd=cwd,
         capture_output=True,

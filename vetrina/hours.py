@@ -57,10 +57,10 @@ def parse_intervals(value: object) -> tuple[Interval, ...]:
         parts = []
         for item in value:
             if not isinstance(item, str):
-                raise ValueError(f"hours must be strings like '10:00-19:30', got {item!r}")  # noqa: TRY004
+                raise ValueError(f"hours must be strings like '10:00-19:30', got {item!r}")
             parts.extend(item.split(","))
     else:
-        raise ValueError(f"hours must be like '10:00-19:30' or 'closed', got {value!r}")  # noqa: TRY004
+        raise ValueError(f"hours must be like '10:00-19:30' or 'closed', got {value!r}")
     intervals = []
     for part in parts:
         match = _INTERVAL.match(part.strip())

@@ -51,7 +51,8 @@ def detect_language(text: str, current: str | None = None) -> str | None:
     if not cleaned or cleaned.startswith("/"):
         return None
     if cleaned.startswith("[") and cleaned.endswith("]"):
-        return None  # a channel's placeholder ("[image]", "[story mention]"), not the customer's words
+        # A channel's placeholder ("[image]", "[story mention]"), not the customer's words.
+        return None
     if cleaned in _SHORT_WORDS:
         return _SHORT_WORDS[cleaned]
     if sum(ch.isalpha() for ch in cleaned) < 3:

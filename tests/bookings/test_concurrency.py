@@ -45,7 +45,8 @@ async def _race(
 
     slots = slots or [(SATURDAY, "10:30")] * len(customers)
     results = await asyncio.gather(
-        *(attempt(c, day, at) for c, (day, at) in zip(customers, slots)), return_exceptions=True
+        *(attempt(c, day, at) for c, (day, at) in zip(customers, slots, strict=False)),
+        return_exceptions=True,
     )
     unexpected = [r for r in results if isinstance(r, BaseException)]
     assert not unexpected, unexpected[:3]
@@ -124,7 +125,7 @@ async def test_reschedules_and_new_bookings_racing_for_the_last_place(shop: Shop
     await set_stock(shop.db, "MI", "BOOT-NER-41", 100)
     codes = {}
     # Each mover has a booking of its own elsewhere; Saturday 10:00 (the first slot) is free.
-    for customer, (day, at) in zip(movers, _different_slots(len(movers) + 1)[1:]):
+    for customer, (day, at) in zip(movers, _different_slots(len(movers) + 1)[1:], strict=True):
         codes[customer] = (
             await bookings.book(
                 customer, "MI", day, at, [("BOOT-NER-40", 1)], channel="web", now=NOW

@@ -148,7 +148,7 @@ async def test_two_consultants_claiming_at_once_get_exactly_one_owner(
         dbs = [Database(database_url) for _ in team]
         try:
             results = await asyncio.gather(
-                *(handoff.claim(d, outcome.conversation_id, c.id) for d, c in zip(dbs, team)),
+                *(handoff.claim(d, outcome.conversation_id, c.id) for d, c in zip(dbs, team, strict=True)),
                 return_exceptions=True,
             )
         finally:

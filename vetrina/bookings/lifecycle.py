@@ -208,7 +208,9 @@ class Lifecycle:
         lines = sorted((variants[sku], sku, q) for sku, q in wanted.items())
         async with self._db.transaction() as session:
             for variant_id, sku, quantity in lines:
-                await repo.hold(session, store, variant_id, sku, quantity, self.options.safety_stock)
+                await repo.hold(
+                    session, store, variant_id, sku, quantity, self.options.safety_stock
+                )
             # Still confirmed? The update also locks the row: concurrent additions to one
             # booking queue here, and each counts the pieces after the one before it.
             await repo.touch_confirmed(session, booking, now)

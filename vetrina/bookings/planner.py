@@ -88,7 +88,9 @@ async def propose(
         if exact is not None and exact.free > 0:
             return Proposal(Fit.EXACT, day, asked.at, slot=exact)
         free = [s for s in slots if s.free > 0]
-        near = sorted(free, key=lambda s: (abs((s.starts_at - starts).total_seconds()), s.starts_at))[:limit]
+        near = sorted(
+            free, key=lambda s: (abs((s.starts_at - starts).total_seconds()), s.starts_at)
+        )[:limit]
         options = tuple(sorted(near, key=lambda s: s.starts_at)) or await first_free(starts)
         within = exact is not None or any(s.starts_at <= starts < s.ends_at for s in slots)
         fit = Fit.FULL if within else Fit.CLOSED

@@ -16,9 +16,8 @@ import logging
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,23 +35,17 @@ from vetrina.bookings.views import BookedItem, BookingView
 from vetrina.catalog.models import Product, Store, StoreStock, Variant
 from vetrina.catalog.stores import OpeningHours
 from vetrina.customers.models import Customer
+from vetrina.storage.base import table_of
 from vetrina.storage.database import affected
 
 log = logging.getLogger(__name__)
 
 
-def _table(model: Any) -> Table:
-    table = model.__table__
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not mapped to a plain table")
-    return table
-
-
-SLOTS = _table(SlotUsage)
-STOCK = _table(StoreStock)
-BOOKINGS = _table(Booking)
-ITEMS = _table(BookingItem)
-STORES = _table(Store)
+SLOTS = table_of(SlotUsage)
+STOCK = table_of(StoreStock)
+BOOKINGS = table_of(Booking)
+ITEMS = table_of(BookingItem)
+STORES = table_of(Store)
 
 
 @dataclass
@@ -88,7 +81,8 @@ async def store_code_of(session: AsyncSession, store_id: int) -> str:
 
 
 async def store_by_code(session: AsyncSession, store_code: str) -> Store | None:
-    return await session.scalar(select(Store).where(Store.code == store_code))
+    row: Store | None = await session.scalar(select(Store).where(Store.code == store_code))
+    return row
 
 
 async def try_on_stores(session: AsyncSession) -> dict[int, str]:
@@ -103,7 +97,9 @@ async def try_on_stores(session: AsyncSession) -> dict[int, str]:
 
 async def set_try_on(session: AsyncSession, store_code: str, enabled: bool, now: datetime) -> bool:
     result = await session.execute(
-        update(STORES).where(STORES.c.code == store_code).values(try_on_enabled=enabled, updated_at=now)
+        update(STORES)
+        .where(STORES.c.code == store_code)
+        .values(try_on_enabled=enabled, updated_at=now)
     )
     return affected(result) == 1
 
@@ -116,13 +112,14 @@ async def latest_booking_store(
     session: AsyncSession, customer_id: str, since: datetime
 ) -> str | None:
     """The store of the customer's next (or latest) booking starting from ``since``."""
-    return await session.scalar(
+    code: str | None = await session.scalar(
         select(Store.code)
         .join(Booking, Booking.store_id == Store.id)
         .where(Booking.customer_id == customer_id, Booking.starts_at >= since)
         .order_by(Booking.starts_at.desc())
         .limit(1)
     )
+    return code
 
 
 # --- slots and stock -------------------------------------------------------------------------
@@ -272,11 +269,14 @@ async def owned(session: AsyncSession, customer_id: str, code: str) -> Booking:
     return booking
 
 
-async def by_code(session: AsyncSession, code: str, store_code: str | None = None) -> Booking | None:
+async def by_code(
+    session: AsyncSession, code: str, store_code: str | None = None
+) -> Booking | None:
     query = select(Booking).where(Booking.code == normalise_code(code))
     if store_code is not None:
         query = query.join(Store, Store.id == Booking.store_id).where(Store.code == store_code)
-    return await session.scalar(query)
+    booking: Booking | None = await session.scalar(query)
+    return booking
 
 
 async def pieces_of(session: AsyncSession, booking_id: int) -> int:
@@ -298,7 +298,9 @@ async def held_items(session: AsyncSession, booking_id: int) -> dict[int, int]:
     return {int(v): int(q) for v, q in rows.all()}
 
 
-async def add_pieces(session: AsyncSession, booking_id: int, variant_id: int, quantity: int) -> None:
+async def add_pieces(
+    session: AsyncSession, booking_id: int, variant_id: int, quantity: int
+) -> None:
     await session.execute(
         update(ITEMS)
         .where(ITEMS.c.booking_id == booking_id, ITEMS.c.variant_id == variant_id)

@@ -72,7 +72,9 @@ WEEKDAYS = (
 _MONTH_NAMES = "|".join(sorted(MONTHS, key=len, reverse=True))
 _ORD = r"(?:st|nd|rd|th|°|º)?"
 
-_DAY_MONTH = re.compile(rf"\b(\d{{1,2}}){_ORD}\s+(?:di\s+|of\s+)?({_MONTH_NAMES})\b(?:\s+(\d{{4}}))?")
+_DAY_MONTH = re.compile(
+    rf"\b(\d{{1,2}}){_ORD}\s+(?:di\s+|of\s+)?({_MONTH_NAMES})\b(?:\s+(\d{{4}}))?"
+)
 _MONTH_DAY = re.compile(rf"\b({_MONTH_NAMES})\s+(\d{{1,2}}){_ORD}\b(?:,?\s+(\d{{4}}))?")
 _NUMERIC = re.compile(r"\b(\d{1,2})/(\d{1,2})(?:/(\d{2}|\d{4}))?\b")
 _WEEKDAY = re.compile(

@@ -229,7 +229,7 @@ class SqlInventory:
             ).first()
             if row is None:
                 await self._explain_missing(conn, sku, store_code)
-        assert row is not None
+        assert row is not None  # noqa: S101  (_explain_missing always raises)
         return self.level(sku, store_code, row.on_hand, row.reserved, row.updated_at)
 
     async def online(self, sku: str) -> StockLevel:

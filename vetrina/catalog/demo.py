@@ -36,6 +36,7 @@ from vetrina.catalog.writing import (
     write_stores,
 )
 from vetrina.hours import WEEKDAYS
+from vetrina.storage.base import table_of
 from vetrina.storage.database import Database
 
 DEFAULT_SEED = 42
@@ -418,7 +419,7 @@ class DemoData:
 
 def generate(seed: int = DEFAULT_SEED) -> DemoData:
     """The demo data for ``seed``; pure: no database, no clock."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311  (a reproducible demo, not a secret)
     stores = [_store(*spec) for spec in _STORES]
     products = [_product(rng, index) for index in range(1, PRODUCTS + 1)]
     stock: list[StockLine] = []
@@ -485,7 +486,7 @@ def _product(rng: random.Random, index: int) -> ProductRow:
     if rng.random() < 0.08 and price > 5000:
         n, k, v, s, e = LOYALTY
         promotions.append(Terms(k, v, _utc(s), _utc(e), n))
-    variants = []
+    variants: list[VariantRow] = []
     for colour in colours:
         colour_code = COLOURS[colour][0]
         for size in sizes:
@@ -530,13 +531,14 @@ async def load_demo(db: Database, seed: int = DEFAULT_SEED) -> dict[str, Written
         written = await write_stores(session, data.stores)
         written.update(await write_catalog(session, data.products))
         resolved, problems = await resolve_stock(session, data.stock)
-        assert not problems, problems  # the generator only names its own SKUs and stores
+        # The generator only names its own SKUs and stores.
+        assert not problems, problems  # noqa: S101  (a bug in the generator, not bad input)
         written.update(await write_stock(session, [r for r in resolved if r is not None]))
         variants = await ids_by(
             session, Variant.sku, Variant.id, (sku for _, sku, _ in data.reserved)
         )
         stores = await ids_by(session, Store.code, Store.id, (code for code, _, _ in data.reserved))
-        table = StoreStock.__table__
+        table = table_of(StoreStock)
         hold = (
             table.update()
             .where(table.c.store_id == bindparam("s"), table.c.variant_id == bindparam("v"))

@@ -40,7 +40,7 @@ import json.decoder
 import json.scanner
 import re
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -366,7 +366,7 @@ def csv_records(text: str, name: str, columns: Columns) -> list[Record]:
                     )
                 )
                 continue
-            records.append((start, dict(zip(header, row))))
+            records.append((start, dict(zip(header, row, strict=False))))
     except csv.Error as error:
         raise FileRejected(Problem(name, reader.line_num, f"not valid CSV: {error}")) from None
     return records
@@ -390,6 +390,11 @@ def _check_header(header: list[str], columns: Columns, name: str, line: int) -> 
         )
 
 
+# The pure-Python pieces of the stdlib decoder; typeshed does not declare them.
+_JSON_OBJECT: Callable[..., tuple[Any, int]] = vars(json.decoder)["JSONObject"]
+_MAKE_SCANNER: Callable[[json.JSONDecoder], Any] = vars(json.scanner)["py_make_scanner"]
+
+
 class _LineDecoder(json.JSONDecoder):
     """A JSON decoder that remembers the line on which each object starts."""
 
@@ -399,12 +404,12 @@ class _LineDecoder(json.JSONDecoder):
         self.lines: dict[int, int] = {}
 
         def parse_object(s_and_end: tuple[str, int], *args: Any, **kwargs: Any) -> Any:
-            result, end = json.decoder.JSONObject(s_and_end, *args, **kwargs)
+            result, end = _JSON_OBJECT(s_and_end, *args, **kwargs)
             self.lines[id(result)] = bisect_right(self._starts, s_and_end[1] - 1)
             return result, end
 
         self.parse_object = parse_object
-        self.scan_once = json.scanner.py_make_scanner(self)
+        self.scan_once = _MAKE_SCANNER(self)
 
     def line_of(self, value: Any, default: int | None = None) -> int | None:
         return self.lines.get(id(value), default)

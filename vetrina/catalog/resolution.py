@@ -239,10 +239,10 @@ class Resolver:
         for chunk in reversed(list(_CODE.finditer(text))):
             raw = chunk.group()
             digits = sum(c.isdigit() for c in raw)
-            store = self.stores.by_code.get(raw.upper()) if "-" in raw else None
+            named = self.stores.by_code.get(raw.upper()) if "-" in raw else None
             hit = self.index.exact(raw) if digits or "-" in raw else None
-            if store is not None:
-                state.store_codes.append({store.code})
+            if named is not None:
+                state.store_codes.append({named.code})
                 state.place_text.append(raw)
             elif hit is not None:
                 code = hit
@@ -353,10 +353,10 @@ class Resolver:
                     state.postal_codes.append(t.word)
                     t.used = True
                     continue
-                value = float(t.word)
+                number = float(t.word)
                 low, high = BARE_NUMBER_RANGE
                 if (
-                    low <= value <= high
+                    low <= number <= high
                     and before not in NOT_SIZE_BEFORE
                     and (after is None or after.word not in NOT_SIZE_AFTER)
                 ):
@@ -430,7 +430,7 @@ class Resolver:
                 continue
             _, _, kind, value = max(options, key=lambda o: (o[0], o[1]))
             if kind == "product":
-                assert isinstance(value, WordMatch)
+                assert isinstance(value, WordMatch)  # noqa: S101  ("product" options hold one)
                 product.append(value)
             elif kind == "colour":
                 state.colour = state.colour or str(value)
@@ -514,8 +514,8 @@ def choose(ranked: Sequence[Match]) -> ProductChoice:
         return ProductChoice(None)
     top = ranked[0].score
     close = [m for m in ranked if m.score >= top - CLOSE]
-    for keep in (lambda m: m.has_colour, lambda m: m.has_size):
-        narrowed = [m for m in close if keep(m)]
+    for wanted in ("has_colour", "has_size"):
+        narrowed = [m for m in close if getattr(m, wanted)]
         close = narrowed or close
     if len(close) == 1:
         return ProductChoice(close[0])

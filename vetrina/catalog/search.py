@@ -171,14 +171,14 @@ class ProductIndex:
                     building.terms[where].add(term)
                     words[word].add(term)
         for code, sku, ean, size, colour in variants:
-            where = index._position.get(code)
-            if where is None:
+            position = index._position.get(code)
+            if position is None:
                 continue
-            index._exact[sku.upper()] = (where, sku)
+            index._exact[sku.upper()] = (position, sku)
             if ean:
-                index._exact[ean] = (where, sku)
-            building.colours[where].add(colour)
-            building.sizes[where].add(size)
+                index._exact[ean] = (position, sku)
+            building.colours[position].add(colour)
+            building.sizes[position].add(size)
         postings: dict[str, list[int]] = defaultdict(list)
         for where, terms in sorted(building.terms.items()):
             expanded = set(terms)

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.catalog.models import OnlineStock, Product, Promotion, Store, StoreStock, Variant
 from vetrina.catalog.validation import ONLINE_LOCATION, ProductRow, StockLine, StoreRow
-from vetrina.storage.base import utcnow
+from vetrina.storage.base import table_of, utcnow
 
 CHUNK = 1000
 K = TypeVar("K")
@@ -91,7 +91,7 @@ async def write_catalog(
     existing_products = await ids_by(session, Product.code, Product.id, (p.code for p in products))
     await upsert(
         session,
-        Product.__table__,
+        table_of(Product),
         [{"code": p.code, **p.fields(), "created_at": at, "updated_at": at} for p in products],
         ["code"],
         [
@@ -125,7 +125,7 @@ async def write_catalog(
     for chunk in chunks(rows):
         await upsert(
             session,
-            Variant.__table__,
+            table_of(Variant),
             chunk,
             ["sku"],
             ["product_id", "ean", "size", "colour", "price_cents", "currency", "updated_at"],
@@ -133,8 +133,8 @@ async def write_catalog(
         if progress:
             progress(len(chunk))
     variant_ids = await ids_by(session, Variant.sku, Variant.id, (v.sku for _, v in variants))
-    for chunk in chunks(list(variant_ids.values()), 500):
-        await session.execute(delete(Promotion).where(Promotion.variant_id.in_(chunk)))
+    for ids in chunks(list(variant_ids.values()), 500):
+        await session.execute(delete(Promotion).where(Promotion.variant_id.in_(ids)))
     promotions = [
         {
             "variant_id": variant_ids[v.sku],
@@ -148,7 +148,7 @@ async def write_catalog(
         for t in v.promotions
     ]
     for chunk in chunks(promotions):
-        await session.execute(Promotion.__table__.insert(), list(chunk))
+        await session.execute(table_of(Promotion).insert(), list(chunk))
     return {
         "products": _written(existing_products, (p.code for p in products)),
         "variants": _written(existing_variants, (v.sku for _, v in variants)),
@@ -190,7 +190,7 @@ async def write_stores(
         }
         for s in stores
     ]
-    await upsert(session, Store.__table__, rows, ["code"], [*columns, "updated_at"])
+    await upsert(session, table_of(Store), rows, ["code"], [*columns, "updated_at"])
     if progress:
         progress(len(rows))
     return {"stores": _written(existing, (s.code for s in stores))}
@@ -267,7 +267,7 @@ async def write_stock(
     for chunk in chunks(in_store):
         await upsert(
             session,
-            StoreStock.__table__,
+            table_of(StoreStock),
             chunk,
             ["variant_id", "store_id"],
             ["on_hand", "updated_at"],
@@ -276,7 +276,7 @@ async def write_stock(
             progress(len(chunk))
     for chunk in chunks(online):
         await upsert(
-            session, OnlineStock.__table__, chunk, ["variant_id"], ["on_hand", "updated_at"]
+            session, table_of(OnlineStock), chunk, ["variant_id"], ["on_hand", "updated_at"]
         )
         if progress:
             progress(len(chunk))

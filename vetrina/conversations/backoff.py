@@ -16,7 +16,7 @@ class Backoff:
 
     def delay(self, attempts: int) -> float:
         ceiling = min(self.cap, self.base * 2 ** max(0, attempts - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311  (jitter, not a secret)
 
     def next_at(self, now: datetime, attempts: int) -> datetime:
         return now + timedelta(seconds=self.delay(attempts))

@@ -13,9 +13,11 @@ while that refresh is recent (:data:`PRESENCE_FRESH`).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -157,7 +159,7 @@ async def create_consultant(
     name: str,
     password: str,
     *,
-    stores: list[str] = (),  # type: ignore[assignment]
+    stores: Sequence[str] = (),
     role: Role = Role.CONSULTANT,
 ) -> ConsultantView:
     email = normalise_email(email)
@@ -209,10 +211,8 @@ async def authenticate(
             select(Consultant).where(Consultant.email == email, Consultant.active.is_(True))
         )
         if consultant is None:
-            try:
+            with contextlib.suppress(VerificationError):
                 _hasher.verify(_DUMMY_HASH, password)
-            except VerificationError:
-                pass
             raise LoginRefused()
         if consultant.locked_until is not None and consultant.locked_until > now:
             raise LoginRefused(locked=True)

@@ -13,6 +13,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.models import (
@@ -86,12 +87,12 @@ def provider_ids(stored: str | None) -> list[str]:
     return [part for part in (stored or "").split(",") if part]
 
 
-async def _find(session, report: DeliveryReport) -> Message | Outcome | None:  # type: ignore[no-untyped-def]
+async def _find(session: AsyncSession, report: DeliveryReport) -> Message | Outcome | None:
     base = select(Message).where(
         Message.channel == report.channel, Message.direction == Direction.OUT.value
     )
     if report.message_id is not None:
-        message = await session.scalar(base.where(Message.id == report.message_id))
+        message: Message | None = await session.scalar(base.where(Message.id == report.message_id))
         if message is None:
             return None
         if report.provider_message_id in provider_ids(message.provider_message_id):

@@ -27,7 +27,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import ForeignKey, Index, String, func, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Select,
+    String,
+    func,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vetrina.conversations.consultants import Consultant, online_count
@@ -38,7 +48,7 @@ from vetrina.conversations.writing import conversation_for
 from vetrina.customers.interactions import record_interaction
 from vetrina.customers.models import Customer
 from vetrina.storage.base import Base, utcnow
-from vetrina.storage.database import Database
+from vetrina.storage.database import Database, affected
 
 HANDOFF = "handoff"  # the interaction kind on the customer's timeline
 
@@ -247,7 +257,7 @@ async def _apply(
         result = await session.execute(
             statement.values(**values).execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:
+        if affected(result) != 1:
             raise _Lost()  # rolls the transaction back
         store = before.queue_store_code if store_code is ... else store_code
         session.add(
@@ -336,7 +346,7 @@ async def request_consultant(
     )
 
 
-def _same_queue(store_code: str | None):  # type: ignore[no-untyped-def]
+def _same_queue(store_code: str | None) -> ColumnElement[bool]:
     if store_code is None:
         return Conversation.queue_store_code.is_(None)
     return Conversation.queue_store_code == store_code
@@ -360,7 +370,9 @@ async def close(db: Database, conversation_id: int, consultant_id: int) -> Moved
     return await _leave_consultants(db, conversation_id, consultant_id, to=CLOSED)
 
 
-async def _leave_consultants(db: Database, conversation_id: int, consultant_id: int, *, to: str) -> Moved:
+async def _leave_consultants(
+    db: Database, conversation_id: int, consultant_id: int, *, to: str
+) -> Moved:
     """Out of the consultants' hands: by the owner, or from the queue by any consultant."""
     try:
         return await _move(
@@ -429,7 +441,7 @@ class ConversationState:
         return self.store_code in stores
 
 
-def _state_query():  # type: ignore[no-untyped-def]
+def _state_query() -> Select[Any]:
     return (
         select(
             Conversation.id, Conversation.customer_id, Customer.display_name, Customer.language,
@@ -444,7 +456,8 @@ def _state_query():  # type: ignore[no-untyped-def]
 
 async def conversation_state(db: Database, conversation_id: int) -> ConversationState | None:
     async with db.sessions() as session:
-        row = (await session.execute(_state_query().where(Conversation.id == conversation_id))).first()
+        query = _state_query().where(Conversation.id == conversation_id)
+        row = (await session.execute(query)).first()
     return ConversationState(*row) if row else None
 
 

@@ -120,5 +120,8 @@ class Inbox:
             await session.flush()
             received = Received(message.id, customer.id, now, duplicate=False)
         MESSAGES_IN.labels(inbound.channel).inc()
-        log.info("stored %s message", inbound.channel, extra={"stored_message_id": received.message_id})
+        log.info(
+            "stored %s message", inbound.channel,
+            extra={"stored_message_id": received.message_id},
+        )
         return received

@@ -9,10 +9,11 @@ sending the text again: a message is never answered twice.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
@@ -54,7 +55,7 @@ class ProcessingOptions:
     poll_interval: float = 1.0
     notice_after: float = 4.0
     default_language: str = "it"
-    backoff: Backoff = Backoff()
+    backoff: Backoff = field(default_factory=Backoff)
 
 
 class TurnProcessor:
@@ -95,10 +96,8 @@ class TurnProcessor:
                     self._start(customer_id)
             except Exception:  # a database hiccup must not kill the worker
                 log.exception("could not look for pending messages")
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._options.poll_interval)
-            except asyncio.TimeoutError:
-                pass
 
     async def stop(self) -> None:
         for task in list(self._tasks):

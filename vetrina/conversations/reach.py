@@ -61,8 +61,12 @@ def must_send(payload: dict[str, Any]) -> dict[str, Any] | None:
     spec = payload.get(MUST_SEND)
     if not isinstance(spec, dict) or not isinstance(spec.get("template"), str):
         return None
-    variables = spec.get("variables") if isinstance(spec.get("variables"), dict) else {}
-    return {"template": spec["template"], "variables": {str(k): str(v) for k, v in variables.items()}}
+    given = spec.get("variables")
+    variables: dict[Any, Any] = given if isinstance(given, dict) else {}
+    return {
+        "template": spec["template"],
+        "variables": {str(k): str(v) for k, v in variables.items()},
+    }
 
 
 async def recipient(db: Database, customer_id: str, channel: str) -> Recipient | None:
@@ -77,7 +81,8 @@ async def recipient(db: Database, customer_id: str, channel: str) -> Recipient |
         if identity is None:
             return None
         language = await session.scalar(select(Customer.language).where(Customer.id == customer_id))
-        last_inbound_at = await session.scalar(
+        # SQLite returns func.max() of a timestamp as text, PostgreSQL as a datetime.
+        last_inbound_at: datetime | str | None = await session.scalar(
             select(func.max(Message.created_at)).where(
                 Message.customer_id == customer_id,
                 Message.channel == channel,

@@ -8,10 +8,10 @@ store; else the general queue (``None``), which every consultant sees.
 The stores (the catalog's) and the bookings are not conversations' to read: a
 :class:`QueueSource` registered by bookings answers for them.
 
-Consultant hours are one weekly timetable (:class:`vetrina.hours.WeeklyHours`) in one time zone (``VETRINA_CONSULTANT_HOURS``,
-e.g. ``mon-fri 09:00-19:00; sat 10:00-18:00`` in ``Europe/Rome``). Outside them, or when
-nobody is online for the queue, a request still waits in the queue; the customer is told
-when it will be answered.
+Consultant hours are one weekly timetable (:class:`vetrina.hours.WeeklyHours`) in one
+time zone (``VETRINA_CONSULTANT_HOURS``, e.g. ``mon-fri 09:00-19:00; sat 10:00-18:00``
+in ``Europe/Rome``). Outside them, or when nobody is online for the queue, a request
+still waits in the queue; the customer is told when it will be answered.
 """
 
 from __future__ import annotations

@@ -12,11 +12,12 @@ from vetrina.storage.base import utcnow
 
 
 async def find_customer_id(session: AsyncSession, channel: str, external_id: str) -> str | None:
-    return await session.scalar(
+    found: str | None = await session.scalar(
         select(ChannelIdentity.customer_id).where(
             ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
         )
     )
+    return found
 
 
 async def resolve_customer(

@@ -126,12 +126,15 @@ def _hash(customer_id: str, code: str) -> str:
     return hashlib.sha256(f"{customer_id}:{code}".encode()).hexdigest()
 
 
-async def _identity(session: AsyncSession, channel: str, external_id: str) -> ChannelIdentity | None:
-    return await session.scalar(
+async def _identity(
+    session: AsyncSession, channel: str, external_id: str
+) -> ChannelIdentity | None:
+    identity: ChannelIdentity | None = await session.scalar(
         select(ChannelIdentity).where(
             ChannelIdentity.channel == channel, ChannelIdentity.external_id == external_id
         )
     )
+    return identity
 
 
 async def request_link_code(
@@ -316,7 +319,9 @@ async def join_shop_account(
     web_identity = await _identity(session, WEB, web_session_id)
     merge = None
     if shop_identity is None:
-        if web_identity is not None and not await _has_shop_account(session, web_identity.customer_id):
+        if web_identity is not None and not await _has_shop_account(
+            session, web_identity.customer_id
+        ):
             customer_id = web_identity.customer_id  # the visitor becomes the account
         else:
             customer = Customer(display_name=shop.name, language=shop.language)

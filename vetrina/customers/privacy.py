@@ -30,8 +30,8 @@ from vetrina.customers.models import Customer, CustomerMerge, Erasure
 from vetrina.customers.ports import AssistantMemory
 from vetrina.customers.profile import profile
 from vetrina.customers.registry import kept_on_erasure, owned_tables, registered
-from vetrina.storage.base import Base, utcnow
-from vetrina.storage.database import Database
+from vetrina.storage.base import Base, table_of, utcnow
+from vetrina.storage.database import Database, affected
 
 # Columns not exported: secrets that are no personal data of the customer.
 HIDDEN_COLUMNS = {"link_codes": {"code_hash"}}
@@ -92,7 +92,7 @@ async def export_customer(
             )
         ).all()
         document["tables"]["customer_merges"] = [
-            {c.name: _jsonable(getattr(m, c.key)) for c in CustomerMerge.__table__.columns}
+            {c.name: _jsonable(getattr(m, c.key)) for c in table_of(CustomerMerge).columns}
             for m in merges
         ]
     document["assistant_events"] = await memory.recall(ids) if memory is not None else []
@@ -156,7 +156,7 @@ async def erase_customer(
                 result = await session.execute(
                     table.delete().where(table.c.customer_id.in_(ids))
                 )
-                deleted[table.name] = result.rowcount or 0
+                deleted[table.name] = affected(result)
             for customer in customers:
                 for name, value in PERSONAL_FIELDS.items():
                     setattr(customer, name, value)

@@ -24,7 +24,23 @@ from typing import Any, Protocol
 from sqlalchemy import Select, Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from vetrina.storage.base import Base
+from vetrina.storage.base import Base, table_of
+
+__all__ = [
+    "CustomerData",
+    "NotRegistered",
+    "Outbox",
+    "TimelineSource",
+    "customer_tables",
+    "kept_on_erasure",
+    "outbox",
+    "owned_tables",
+    "register_customer_data",
+    "register_outbox",
+    "registered",
+    "table_of",
+    "timeline_sources",
+]
 
 # (session, survivor_id, merged_id) → the keys moved, per table name (kept for the undo)
 MergeMove = Callable[[AsyncSession, str, str], Awaitable[dict[str, list[Any]]]]
@@ -87,14 +103,6 @@ _OUTBOX: list[Outbox] = []
 
 class NotRegistered(RuntimeError):
     """A hook customers needs was not registered (its package was never imported)."""
-
-
-def table_of(model: type[Base]) -> Table:
-    """The mapped class's table (typed ``FromClause`` by SQLAlchemy, a ``Table`` here)."""
-    table = model.__table__
-    if not isinstance(table, Table):
-        raise TypeError(f"{model.__name__} is not mapped to a plain table")
-    return table
 
 
 def register_customer_data(data: CustomerData) -> None:
