@@ -209,6 +209,10 @@ def _customer_job(job: Any) -> Any:
 
     import httpx
 
+    # Issue 15: each package keeping customer rows registers them when imported
+    # (vetrina/customers/registry.py); export and erasure must see every one.
+    import vetrina.bookings
+    import vetrina.conversations  # noqa: F401
     from integrations.rasa import RasaMemory
     from vetrina.storage.database import Database
 

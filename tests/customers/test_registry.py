@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 import vetrina.bookings
 import vetrina.conversations  # noqa: F401
 from vetrina import messages
+from vetrina.customers.models import Customer
 from vetrina.customers.registry import (
     customer_tables,
     kept_on_erasure,
@@ -15,6 +22,9 @@ from vetrina.customers.registry import (
     timeline_sources,
 )
 from vetrina.language import SUPPORTED
+from vetrina.storage.database import Database
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_table_with_customer_rows_is_owned_and_conversations_move_themselves() -> None:
@@ -47,3 +57,35 @@ def test_a_missing_translation_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setitem(messages.MESSAGES, "half", {"it": "solo italiano"})
     with pytest.raises(RuntimeError, match="half"):
         messages._check()
+
+
+async def test_an_export_without_every_owner_loaded_stops(db: Database) -> None:
+    """A process that never imported bookings and conversations cannot export a person
+    with their rows left out: it stops and names the tables."""
+    async with db.transaction() as session:
+        customer = Customer()
+        session.add(customer)
+        await session.flush()
+        customer_id = customer.id
+    script = (
+        "import asyncio, sys\n"
+        "from vetrina.customers.privacy import export_customer\n"
+        "from vetrina.customers.registry import NotRegistered\n"
+        "from vetrina.storage.database import Database\n"
+        "async def main():\n"
+        "    database = Database(sys.argv[1])\n"
+        "    try:\n"
+        "        await export_customer(database, sys.argv[2])\n"
+        "    except NotRegistered as error:\n"
+        "        print(error)\n"
+        "    finally:\n"
+        "        await database.dispose()\n"
+        "asyncio.run(main())\n"
+    )
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", script, db.url, customer_id],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert "bookings" in result.stdout and "messages" in result.stdout, result.stderr

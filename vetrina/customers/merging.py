@@ -53,7 +53,7 @@ from vetrina.customers.errors import (
 from vetrina.customers.models import Customer, CustomerMerge
 from vetrina.customers.ports import AssistantMemory
 from vetrina.customers.profile import memory_slots
-from vetrina.customers.registry import customer_tables, registered
+from vetrina.customers.registry import check_complete, customer_tables, registered
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -195,6 +195,7 @@ async def merge_in(
     locked = {first: await _live(session, first), second: await _live(session, second)}
     survivor, merged = locked[survivor_id], locked[merged_id]
 
+    await check_complete(session)
     moved: dict[str, list[Any]] = {}
     for data in registered():
         if data.move is not None:
@@ -293,6 +294,7 @@ async def undo_merge(
         if survivor.erased_at or merged.erased_at:
             raise UndoBlocked(merge_id, "a customer was erased since")
 
+        await check_complete(session)
         moved = record.moved or {}
         for data in registered():
             if data.move_back is not None:

@@ -29,7 +29,12 @@ from vetrina.customers.errors import UnknownCustomer
 from vetrina.customers.models import Customer, CustomerMerge, Erasure
 from vetrina.customers.ports import AssistantMemory
 from vetrina.customers.profile import profile
-from vetrina.customers.registry import kept_on_erasure, owned_tables, registered
+from vetrina.customers.registry import (
+    check_complete,
+    kept_on_erasure,
+    owned_tables,
+    registered,
+)
 from vetrina.storage.base import Base, table_of, utcnow
 from vetrina.storage.database import Database, affected
 
@@ -66,6 +71,7 @@ async def export_customer(
     """Everything held about the customer, as one JSON-able document."""
     async with db.sessions() as session:
         ids = await person_ids(session, customer_id)
+        await check_complete(session)
         document: dict[str, Any] = {
             "exported_at": utcnow().isoformat(),
             "customer": await profile(session, customer_id),
@@ -133,6 +139,7 @@ async def erase_customer(
     repeats the assistant's part, e.g. after Rasa was unreachable the first time)."""
     async with db.transaction() as session:
         ids = await person_ids(session, customer_id)
+        await check_complete(session)
         customers = (
             await session.scalars(select(Customer).where(Customer.id.in_(ids)).with_for_update())
         ).all()

@@ -11,7 +11,10 @@ answers.
 A loaded table with a ``customer_id`` foreign key to customers that nobody registered is
 still found (from the metadata) and treated the plain way: moved row by row on a merge,
 exported, deleted on erasure. A package registers only to change that (its own move, rows
-kept on erasure, counts, timeline entries) or to make sure its tables are loaded.
+kept on erasure, counts, timeline entries). Before a merge, an export or an erasure,
+:func:`check_complete` compares with the database itself: a table there whose package
+was never imported in this process stops the job (:class:`NotRegistered`) rather than
+leaving that table's rows behind.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Select, Table
+from sqlalchemy import Connection, Select, Table, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.storage.base import Base, table_of
@@ -31,6 +34,7 @@ __all__ = [
     "NotRegistered",
     "Outbox",
     "TimelineSource",
+    "check_complete",
     "customer_tables",
     "kept_on_erasure",
     "outbox",
@@ -99,6 +103,7 @@ class Outbox(Protocol):
 
 _DATA: dict[str, CustomerData] = {}
 _OUTBOX: list[Outbox] = []
+_CHECKED: set[str] = set()  # databases whose customer tables were all found loaded
 
 
 class NotRegistered(RuntimeError):
@@ -142,6 +147,34 @@ def kept_on_erasure() -> frozenset[str]:
 
 def timeline_sources() -> list[TimelineSource]:
     return [source for data in _DATA.values() for source in data.timeline]
+
+
+async def check_complete(session: AsyncSession) -> None:
+    """Every table of the database with a ``customer_id`` foreign key to customers is
+    loaded here (its package imported); :class:`NotRegistered` names the ones that are not.
+    Checked once per database and process: the schema only changes with a migration."""
+    key = str(session.get_bind().engine.url)
+    if key in _CHECKED:
+        return
+    in_database = await session.run_sync(lambda sync: _customer_tables_in(sync.connection()))
+    missing = in_database - {t.name for t in owned_tables()}
+    if missing:
+        raise NotRegistered(
+            f"the database has customer rows in {sorted(missing)} but no package imported "
+            "here owns them: import it (its __init__ registers it) before a merge, an "
+            "export or an erasure"
+        )
+    _CHECKED.add(key)
+
+
+def _customer_tables_in(connection: Connection) -> set[str]:
+    inspector = inspect(connection)
+    found = set()
+    for name in inspector.get_table_names():
+        for fk in inspector.get_foreign_keys(name):
+            if fk["referred_table"] == "customers" and "customer_id" in fk["constrained_columns"]:
+                found.add(name)
+    return found
 
 
 def _points_to_customers(table: Table) -> bool:
