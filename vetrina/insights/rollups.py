@@ -1,0 +1,814 @@
+"""Rollups: the counters the KPIs read, kept up to date incrementally.
+
+``refresh`` is the one entry point (the gateway's worker calls it every minute, the
+order endpoint after each batch, the importer after a file). It looks at what changed
+since its watermarks (``insights_state``), and redoes only that:
+
+- new messages and handoff transitions → the conversation-days they touch
+  (``insights_conversation_days``), then those (day, store) keys of the rollup;
+- new stock checks → added to ``insights_demand`` and the daily counters (append-only);
+- new channel identities → unmatched orders with that phone, email or account are
+  matched again; new merges and undone merges → the orders and conversation-days of both
+  customers are redone;
+- orders waiting for attribution (new, refunded, re-matched, or all of them when the
+  windows changed) → attributed, then their (day, store) keys and the bookings they
+  credit are rebuilt;
+- bookings changed since the last run (status, check-ins) → their keys rebuilt.
+
+A (day, store) key is rebuilt by deleting that family's metrics there and summing the
+facts again, so a rebuild is exact and a re-run changes nothing. Days are UTC dates.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, insert, or_, select, true, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from vetrina.bookings.models import Booking
+from vetrina.catalog.models import Store
+from vetrina.conversations.handoff import HandoffTransition
+from vetrina.conversations.models import Message
+from vetrina.customers.interactions import STOCK_CHECK, Interaction
+from vetrina.customers.models import ChannelIdentity, CustomerMerge
+from vetrina.insights.attribution import AttributionOptions, attribute
+from vetrina.insights.models import (
+    AttributionCredit,
+    BookingCheckIn,
+    BookingOutcomeEvent,
+    ConversationDay,
+    DailyRollup,
+    DemandRollup,
+    InsightsState,
+    Order,
+    OrderContact,
+)
+from vetrina.insights.orders import rematch
+from vetrina.storage.database import Database
+
+CHUNK = 500
+ALL, CHANNEL, CONSULTANT = "all", "channel", "consultant"
+ORDER_METRICS = (
+    "orders",
+    "refunds",
+    "revenue",
+    "store_purchases",
+    "store_purchases_booking",
+    "store_purchases_chat",
+    "web_orders",
+    "matched",
+    "key_booking_code",
+    "key_shop_account",
+    "key_loyalty_id",
+    "key_phone",
+    "key_email",
+    "last_touch_revenue",
+    "last_touch_orders",
+    "influenced_revenue",
+    "influenced_orders",
+    "purchases_pos_by_distance",
+    "purchases_web_by_distance",
+)
+BOOKING_METRICS = (
+    "bookings_created",
+    "bookings",
+    "bookings_attended",
+    "bookings_no_show",
+    "bookings_cancelled",
+    "bookings_converted",
+)
+CONVERSATION_METRICS = (
+    "conversations",
+    "automated",
+    "handed_off",
+    "first_response",
+    "queue_wait",
+)
+DEMAND_METRICS = ("stock_asks", "stock_out", "stock_last", "locator_uses")
+CHAT_KINDS = frozenset({"conversation", "consultant", "stock_check"})
+LOCATOR_OUTCOMES = frozenset({"nearest_stores", "need_location"})
+HANDOFF_STATES = frozenset({"waiting", "with_consultant"})
+
+Key = tuple[date, str]  # (UTC day, store code or "")
+Counters = dict[tuple[date, str, str, str, str, int], int]
+
+
+def day_start(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+def duration_bucket(seconds: float) -> int:
+    """Histogram bucket of a duration: exact seconds below an hour, then minutes, then hours."""
+    whole = max(0, int(seconds))
+    if whole < 3600:
+        return whole
+    if whole < 86400:
+        return whole - whole % 60
+    return whole - whole % 3600
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), CHUNK):
+        yield values[start : start + CHUNK]
+
+
+# --- watermarks --------------------------------------------------------------------------
+
+
+async def _state(session: AsyncSession, name: str) -> InsightsState:
+    row = await session.get(InsightsState, name)
+    if row is None:
+        row = InsightsState(name=name, number=0, text="")
+        session.add(row)
+        await session.flush()
+    return row
+
+
+# --- writing rollup rows ---------------------------------------------------------------
+
+
+async def _replace(
+    session: AsyncSession, keys: set[Key], metrics: Sequence[str], counters: Counters
+) -> None:
+    """Delete ``metrics`` at ``keys`` and write ``counters`` (which cover those keys)."""
+    by_day: dict[date, set[str]] = defaultdict(set)
+    for day, store in keys:
+        by_day[day].add(store)
+    for day, stores in by_day.items():
+        for chunk in _chunks(sorted(stores)):
+            await session.execute(
+                delete(DailyRollup).where(
+                    DailyRollup.day == day,
+                    DailyRollup.store_code.in_(chunk),
+                    DailyRollup.metric.in_(metrics),
+                )
+            )
+    rows = [
+        {
+            "day": k[0],
+            "store_code": k[1],
+            "dim": k[2],
+            "dim_value": k[3],
+            "metric": k[4],
+            "bucket": k[5],
+            "value": v,
+        }
+        for k, v in counters.items()
+        if v != 0 and (k[0], k[1]) in keys
+    ]
+    for chunk in _chunks(rows):
+        await session.execute(insert(DailyRollup), list(chunk))
+
+
+def _add(
+    counters: Counters, key: Key, dim: str, value: str, metric: str, n: int, bucket: int = 0
+) -> None:
+    counters[(key[0], key[1], dim, value, metric, bucket)] = (
+        counters.get((key[0], key[1], dim, value, metric, bucket), 0) + n
+    )
+
+
+# --- orders ----------------------------------------------------------------------------
+
+
+async def rebuild_order_keys(session: AsyncSession, keys: set[Key]) -> None:
+    """Recount the order metrics of these (day, store) keys from orders and credits."""
+    counters: Counters = {}
+    by_day: dict[date, set[str]] = defaultdict(set)
+    for day, store in keys:
+        by_day[day].add(store)
+    for day, stores in sorted(by_day.items()):
+        start = day_start(day)
+        named = sorted(s for s in stores if s)
+        conditions = []
+        if named:
+            conditions.append(Order.store_code.in_(named))
+        if "" in stores:
+            conditions.append(Order.store_code.is_(None))
+        orders = (
+            await session.execute(
+                select(
+                    Order.id,
+                    Order.kind,
+                    Order.source,
+                    Order.store_code,
+                    Order.total_cents,
+                    Order.buyer_id,
+                    Order.matched_key,
+                    Order.distance_bucket,
+                ).where(
+                    Order.occurred_at >= start,
+                    Order.occurred_at < start + timedelta(days=1),
+                    or_(*conditions),
+                )
+            )
+        ).all()
+        credits: dict[int, list[Any]] = defaultdict(list)
+        for chunk in _chunks([o.id for o in orders]):
+            for row in await session.execute(
+                select(
+                    AttributionCredit.order_pk,
+                    AttributionCredit.view,
+                    AttributionCredit.touch_kind,
+                    AttributionCredit.channel,
+                    AttributionCredit.consultant_id,
+                ).where(AttributionCredit.order_pk.in_(chunk))
+            ):
+                credits[row.order_pk].append(row)
+        for order in orders:
+            _count_order(counters, (day, order.store_code or ""), order, credits[order.id])
+    await _replace(session, keys, ORDER_METRICS, counters)
+
+
+def _count_order(counters: Counters, key: Key, order: Any, credits: list[Any]) -> None:
+    sale = order.kind == "order"
+    amount = order.total_cents if sale else -order.total_cents
+    _add(counters, key, ALL, "", "orders" if sale else "refunds", 1)
+    _add(counters, key, ALL, "", "revenue", amount)
+    if sale:
+        if order.source == "pos":
+            _add(counters, key, ALL, "", "store_purchases", 1)
+            kinds = {c.touch_kind for c in credits if c.view == "influenced"}
+            if "booking" in kinds:
+                _add(counters, key, ALL, "", "store_purchases_booking", 1)
+            if kinds & CHAT_KINDS:
+                _add(counters, key, ALL, "", "store_purchases_chat", 1)
+        else:
+            _add(counters, key, ALL, "", "web_orders", 1)
+        if order.buyer_id:
+            _add(counters, key, ALL, "", "matched", 1)
+            _add(counters, key, ALL, "", f"key_{order.matched_key}", 1)
+        if order.distance_bucket >= 0:
+            metric = f"purchases_{'pos' if order.source == 'pos' else 'web'}_by_distance"
+            _add(counters, key, ALL, "", metric, 1, bucket=order.distance_bucket)
+    counted = 1 if sale else -1
+    for view in ("last_touch", "influenced"):
+        mine = [c for c in credits if c.view == view]
+        if not mine:
+            continue
+        _add(counters, key, ALL, "", f"{view}_revenue", amount)
+        _add(counters, key, ALL, "", f"{view}_orders", counted)
+        for channel in sorted({c.channel for c in mine if c.channel}):
+            _add(counters, key, CHANNEL, channel, f"{view}_revenue", amount)
+            _add(counters, key, CHANNEL, channel, f"{view}_orders", counted)
+        for consultant in sorted({c.consultant_id for c in mine if c.consultant_id}):
+            _add(counters, key, CONSULTANT, str(consultant), f"{view}_revenue", amount)
+            _add(counters, key, CONSULTANT, str(consultant), f"{view}_orders", counted)
+
+
+# --- bookings --------------------------------------------------------------------------
+
+
+async def _booking_keys(session: AsyncSession, codes: Iterable[str]) -> set[Key]:
+    keys: set[Key] = set()
+    for chunk in _chunks(sorted(set(codes))):
+        for starts_at, created_at, store in await session.execute(
+            select(Booking.starts_at, Booking.created_at, Store.code)
+            .join(Store, Store.id == Booking.store_id)
+            .where(Booking.code.in_(chunk))
+        ):
+            keys.add((starts_at.date(), store))
+            keys.add((created_at.date(), store))
+    return keys
+
+
+async def rebuild_booking_keys(session: AsyncSession, keys: set[Key]) -> None:
+    counters: Counters = {}
+    by_store: dict[str, set[date]] = defaultdict(set)
+    for day, store in keys:
+        if store:
+            by_store[store].add(day)
+    for store, days in by_store.items():
+        store_id = await session.scalar(select(Store.id).where(Store.code == store))
+        if store_id is None:
+            continue
+        first, last = day_start(min(days)), day_start(max(days)) + timedelta(days=1)
+        rows = (
+            await session.execute(
+                select(
+                    Booking.id,
+                    Booking.code,
+                    Booking.status,
+                    Booking.channel,
+                    Booking.starts_at,
+                    Booking.created_at,
+                    BookingCheckIn.booking_id,
+                )
+                .outerjoin(BookingCheckIn, BookingCheckIn.booking_id == Booking.id)
+                .where(
+                    Booking.store_id == store_id,
+                    or_(
+                        (Booking.starts_at >= first) & (Booking.starts_at < last),
+                        (Booking.created_at >= first) & (Booking.created_at < last),
+                    ),
+                )
+            )
+        ).all()
+        converted: set[str] = set()
+        for chunk in _chunks([f"booking:{r.code}" for r in rows]):
+            sums = await session.execute(
+                select(AttributionCredit.touch_ref, func.sum(AttributionCredit.amount_cents))
+                .where(
+                    AttributionCredit.touch_kind == "booking",
+                    AttributionCredit.view == "influenced",
+                    AttributionCredit.touch_ref.in_(chunk),
+                )
+                .group_by(AttributionCredit.touch_ref)
+            )
+            converted.update(ref.split(":", 1)[1] for ref, total in sums if (total or 0) > 0)
+        for row in rows:
+            dims = [(ALL, "")] + ([(CHANNEL, row.channel)] if row.channel else [])
+            created_day, start_day = row.created_at.date(), row.starts_at.date()
+            for dim, value in dims:
+                if created_day in days:
+                    _add(counters, (created_day, store), dim, value, "bookings_created", 1)
+                if start_day not in days:
+                    continue
+                key = (start_day, store)
+                _add(counters, key, dim, value, "bookings", 1)
+                if row.status == "cancelled":
+                    _add(counters, key, dim, value, "bookings_cancelled", 1)
+                    continue
+                if row.status == "completed" or row.booking_id is not None:
+                    _add(counters, key, dim, value, "bookings_attended", 1)
+                elif row.status == "no_show":
+                    _add(counters, key, dim, value, "bookings_no_show", 1)
+                if row.code in converted:
+                    _add(counters, key, dim, value, "bookings_converted", 1)
+    await _replace(session, keys, BOOKING_METRICS, counters)
+
+
+# --- conversations ---------------------------------------------------------------------
+
+
+async def _conversation_fact(
+    session: AsyncSession, customer_id: str, day: date
+) -> ConversationDay | None:
+    start = day_start(day)
+    end = start + timedelta(days=1)
+    messages = (
+        await session.execute(
+            select(Message.direction, Message.author, Message.channel, Message.created_at)
+            .where(
+                Message.customer_id == customer_id,
+                Message.created_at >= start,
+                Message.created_at < end,
+            )
+            .order_by(Message.created_at, Message.id)
+        )
+    ).all()
+    inbound = [m for m in messages if m.direction == "in"]
+    if not inbound:
+        return None
+    moves = (
+        await session.execute(
+            select(
+                HandoffTransition.to_status,
+                HandoffTransition.owner_id,
+                HandoffTransition.store_code,
+                HandoffTransition.created_at,
+            )
+            .where(
+                HandoffTransition.customer_id == customer_id,
+                HandoffTransition.created_at >= start,
+                HandoffTransition.created_at < end,
+            )
+            .order_by(HandoffTransition.created_at, HandoffTransition.id)
+        )
+    ).all()
+    fact = ConversationDay(
+        customer_ref=customer_id,
+        day=day,
+        channel=inbound[0].channel,
+        store_code="",
+        handed_off=False,
+    )
+    asked = next((m for m in moves if m.to_status in HANDOFF_STATES), None)
+    if asked is not None:
+        fact.handed_off = True
+        fact.store_code = next((m.store_code for m in moves if m.store_code), "") or ""
+        claimed = next((m for m in moves if m.to_status == "with_consultant"), None)
+        if claimed is not None:
+            fact.consultant_id = claimed.owner_id
+            fact.queue_wait_seconds = int((claimed.created_at - asked.created_at).total_seconds())
+        answer = next(
+            (m for m in messages if m.author == "consultant" and m.created_at >= asked.created_at),
+            None,
+        )
+        if answer is not None:
+            fact.first_response_seconds = int(
+                (answer.created_at - asked.created_at).total_seconds()
+            )
+    return fact
+
+
+async def _redo_conversation_days(session: AsyncSession, pairs: set[tuple[str, date]]) -> set[Key]:
+    keys: set[Key] = set()
+    for customer_id, day in sorted(pairs):
+        old = await session.get(ConversationDay, (customer_id, day))
+        if old is not None:
+            keys.add((day, old.store_code))
+            await session.delete(old)
+            await session.flush()
+        fact = await _conversation_fact(session, customer_id, day)
+        if fact is not None:
+            session.add(fact)
+            keys.add((day, fact.store_code))
+    await session.flush()
+    return keys
+
+
+async def rebuild_conversation_keys(session: AsyncSession, keys: set[Key]) -> None:
+    counters: Counters = {}
+    by_day: dict[date, set[str]] = defaultdict(set)
+    for day, store in keys:
+        by_day[day].add(store)
+    for day, stores in by_day.items():
+        facts = (
+            await session.scalars(
+                select(ConversationDay).where(
+                    ConversationDay.day == day, ConversationDay.store_code.in_(sorted(stores))
+                )
+            )
+        ).all()
+        for fact in facts:
+            key = (day, fact.store_code)
+            dims = [(ALL, ""), (CHANNEL, fact.channel)]
+            if fact.consultant_id is not None:
+                dims.append((CONSULTANT, str(fact.consultant_id)))
+            for dim, value in dims:
+                _add(counters, key, dim, value, "conversations", 1)
+                _add(counters, key, dim, value, "handed_off" if fact.handed_off else "automated", 1)
+                if fact.first_response_seconds is not None:
+                    _add(
+                        counters,
+                        key,
+                        dim,
+                        value,
+                        "first_response",
+                        1,
+                        bucket=duration_bucket(fact.first_response_seconds),
+                    )
+                if fact.queue_wait_seconds is not None:
+                    _add(
+                        counters,
+                        key,
+                        dim,
+                        value,
+                        "queue_wait",
+                        1,
+                        bucket=duration_bucket(fact.queue_wait_seconds),
+                    )
+    await _replace(session, keys, CONVERSATION_METRICS, counters)
+
+
+# --- demand (append-only) --------------------------------------------------------------
+
+
+async def _bump(
+    session: AsyncSession, model: Any, key: dict[str, Any], counts: dict[str, int]
+) -> None:
+    table = model.__table__
+    condition = [table.c[name] == value for name, value in key.items()]
+    result = cast(
+        CursorResult[Any],
+        await session.execute(
+            update(table)
+            .where(*condition)
+            .values({name: table.c[name] + n for name, n in counts.items()})
+        ),
+    )
+    if result.rowcount == 0:
+        await session.execute(insert(table).values({**key, **counts}))
+
+
+async def sync_demand(session: AsyncSession) -> int:
+    mark = await _state(session, "interactions")
+    rows = (
+        await session.execute(
+            select(Interaction.id, Interaction.channel, Interaction.data, Interaction.created_at)
+            .where(Interaction.id > mark.number, Interaction.kind == STOCK_CHECK)
+            .order_by(Interaction.id)
+        )
+    ).all()
+    if not rows:
+        return 0
+    demand: dict[tuple[date, str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    daily: Counters = {}
+    for row in rows:
+        data = row.data or {}
+        key = (row.created_at.date(), str(data.get("store_code") or ""))
+        status = data.get("status")
+        dims = [(ALL, "")] + ([(CHANNEL, row.channel)] if row.channel else [])
+        for dim, value in dims:
+            if data.get("outcome") in LOCATOR_OUTCOMES or data.get("location"):
+                _add(daily, key, dim, value, "locator_uses", 1)
+            if data.get("product_code"):
+                _add(daily, key, dim, value, "stock_asks", 1)
+                if status == "out_of_stock":
+                    _add(daily, key, dim, value, "stock_out", 1)
+                elif status == "last_pieces":
+                    _add(daily, key, dim, value, "stock_last", 1)
+        if data.get("product_code"):
+            counts = demand[(key[0], key[1], str(data["product_code"]))]
+            counts[0] += 1
+            counts[1] += status == "out_of_stock"
+            counts[2] += status == "last_pieces"
+    for (day, store, product), (asks, out, last) in demand.items():
+        await _bump(
+            session,
+            DemandRollup,
+            {"day": day, "store_code": store, "product_code": product},
+            {"asks": asks, "out_of_stock": out, "last_pieces": last},
+        )
+    for (day, store, dim, value, metric, bucket), n in daily.items():
+        await _bump(
+            session,
+            DailyRollup,
+            {
+                "day": day,
+                "store_code": store,
+                "dim": dim,
+                "dim_value": value,
+                "metric": metric,
+                "bucket": bucket,
+            },
+            {"value": n},
+        )
+    mark.number = rows[-1].id
+    return len(rows)
+
+
+# --- the incremental run ---------------------------------------------------------------
+
+
+@dataclass
+class RefreshReport:
+    messages: int = 0
+    stock_checks: int = 0
+    rematched: int = 0
+    attributed: int = 0
+    order_keys: int = 0
+    booking_keys: int = 0
+    conversation_keys: int = 0
+    merges: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+async def _sync_conversations(session: AsyncSession, report: RefreshReport) -> set[Key]:
+    messages = await _state(session, "messages")
+    handoffs = await _state(session, "handoffs")
+    pairs: set[tuple[str, date]] = set()
+    last_message = messages.number
+    for mid, cid, created_at in await session.execute(
+        select(Message.id, Message.customer_id, Message.created_at)
+        .where(Message.id > messages.number)
+        .order_by(Message.id)
+    ):
+        pairs.add((cid, created_at.date()))
+        last_message = mid
+        report.messages += 1
+    last_handoff = handoffs.number
+    for hid, cid, created_at in await session.execute(
+        select(HandoffTransition.id, HandoffTransition.customer_id, HandoffTransition.created_at)
+        .where(HandoffTransition.id > handoffs.number)
+        .order_by(HandoffTransition.id)
+    ):
+        pairs.add((cid, created_at.date()))
+        last_handoff = hid
+    messages.number, handoffs.number = last_message, last_handoff
+    return await _redo_conversation_days(session, pairs)
+
+
+async def _sync_identities(session: AsyncSession, report: RefreshReport) -> set[tuple[str, date]]:
+    """New links and merges (done or undone): re-match and re-attribute what they touch.
+    Returns the conversation-days to redo."""
+    identities = await _state(session, "identities")
+    values: dict[str, set[str]] = defaultdict(set)
+    last = identities.number
+    for iid, channel, external_id in await session.execute(
+        select(ChannelIdentity.id, ChannelIdentity.channel, ChannelIdentity.external_id)
+        .where(ChannelIdentity.id > identities.number)
+        .order_by(ChannelIdentity.id)
+    ):
+        values[channel].add(external_id)
+        last = iid
+    identities.number = last
+    candidates: set[int] = set()
+    columns = {
+        "shop": OrderContact.shop_account,
+        "whatsapp": OrderContact.phone,
+        "email": OrderContact.email,
+    }
+    for channel, column in columns.items():
+        for chunk in _chunks(sorted(values.get(channel, set()))):
+            candidates.update(
+                (
+                    await session.scalars(
+                        select(OrderContact.order_pk).where(
+                            column.in_(chunk), OrderContact.customer_id.is_(None)
+                        )
+                    )
+                ).all()
+            )
+    # Merges since the last run, and undos since the last run.
+    merges = await _state(session, "merges")
+    undos = await _state(session, "undos")
+    people: set[str] = set()
+    last_merge = merges.number
+    for mid, survivor, merged in await session.execute(
+        select(CustomerMerge.id, CustomerMerge.survivor_id, CustomerMerge.merged_id)
+        .where(CustomerMerge.id > merges.number)
+        .order_by(CustomerMerge.id)
+    ):
+        people.update((survivor, merged))
+        last_merge = mid
+        report.merges += 1
+    merges.number = last_merge
+    since = datetime.fromisoformat(undos.text) if undos.text else None
+    undo_rows = (
+        await session.execute(
+            select(
+                CustomerMerge.survivor_id, CustomerMerge.merged_id, CustomerMerge.undone_at
+            ).where(
+                CustomerMerge.undone_at.is_not(None),
+                CustomerMerge.undone_at > since if since else true(),
+            )
+        )
+    ).all()
+    for survivor, merged, undone_at in undo_rows:
+        people.update((survivor, merged))
+        report.merges += 1
+        if since is None or undone_at > since:
+            since = undone_at
+    if since is not None:
+        undos.text = since.isoformat()
+    pairs: set[tuple[str, date]] = set()
+    if people:
+        ids = sorted(people)
+        candidates.update(
+            (
+                await session.scalars(
+                    select(Order.id).where(Order.buyer_id.in_(ids), Order.kind == "order")
+                )
+            ).all()
+        )
+        candidates.update(
+            (
+                await session.scalars(
+                    select(OrderContact.order_pk).where(OrderContact.customer_id.in_(ids))
+                )
+            ).all()
+        )
+        # Their touchpoints moved: every order of theirs is attributed again.
+        await session.execute(update(Order).where(Order.buyer_id.in_(ids)).values(attributed=False))
+        for cid, created_at in await session.execute(
+            select(Message.customer_id, Message.created_at).where(Message.customer_id.in_(ids))
+        ):
+            pairs.add((cid, created_at.date()))
+        for cid, day in await session.execute(
+            select(ConversationDay.customer_ref, ConversationDay.day).where(
+                ConversationDay.customer_ref.in_(ids)
+            )
+        ):
+            pairs.add((cid, day))
+    if candidates:
+        report.rematched = await rematch(session, sorted(candidates))
+        # Loyalty ids are learnt from matched orders: one more pass for their siblings.
+        loyalty = (
+            await session.scalars(
+                select(OrderContact.loyalty_id).where(
+                    OrderContact.order_pk.in_(sorted(candidates)),
+                    OrderContact.customer_id.is_not(None),
+                    OrderContact.loyalty_id.is_not(None),
+                )
+            )
+        ).all()
+        siblings: set[int] = set()
+        for chunk in _chunks(sorted(set(loyalty))):
+            siblings.update(
+                (
+                    await session.scalars(
+                        select(OrderContact.order_pk).where(
+                            OrderContact.loyalty_id.in_(chunk),
+                            OrderContact.customer_id.is_(None),
+                        )
+                    )
+                ).all()
+            )
+        if siblings:
+            report.rematched += await rematch(session, sorted(siblings))
+    return pairs
+
+
+async def _changed_bookings(session: AsyncSession) -> set[str]:
+    mark = await _state(session, "bookings")
+    since = datetime.fromisoformat(mark.text) if mark.text else None
+    query = select(Booking.code, Booking.updated_at)
+    if since is not None:
+        query = query.where(Booking.updated_at > since)
+    codes: set[str] = set()
+    latest = since
+    for code, updated_at in await session.execute(query):
+        codes.add(code)
+        if latest is None or updated_at > latest:
+            latest = updated_at
+    events = await _state(session, "outcomes")
+    last = events.number
+    for eid, code in await session.execute(
+        select(BookingOutcomeEvent.id, Booking.code)
+        .join(Booking, Booking.id == BookingOutcomeEvent.booking_id)
+        .where(BookingOutcomeEvent.id > events.number)
+    ):
+        codes.add(code)
+        last = max(last, eid)
+    events.number = last
+    if latest is not None:
+        mark.text = latest.isoformat()
+    return codes
+
+
+async def refresh(db: Database, options: AttributionOptions, *, batch: int = 2000) -> RefreshReport:
+    """Bring every rollup up to date with what changed since the last run."""
+    report = RefreshReport()
+    async with db.locks.hold("insights", "refresh") as held:
+        if not held:
+            report.details["skipped"] = "another worker is refreshing"
+            return report
+        async with db.transaction() as session:
+            conversation_keys = await _sync_conversations(session, report)
+            pairs = await _sync_identities(session, report)
+            conversation_keys |= await _redo_conversation_days(session, pairs)
+            if conversation_keys:
+                await rebuild_conversation_keys(session, conversation_keys)
+            report.conversation_keys = len(conversation_keys)
+            report.stock_checks = await sync_demand(session)
+            windows = await _state(session, "windows")
+            if windows.text != options.fingerprint():
+                if windows.text:
+                    await session.execute(update(Order).values(attributed=False))
+                windows.text = options.fingerprint()
+        await _attribute_pending(db, options, report, batch)
+    return report
+
+
+async def _attribute_pending(
+    db: Database, options: AttributionOptions, report: RefreshReport, batch: int
+) -> None:
+    booking_codes: set[str] = set()
+    while True:
+        async with db.transaction() as session:
+            pending = (
+                await session.scalars(
+                    select(Order.id)
+                    .where(Order.attributed.is_(False))
+                    .order_by(Order.id)
+                    .limit(batch)
+                )
+            ).all()
+            if pending:
+                run = await attribute(session, pending, options)
+                report.attributed += run.orders
+                keys = run.order_keys or set()
+                await rebuild_order_keys(session, keys)
+                report.order_keys += len(keys)
+                booking_codes |= run.booking_codes or set()
+            else:
+                booking_codes |= await _changed_bookings(session)
+                keys = await _booking_keys(session, booking_codes)
+                if keys:
+                    await rebuild_booking_keys(session, keys)
+                report.booking_keys = len(keys)
+                return
+
+
+async def full_recompute(db: Database, options: AttributionOptions) -> RefreshReport:
+    """Attribute every order again and rebuild every order, booking and conversation
+    counter from scratch (demand counters are append-only and stay)."""
+    async with db.transaction() as session:
+        await session.execute(update(Order).values(attributed=False))
+        await session.execute(
+            delete(DailyRollup).where(
+                DailyRollup.metric.in_((*ORDER_METRICS, *BOOKING_METRICS, *CONVERSATION_METRICS))
+            )
+        )
+        keys = {
+            (day, store)
+            for day, store in await session.execute(
+                select(ConversationDay.day, ConversationDay.store_code).distinct()
+            )
+        }
+        await rebuild_conversation_keys(session, keys)
+        codes = set((await session.scalars(select(Booking.code))).all())
+        await _state(session, "bookings")
+    report = await refresh(db, options)
+    async with db.transaction() as session:
+        booking_keys = await _booking_keys(session, codes)
+        await rebuild_booking_keys(session, booking_keys)
+        report.booking_keys = len(booking_keys)
+    return report
