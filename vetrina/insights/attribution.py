@@ -372,7 +372,9 @@ async def attribute(
                 session, [o.buyer_id for o in live_sales if o.buyer_id], since, until
             )
             located = await _locations(session, [o.buyer_id for o in live_sales if o.buyer_id])
-        redo = [o for o in orders if not (o.buyer_id in erased and o.attributed)]
+        # An erased buyer's sales keep their credits (their touchpoints are deleted);
+        # refunds of them copy those credits.
+        redo = [o for o in orders if not (o.kind == "order" and o.buyer_id in erased)]
         old_bookings = await session.scalars(
             select(AttributionCredit.touch_ref).where(
                 AttributionCredit.order_pk.in_([o.id for o in redo]),

@@ -246,19 +246,22 @@ def _count_order(counters: Counters, key: Key, order: Any, credits: list[Any]) -
         if order.distance_bucket >= 0:
             metric = f"purchases_{'pos' if order.source == 'pos' else 'web'}_by_distance"
             _add(counters, key, ALL, "", metric, 1, bucket=order.distance_bucket)
-    counted = 1 if sale else -1
+    counted = 1 if sale else 0  # a refund takes back money, not the order
     for view in ("last_touch", "influenced"):
         mine = [c for c in credits if c.view == view]
         if not mine:
             continue
         _add(counters, key, ALL, "", f"{view}_revenue", amount)
-        _add(counters, key, ALL, "", f"{view}_orders", counted)
+        if counted:
+            _add(counters, key, ALL, "", f"{view}_orders", counted)
         for channel in sorted({c.channel for c in mine if c.channel}):
             _add(counters, key, CHANNEL, channel, f"{view}_revenue", amount)
-            _add(counters, key, CHANNEL, channel, f"{view}_orders", counted)
+            if counted:
+                _add(counters, key, CHANNEL, channel, f"{view}_orders", counted)
         for consultant in sorted({c.consultant_id for c in mine if c.consultant_id}):
             _add(counters, key, CONSULTANT, str(consultant), f"{view}_revenue", amount)
-            _add(counters, key, CONSULTANT, str(consultant), f"{view}_orders", counted)
+            if counted:
+                _add(counters, key, CONSULTANT, str(consultant), f"{view}_orders", counted)
 
 
 # --- bookings --------------------------------------------------------------------------
