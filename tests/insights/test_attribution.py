@@ -24,10 +24,16 @@ async def credits(world: World, order_id: str) -> list[tuple[Any, ...]]:
     async with world.db.sessions() as session:
         rows = (
             await session.execute(
-                select(AttributionCredit.view, AttributionCredit.touch_kind,
-                       AttributionCredit.rule, AttributionCredit.window_seconds,
-                       AttributionCredit.matched_key, AttributionCredit.amount_cents,
-                       AttributionCredit.channel, AttributionCredit.consultant_id)
+                select(
+                    AttributionCredit.view,
+                    AttributionCredit.touch_kind,
+                    AttributionCredit.rule,
+                    AttributionCredit.window_seconds,
+                    AttributionCredit.matched_key,
+                    AttributionCredit.amount_cents,
+                    AttributionCredit.channel,
+                    AttributionCredit.consultant_id,
+                )
                 .join(Order, Order.id == AttributionCredit.order_pk)
                 .where(Order.order_id == order_id)
                 .order_by(AttributionCredit.view.desc(), AttributionCredit.touch_at.desc())
@@ -56,14 +62,33 @@ async def test_conversation_window_edges_to_the_second(lite: World) -> None:
     await lite.message(lite.anna, T0 - 3 * DAY)  # exactly 3 days before: inside
     await lite.message(lite.bruno, T0 - 3 * DAY - SECOND)  # one second more: outside
     await lite.insights.ingest(
-        [sale("A", T0, customer=ANNA_PHONE), sale("B", T0, customer={"shop_account": "shop-bruno"})],
+        [
+            sale("A", T0, customer=ANNA_PHONE),
+            sale("B", T0, customer={"shop_account": "shop-bruno"}),
+        ],
         now=NOW,
     )
     assert await credits(lite, "A") == [
-        ("last_touch", "conversation", "conversation", THREE_DAYS, "phone", 10000, "whatsapp",
-         None),
-        ("influenced", "conversation", "conversation", THREE_DAYS, "phone", 10000, "whatsapp",
-         None),
+        (
+            "last_touch",
+            "conversation",
+            "conversation",
+            THREE_DAYS,
+            "phone",
+            10000,
+            "whatsapp",
+            None,
+        ),
+        (
+            "influenced",
+            "conversation",
+            "conversation",
+            THREE_DAYS,
+            "phone",
+            10000,
+            "whatsapp",
+            None,
+        ),
     ]
     assert await credits(lite, "B") == []
     figures = await totals(lite)
@@ -114,8 +139,9 @@ async def test_a_named_booking_is_credited_and_matches_first(lite: World) -> Non
 
 async def test_consultant_window_of_14_days_for_their_own_store(lite: World) -> None:
     await lite.message(lite.anna, T0 - 14 * DAY, author="consultant", consultant=lite.giulia)
-    await lite.message(lite.bruno, T0 - 14 * DAY - SECOND, author="consultant",
-                       consultant=lite.giulia)
+    await lite.message(
+        lite.bruno, T0 - 14 * DAY - SECOND, author="consultant", consultant=lite.giulia
+    )
     await lite.insights.ingest(
         [
             sale("A-MI", T0, customer=ANNA_PHONE),
@@ -126,18 +152,33 @@ async def test_consultant_window_of_14_days_for_their_own_store(lite: World) -> 
     )
     fourteen = 14 * 86400
     assert await credits(lite, "A-MI") == [
-        ("last_touch", "consultant", "consultant_store", fourteen, "phone", 10000, "whatsapp",
-         lite.giulia),
-        ("influenced", "consultant", "consultant_store", fourteen, "phone", 10000, "whatsapp",
-         lite.giulia),
+        (
+            "last_touch",
+            "consultant",
+            "consultant_store",
+            fourteen,
+            "phone",
+            10000,
+            "whatsapp",
+            lite.giulia,
+        ),
+        (
+            "influenced",
+            "consultant",
+            "consultant_store",
+            fourteen,
+            "phone",
+            10000,
+            "whatsapp",
+            lite.giulia,
+        ),
     ]
     assert await credits(lite, "A-RM") == []  # not Giulia's store, and older than 3 days
     assert await credits(lite, "B-MI") == []  # one second too old
-    by_consultant = await lite.insights.kpis(
-        KpiQuery(T0.date(), T0.date(), group_by="consultant")
-    )
-    assert [(g["key"], g["name"], g["last_touch_revenue_cents"]) for g in
-            by_consultant["groups"]] == [(str(lite.giulia), "Giulia", 10000)]
+    by_consultant = await lite.insights.kpis(KpiQuery(T0.date(), T0.date(), group_by="consultant"))
+    assert [
+        (g["key"], g["name"], g["last_touch_revenue_cents"]) for g in by_consultant["groups"]
+    ] == [(str(lite.giulia), "Giulia", 10000)]
 
 
 async def test_several_touches_the_last_one_is_credited_and_refunds_reduce_both(
@@ -146,8 +187,13 @@ async def test_several_touches_the_last_one_is_credited_and_refunds_reduce_both(
     await world.message(world.anna, T0 - 2 * DAY, channel="whatsapp")
     await world.stock_check(world.anna, T0 - DAY, "TRENCH", "MI", "in_stock", channel="web")
     await world.stock_check(world.anna, T0 - DAY, "BOOT", "MI", "in_stock")  # not bought
-    await world.message(world.anna, T0 - 5 * 3600 * SECOND, author="consultant",
-                        consultant=world.giulia, channel="instagram")
+    await world.message(
+        world.anna,
+        T0 - 5 * 3600 * SECOND,
+        author="consultant",
+        consultant=world.giulia,
+        channel="instagram",
+    )
     await world.insights.ingest([sale("A", T0, customer=ANNA_PHONE)], now=NOW)
     assert [(c[0], c[1], c[2], c[6]) for c in await credits(world, "A")] == [
         ("last_touch", "consultant", "consultant", "instagram"),
@@ -167,9 +213,13 @@ async def test_several_touches_the_last_one_is_credited_and_refunds_reduce_both(
     by_channel = await world.insights.kpis(
         KpiQuery(T0.date(), T0.date() + timedelta(days=1), group_by="channel")
     )
-    assert {g["key"]: (g["last_touch_revenue_cents"], g["influenced_revenue_cents"])
-            for g in by_channel["groups"]} == {
-        "instagram": (6000, 6000), "web": (0, 6000), "whatsapp": (0, 6000),
+    assert {
+        g["key"]: (g["last_touch_revenue_cents"], g["influenced_revenue_cents"])
+        for g in by_channel["groups"]
+    } == {
+        "instagram": (6000, 6000),
+        "web": (0, 6000),
+        "whatsapp": (0, 6000),
     }
 
 
@@ -201,9 +251,7 @@ async def test_an_unmatched_order_is_counted_then_matched_after_a_later_link(
     world: World,
 ) -> None:
     await world.message(world.carla, T0 - DAY)
-    await world.insights.ingest(
-        [sale("C", T0, customer={"email": "Carla@Example.com"})], now=NOW
-    )
+    await world.insights.ingest([sale("C", T0, customer={"email": "Carla@Example.com"})], now=NOW)
     assert await buyer(world, "C") == (None, None)
     figures = await totals(world)
     assert (figures["orders"], figures["matched_orders"], figures["match_rate"]) == (1, 0, 0.0)
@@ -229,7 +277,10 @@ async def test_a_merge_and_its_undo_are_followed(world: World) -> None:
     await world.link(world.carla, "email", "carla@example.com")
     await world.message(world.carla, T0 - DAY)  # Carla chatted; Anna bought
     await world.insights.ingest(
-        [sale("A", T0, customer=ANNA_PHONE), sale("C", T0, customer={"email": "carla@example.com"})],
+        [
+            sale("A", T0, customer=ANNA_PHONE),
+            sale("C", T0, customer={"email": "carla@example.com"}),
+        ],
         now=NOW,
     )
     assert await credits(world, "A") == []
@@ -249,8 +300,9 @@ async def test_a_merge_and_its_undo_are_followed(world: World) -> None:
 
 async def test_erasure_keeps_anonymous_amounts(world: World) -> None:
     await world.message(world.anna, T0 - DAY)
-    await world.insights.ingest([sale("A", T0, customer={**ANNA_PHONE, "loyalty_id": "L-1"})],
-                                now=NOW)
+    await world.insights.ingest(
+        [sale("A", T0, customer={**ANNA_PHONE, "loyalty_id": "L-1"})], now=NOW
+    )
     exported = await export_customer(world.db, world.anna)
     assert [r["loyalty_id"] for r in exported["tables"]["order_contacts"]] == ["L-1"]
     before = await totals(world)
@@ -283,7 +335,8 @@ async def test_the_same_world_on_a_fresh_database_gives_the_same_figures(
         await world.message(world.anna, T0 - DAY)
         await world.booking(world.anna, "MI", T0 - DAY)
         await world.insights.ingest([sale("A", T0, customer=ANNA_PHONE)], now=NOW)
-        documents.append(await world.insights.kpis(KpiQuery(T0.date() - timedelta(days=2),
-                                                            T0.date())))
+        documents.append(
+            await world.insights.kpis(KpiQuery(T0.date() - timedelta(days=2), T0.date()))
+        )
         await db.dispose()
     assert documents[0] == documents[1]

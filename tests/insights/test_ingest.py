@@ -64,28 +64,30 @@ async def test_resending_a_batch_changes_nothing(world: World) -> None:
     first = await world.insights.ingest(batch, now=NOW)
     assert (first.applied, first.matched, first.unchanged, first.problems) == (3, 2, 0, [])
     async with world.db.sessions() as session:
-        before = (await session.execute(select(AttributionCredit.id).order_by(
-            AttributionCredit.id))).all()
+        before = (
+            await session.execute(select(AttributionCredit.id).order_by(AttributionCredit.id))
+        ).all()
     again = await world.insights.ingest(batch, now=NOW)
     assert (again.applied, again.matched, again.unchanged, again.problems) == (0, 0, 3, [])
     assert await count_orders(world) == 3
     async with world.db.sessions() as session:
-        after = (await session.execute(select(AttributionCredit.id).order_by(
-            AttributionCredit.id))).all()
+        after = (
+            await session.execute(select(AttributionCredit.id).order_by(AttributionCredit.id))
+        ).all()
         web = await session.scalar(select(Order).where(Order.order_id == "S-2"))
     assert before == after
     assert web is not None and web.store_code is None and web.total_cents == 10000
 
 
 async def test_refunds_cannot_exceed_what_was_paid(world: World) -> None:
-    await world.insights.ingest([sale("S-1", T0), refund("R-1", "S-1", T0, total="60.00")],
-                                now=NOW)
+    await world.insights.ingest([sale("S-1", T0), refund("R-1", "S-1", T0, total="60.00")], now=NOW)
     result = await world.insights.ingest([refund("R-2", "S-1", T0, total="50.00")], now=NOW)
     assert [p.reason for p in result.problems] == [
         "total: refunds of 'S-1' would exceed what was paid"
     ]
-    assert (await world.insights.ingest([refund("R-2", "S-1", T0, total="40.00")],
-                                        now=NOW)).applied == 1
+    assert (
+        await world.insights.ingest([refund("R-2", "S-1", T0, total="40.00")], now=NOW)
+    ).applied == 1
 
 
 async def test_skip_invalid_applies_the_good_records(world: World) -> None:
@@ -98,8 +100,18 @@ async def test_skip_invalid_applies_the_good_records(world: World) -> None:
 
 async def test_money_is_stored_as_integer_cents(world: World) -> None:
     await world.insights.ingest(
-        [sale("S-1", T0, total="0.30", unit="0.10", quantity=3,
-              customer={"email": "Anna@Example.com"})], now=NOW)
+        [
+            sale(
+                "S-1",
+                T0,
+                total="0.30",
+                unit="0.10",
+                quantity=3,
+                customer={"email": "Anna@Example.com"},
+            )
+        ],
+        now=NOW,
+    )
     async with world.db.sessions() as session:
         order = await session.scalar(select(Order))
         contact = await session.scalar(select(OrderContact))

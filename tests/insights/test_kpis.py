@@ -57,13 +57,19 @@ async def build(world: World) -> dict[str, str]:
     # Conversations.
     await world.message(anna, T0 - 6 * H)
     await world.handoff(anna, T0 - 5 * H, T0 - 5 * H + 120 * SECOND, world.giulia, "MI")
-    await world.message(anna, T0 - 5 * H + 300 * SECOND, author="consultant",
-                        consultant=world.giulia)
+    await world.message(
+        anna, T0 - 5 * H + 300 * SECOND, author="consultant", consultant=world.giulia
+    )
     await world.message(bruno, T0 - 3 * H, channel="web")
     await world.inbound(carla, T0 - 2 * H - 10 * SECOND, channel="instagram")
     await world.handoff(carla, T0 - 2 * H, T0 - 2 * H + 60 * SECOND, world.marco, "RM")
-    await world.message(carla, T0 - 2 * H + 90 * SECOND, author="consultant",
-                        consultant=world.marco, channel="instagram")
+    await world.message(
+        carla,
+        T0 - 2 * H + 90 * SECOND,
+        author="consultant",
+        consultant=world.marco,
+        channel="instagram",
+    )
     await world.message(dora, T0 - DAY - H)
     # Bookings.
     await world.booking(anna, "MI", T0 - DAY, status="completed")
@@ -73,37 +79,63 @@ async def build(world: World) -> dict[str, str]:
     async with world.db.transaction() as session:
         booking_id = (
             await session.execute(
-                update(Booking).where(Booking.code == b4).values(updated_at=T0 - 4 * H)
+                update(Booking)
+                .where(Booking.code == b4)
+                .values(updated_at=T0 - 4 * H)
                 .returning(Booking.id)
             )
         ).scalar_one()
-        session.add(BookingCheckIn(booking_id=booking_id, checked_in_at=T0 - 4 * H,
-                                   checked_in_by="giulia@example.com"))
+        session.add(
+            BookingCheckIn(
+                booking_id=booking_id, checked_in_at=T0 - 4 * H, checked_in_by="giulia@example.com"
+            )
+        )
     # Stock checks.
     await world.stock_check(anna, T0 - 7 * H, "TRENCH", "MI", "in_stock")
     await world.stock_check(bruno, T0 - 8 * H, "BOOT", "MI", "out_of_stock")
     await world.stock_check(carla, T0 - 9 * H, "BOOT", "RM", "out_of_stock", channel="instagram")
-    await world.stock_check(dora, T0 - DAY - 2 * H, "BOOT", "MI", "last_pieces",
-                            channel="whatsapp")
-    await world.stock_check(dora, T0 - DAY - 3 * H, None, None, None, channel="whatsapp",
-                            outcome="nearest_stores")
+    await world.stock_check(dora, T0 - DAY - 2 * H, "BOOT", "MI", "last_pieces", channel="whatsapp")
+    await world.stock_check(
+        dora, T0 - DAY - 3 * H, None, None, None, channel="whatsapp", outcome="nearest_stores"
+    )
     # Where they live: Anna and Bruno by favourite store, Dora shared Bergamo (~46 km).
     async with world.db.transaction() as session:
-        await session.execute(update(Customer).where(Customer.id == anna)
-                              .values(favourite_store_code="MI"))
-        await session.execute(update(Customer).where(Customer.id == bruno)
-                              .values(favourite_store_code="RM"))
-        session.add(Interaction(customer_id=dora, kind="location_shared", channel="whatsapp",
-                                created_at=T0 - DAY,
-                                data={"location": {"latitude": 45.6983, "longitude": 9.6773}}))
+        await session.execute(
+            update(Customer).where(Customer.id == anna).values(favourite_store_code="MI")
+        )
+        await session.execute(
+            update(Customer).where(Customer.id == bruno).values(favourite_store_code="RM")
+        )
+        session.add(
+            Interaction(
+                customer_id=dora,
+                kind="location_shared",
+                channel="whatsapp",
+                created_at=T0 - DAY,
+                data={"location": {"latitude": 45.6983, "longitude": 9.6773}},
+            )
+        )
     # Orders.
     result = await world.insights.ingest(
         [
             sale("O1", T0, customer={"phone": "+39 333 111 1111"}),
-            sale("O2", T0 + H, sku="BO-42", unit="50.00", total="50.00",
-                 customer={"email": "DORA@example.com"}),
-            sale("O3", T0 + 2 * H, source="web", store=None, quantity=2, total="200.00",
-                 customer={"shop_account": "shop-bruno"}),
+            sale(
+                "O2",
+                T0 + H,
+                sku="BO-42",
+                unit="50.00",
+                total="50.00",
+                customer={"email": "DORA@example.com"},
+            ),
+            sale(
+                "O3",
+                T0 + 2 * H,
+                source="web",
+                store=None,
+                quantity=2,
+                total="200.00",
+                customer={"shop_account": "shop-bruno"},
+            ),
             sale("O4", T0 + 3 * H, store="RM", customer={"phone": "+39 333 999 9999"}),
             refund("R1", "O1", T0 + 4 * H, total="40.00"),
         ],
@@ -153,8 +185,10 @@ TOTALS: dict[str, Any] = {
     "last_pieces_asks": 1,
     "out_of_stock_share": 0.5,
     "last_pieces_share": 0.25,
-    "purchases_by_distance": {"<5 km": {"online": 1, "store": 1},
-                              "20-50 km": {"online": 0, "store": 1}},
+    "purchases_by_distance": {
+        "<5 km": {"online": 1, "store": 1},
+        "20-50 km": {"online": 0, "store": 1},
+    },
 }
 
 
@@ -172,12 +206,25 @@ async def test_one_store(world: World) -> None:
     await build(world)
     figures = (await world.insights.kpis(KpiQuery(D1, D2, store="MI")))["totals"]
     expected = {
-        "store_purchases": 2, "store_purchases_after_booking": 2, "orders": 2, "refunds": 1,
-        "revenue_cents": 11000, "last_touch_revenue_cents": 11000, "conversations": 1,
-        "handed_off": 1, "first_response_median_s": 300, "bookings": 3, "bookings_attended": 2,
-        "bookings_no_show": 1, "bookings_cancelled": 0, "bookings_converted": 2,
-        "booking_conversion": 0.6667, "stock_asks": 3, "out_of_stock_asks": 1,
-        "revenue_per_conversation_cents": 11000, "match_rate": 1.0,
+        "store_purchases": 2,
+        "store_purchases_after_booking": 2,
+        "orders": 2,
+        "refunds": 1,
+        "revenue_cents": 11000,
+        "last_touch_revenue_cents": 11000,
+        "conversations": 1,
+        "handed_off": 1,
+        "first_response_median_s": 300,
+        "bookings": 3,
+        "bookings_attended": 2,
+        "bookings_no_show": 1,
+        "bookings_cancelled": 0,
+        "bookings_converted": 2,
+        "booking_conversion": 0.6667,
+        "stock_asks": 3,
+        "out_of_stock_asks": 1,
+        "revenue_per_conversation_cents": 11000,
+        "match_rate": 1.0,
     }
     assert {k: figures[k] for k in expected} == expected
 
@@ -185,17 +232,26 @@ async def test_one_store(world: World) -> None:
 async def test_grouped_by_day_store_channel_and_consultant(lite: World) -> None:
     await build(lite)
     by_day = await lite.insights.kpis(KpiQuery(D1, D2, group_by="day"))
-    assert [(g["key"], g["conversations"], g["orders"], g["bookings"], g["stock_asks"])
-            for g in by_day["groups"]] == [("2026-03-09", 1, 0, 2, 1), ("2026-03-10", 3, 4, 2, 3)]
+    assert [
+        (g["key"], g["conversations"], g["orders"], g["bookings"], g["stock_asks"])
+        for g in by_day["groups"]
+    ] == [("2026-03-09", 1, 0, 2, 1), ("2026-03-10", 3, 4, 2, 3)]
     assert by_day["totals"] == TOTALS
     by_store = await lite.insights.kpis(KpiQuery(D1, D2, group_by="store"))
     assert [(g["key"], g["revenue_cents"], g["store_purchases"]) for g in by_store["groups"]] == [
-        (None, 20000, 0), ("MI", 11000, 2), ("RM", 10000, 1),
+        (None, 20000, 0),
+        ("MI", 11000, 2),
+        ("RM", 10000, 1),
     ]
     by_channel = await lite.insights.kpis(KpiQuery(D1, D2, group_by="channel"))
     assert {
-        g["key"]: (g["last_touch_revenue_cents"], g["influenced_revenue_cents"],
-                   g["conversations"], g["e_reservations"], g["stock_asks"])
+        g["key"]: (
+            g["last_touch_revenue_cents"],
+            g["influenced_revenue_cents"],
+            g["conversations"],
+            g["e_reservations"],
+            g["stock_asks"],
+        )
         for g in by_channel["groups"]
     } == {
         "instagram": (0, 0, 1, 0, 1),
@@ -206,8 +262,13 @@ async def test_grouped_by_day_store_channel_and_consultant(lite: World) -> None:
     assert whatsapp["totals"]["last_touch_revenue_cents"] == 6000
     by_consultant = await lite.insights.kpis(KpiQuery(D1, D2, group_by="consultant"))
     assert [
-        (g["name"], g["conversations"], g["first_response_median_s"], g["queue_wait_median_s"],
-         g["last_touch_revenue_cents"])
+        (
+            g["name"],
+            g["conversations"],
+            g["first_response_median_s"],
+            g["queue_wait_median_s"],
+            g["last_touch_revenue_cents"],
+        )
         for g in by_consultant["groups"]
     ] == [("Giulia", 1, 300, 120, 6000), ("Marco", 1, 90, 60, 0)]
 
@@ -217,7 +278,9 @@ async def test_csv_twin_has_the_same_figures(lite: World) -> None:
     document = await lite.insights.kpis(KpiQuery(D1, D2, group_by="store"))
     rows = list(csv.DictReader(io.StringIO(to_csv(document))))
     assert [(r["key"], r["revenue_cents"], r["key_mix.phone"]) for r in rows] == [
-        ("", "20000", "0"), ("MI", "11000", "1"), ("RM", "10000", "0"),
+        ("", "20000", "0"),
+        ("MI", "11000", "1"),
+        ("RM", "10000", "0"),
     ]
 
 
@@ -225,8 +288,7 @@ async def test_later_events_update_the_rollups_incrementally(lite: World) -> Non
     await build(lite)
     # A late refund of O2 and a new conversation: only those keys are redone.
     await lite.inbound(lite.bruno, T0 + 5 * H, channel="web")
-    result = await lite.insights.ingest([refund("R2", "O2", T0 + 6 * H, total="50.00")],
-                                        now=NOW)
+    result = await lite.insights.ingest([refund("R2", "O2", T0 + 6 * H, total="50.00")], now=NOW)
     assert result.applied == 1
     figures = (await lite.insights.kpis(KpiQuery(D1, D2)))["totals"]
     assert figures["revenue_cents"] == 36000

@@ -19,9 +19,13 @@ def reasons(raw: object) -> list[str]:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("+39 333 123 4567", "+393331234567"), ("0039 333-1234567", "+393331234567"),
-     ("333 1234567", "+393331234567"), ("02 1234 5678", "+390212345678"),
-     ("+44 20 7946 0958", "+442079460958")],
+    [
+        ("+39 333 123 4567", "+393331234567"),
+        ("0039 333-1234567", "+393331234567"),
+        ("333 1234567", "+393331234567"),
+        ("02 1234 5678", "+390212345678"),
+        ("+44 20 7946 0958", "+442079460958"),
+    ],
 )
 def test_phones_become_e164(raw: str, expected: str) -> None:
     assert normalise_phone(raw) == expected
@@ -51,8 +55,13 @@ def test_money_is_exact_cents() -> None:
 
 def test_a_good_sale_parses_with_its_keys() -> None:
     record, problems = parse_record(
-        sale("A", T0, customer={"phone": "333 111 1111", "email": "Anna@Example.com"},
-             booking_code="k7m2qx", staff="Giulia@Example.com"),
+        sale(
+            "A",
+            T0,
+            customer={"phone": "333 111 1111", "email": "Anna@Example.com"},
+            booking_code="k7m2qx",
+            staff="Giulia@Example.com",
+        ),
         now=NOW,
     )
     assert problems == []
@@ -65,8 +74,9 @@ def test_a_good_sale_parses_with_its_keys() -> None:
 
 
 def test_same_sale_in_another_spelling_has_the_same_digest() -> None:
-    a, _ = parse_record(sale("A", T0, total="100.00", customer={"phone": "+39 333 1111111"}),
-                        now=NOW)
+    a, _ = parse_record(
+        sale("A", T0, total="100.00", customer={"phone": "+39 333 1111111"}), now=NOW
+    )
     b, _ = parse_record(sale("A", T0, total="100", customer={"phone": "3331111111"}), now=NOW)
     c, _ = parse_record(sale("A", T0, total="100", customer={"phone": "3331111112"}), now=NOW)
     assert a is not None and b is not None and c is not None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +16,7 @@ from vetrina.storage.database import Database
 
 @dataclass(frozen=True)
 class InsightsOptions:
-    attribution: AttributionOptions = AttributionOptions()
+    attribution: AttributionOptions = field(default_factory=AttributionOptions)
     # Region for phone numbers written without a country code (``phonenumbers``).
     phone_region: str = "IT"
 
