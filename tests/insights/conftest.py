@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest_asyncio
 
+from tests.bookings.conftest import shop  # noqa: F401 (the booking tests' shop, for outcomes)
 from tests.insights.world import World, make_world
 from vetrina.storage.database import Database
 

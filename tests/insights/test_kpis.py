@@ -42,10 +42,10 @@ from sqlalchemy import update
 
 from tests.insights.world import DAY, NOW, SECOND, T0, World, refund, sale
 from vetrina.bookings.models import Booking
+from vetrina.bookings.outcomes import BookingCheckIn
 from vetrina.customers.interactions import Interaction
 from vetrina.customers.models import Customer
 from vetrina.insights.kpis import KpiError, KpiQuery, percentile, to_csv
-from vetrina.insights.models import BookingCheckIn
 
 D1, D2 = date(2026, 3, 9), date(2026, 3, 10)
 H = 3600 * SECOND

@@ -182,34 +182,5 @@ class InsightsState(Base):
     text: Mapped[str] = mapped_column(String(200), default="")
 
 
-class BookingCheckIn(Base):
-    """The shopper arrived: a checked-in booking is never released as a no-show."""
-
-    __tablename__ = "booking_checkins"
-
-    booking_id: Mapped[int] = mapped_column(
-        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
-    )
-    checked_in_at: Mapped[datetime]
-    checked_in_by: Mapped[str] = mapped_column(String(254))
-
-
-class BookingOutcomeEvent(Base):
-    """Every Arrived / Completed / No-show / Undo click: who and when."""
-
-    __tablename__ = "booking_outcome_events"
-    __table_args__ = (
-        CheckConstraint("action IN ('arrived', 'completed', 'no_show', 'undo')", name="action"),
-        Index("ix_booking_outcome_events_booking", "booking_id", "id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    booking_id: Mapped[int] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))
-    action: Mapped[str] = mapped_column(String(12))
-    undoes: Mapped[str | None] = mapped_column(String(12))
-    actor: Mapped[str] = mapped_column(String(254))
-    at: Mapped[datetime] = mapped_column(default=utcnow)
-
-
 ORDERS: Table = cast(Table, Order.__table__)
 ORDER_CONTACTS: Table = cast(Table, OrderContact.__table__)

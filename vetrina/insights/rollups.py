@@ -31,6 +31,7 @@ from sqlalchemy import CursorResult, delete, func, insert, or_, select, true, up
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.bookings.models import Booking
+from vetrina.bookings.outcomes import BookingCheckIn, BookingOutcomeEvent
 from vetrina.catalog.models import Store
 from vetrina.conversations.handoff import HandoffTransition
 from vetrina.conversations.models import Message
@@ -39,8 +40,6 @@ from vetrina.customers.models import ChannelIdentity, CustomerMerge
 from vetrina.insights.attribution import AttributionOptions, attribute
 from vetrina.insights.models import (
     AttributionCredit,
-    BookingCheckIn,
-    BookingOutcomeEvent,
     ConversationDay,
     DailyRollup,
     DemandRollup,
