@@ -165,3 +165,50 @@ async def test_the_sweep_still_releases_bookings_nobody_arrived_for(shop: Shop) 
     released = await shop.bookings.release_no_shows(now=NOW + timedelta(days=2))
     assert released == [code]
     assert await stock_of(shop.db, "MI", SKU) == (5, 0)
+
+
+async def test_check_in_endpoint(shop: Shop) -> None:
+    from aiohttp import web
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from vetrina.insights.http import booking_routes
+
+    code = await booked(shop)
+    app = web.Application()
+    app.router.add_routes(
+        booking_routes(BookingOutcomes(shop.db), checkin_token="till-token-123456")
+    )
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    auth = {"Authorization": "Bearer till-token-123456"}
+    try:
+        response = await client.post(
+            f"/api/bookings/{code}/check-in", headers={"Authorization": "Bearer no"}
+        )
+        assert response.status == 401
+        response = await client.post("/api/bookings/ZZZ99Z/check-in", headers=auth)
+        assert (response.status, (await response.json())["error"]["code"]) == (
+            404,
+            "unknown_booking",
+        )
+        response = await client.post(
+            f"/api/bookings/{code}/check-in", json={"store": "RM"}, headers=auth
+        )
+        assert (response.status, (await response.json())["error"]["code"]) == (422, "wrong_store")
+        response = await client.post(
+            f"/api/bookings/{code}/check-in", json={"store": "MI", "staff": "till-3"}, headers=auth
+        )
+        body = await response.json()
+        assert (response.status, body["status"], body["checked_in_by"]) == (
+            200,
+            "confirmed",
+            "till-3",
+        )
+        response = await client.post(f"/api/bookings/{code}/check-in", headers=auth)
+        assert (response.status, (await response.json())["error"]["code"]) == (409, "conflict")
+        await BookingOutcomes(shop.db).complete(code, actor="x")
+        response = await client.post(f"/api/bookings/{code}/check-in", headers=auth)
+        assert response.status == 409
+        assert "completed" in (await response.json())["error"]["message"]
+    finally:
+        await client.close()

@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from vetrina.bookings.outcomes import BookingOutcomes, BookingUnknown, OutcomeConflict, WrongStore
 from vetrina.insights.kpis import FIELDS, GROUPS, KpiError, KpiQuery, period, to_csv
 from vetrina.insights.orders import MAX_BATCH
 from vetrina.insights.service import Insights
@@ -197,6 +198,58 @@ def routes(insights: Insights, *, orders_token: str, kpi_access: AccessCheck) ->
     ]
 
 
+def booking_routes(outcomes: BookingOutcomes, *, checkin_token: str) -> list[web.RouteDef]:
+    """``POST /api/bookings/{code}/check-in`` for a store tablet or till (bearer token).
+
+    Optional JSON body ``{"store": "MI-DUOMO", "staff": "giulia@example.com"}``. 200 with
+    the booking's state; 404 unknown code, 409 cancelled / completed / no-show / already
+    checked in, 422 a booking of another store than ``store``.
+    """
+
+    async def check_in(request: web.Request) -> web.Response:
+        if not checkin_token:
+            return error(503, "disabled", "check-in by token is off: set VETRINA_CHECKIN_TOKEN")
+        if not bearer_matches(request.headers.get("Authorization", ""), checkin_token):
+            return error(
+                401,
+                "unauthorised",
+                "missing or wrong bearer token",
+                **{"WWW-Authenticate": 'Bearer realm="check-in"'},
+            )
+        body: Any = {}
+        if request.can_read_body:
+            raw = await _body(request)
+            try:
+                body = json.loads(raw or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                return error(400, "not_json", "the body is not JSON")
+            if not isinstance(body, dict):
+                return error(400, "not_an_object", 'expected {"store": ..., "staff": ...}')
+        store = body.get("store") if isinstance(body.get("store"), str) else None
+        staff = body.get("staff") if isinstance(body.get("staff"), str) else None
+        try:
+            view = await outcomes.check_in(
+                request.match_info["code"], actor=(staff or "till")[:254], store=store
+            )
+        except BookingUnknown as problem:
+            return error(404, problem.code, f"no booking {problem}")
+        except WrongStore as problem:
+            return error(422, problem.code, str(problem))
+        except OutcomeConflict as problem:
+            return error(409, problem.code, str(problem))
+        return web.json_response(
+            {
+                "code": view.code,
+                "store": view.store,
+                "status": view.status,
+                "checked_in_at": view.checked_in_at.isoformat() if view.checked_in_at else None,
+                "checked_in_by": view.checked_in_by,
+            }
+        )
+
+    return [web.post("/api/bookings/{code}/check-in", check_in)]
+
+
 _ERROR = {"$ref": "#/components/schemas/InsightsError"}
 _QUERY = [
     {
@@ -297,6 +350,27 @@ OPENAPI_PATHS: dict[str, Any] = {
                 "403": {
                     "description": "not one of your stores",
                     "content": {"application/json": {"schema": _ERROR}},
+                },
+            },
+        }
+    },
+    "/api/bookings/{code}/check-in": {
+        "post": {
+            "summary": "A store tablet or till checks a shopper in by booking code",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {"description": "checked in"},
+                **{
+                    code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+                    for code, text in (
+                        ("401", "bad token"),
+                        ("404", "unknown code"),
+                        ("409", "cancelled, completed or already checked in"),
+                        ("422", "a booking of another store"),
+                    )
                 },
             },
         }
