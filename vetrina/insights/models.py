@@ -172,6 +172,17 @@ class ConversationDay(Base):
     queue_wait_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
+class DirtyKey(Base):
+    """A (family, day, store) whose rollup must be rebuilt: written in the same transaction
+    as the change, deleted when rebuilt, so a crash in between loses nothing."""
+
+    __tablename__ = "insights_dirty_keys"
+
+    family: Mapped[str] = mapped_column(String(12), primary_key=True)  # orders, bookings
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    store_code: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class InsightsState(Base):
     """Watermarks of the incremental work (last message id seen, window fingerprint…)."""
 

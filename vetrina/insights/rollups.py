@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, insert, or_, select, true, update
+from sqlalchemy import CursorResult, delete, func, insert, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.bookings.models import Booking
@@ -43,6 +43,7 @@ from vetrina.insights.models import (
     ConversationDay,
     DailyRollup,
     DemandRollup,
+    DirtyKey,
     InsightsState,
     Order,
     OrderContact,
@@ -348,41 +349,13 @@ async def rebuild_booking_keys(session: AsyncSession, keys: set[Key]) -> None:
 # --- conversations ---------------------------------------------------------------------
 
 
-async def _conversation_fact(
-    session: AsyncSession, customer_id: str, day: date
+def _conversation_fact(
+    customer_id: str, day: date, messages: Sequence[Any], moves: Sequence[Any]
 ) -> ConversationDay | None:
-    start = day_start(day)
-    end = start + timedelta(days=1)
-    messages = (
-        await session.execute(
-            select(Message.direction, Message.author, Message.channel, Message.created_at)
-            .where(
-                Message.customer_id == customer_id,
-                Message.created_at >= start,
-                Message.created_at < end,
-            )
-            .order_by(Message.created_at, Message.id)
-        )
-    ).all()
+    """One conversation-day from that day's messages and handoff moves (time-ordered)."""
     inbound = [m for m in messages if m.direction == "in"]
     if not inbound:
         return None
-    moves = (
-        await session.execute(
-            select(
-                HandoffTransition.to_status,
-                HandoffTransition.owner_id,
-                HandoffTransition.store_code,
-                HandoffTransition.created_at,
-            )
-            .where(
-                HandoffTransition.customer_id == customer_id,
-                HandoffTransition.created_at >= start,
-                HandoffTransition.created_at < end,
-            )
-            .order_by(HandoffTransition.created_at, HandoffTransition.id)
-        )
-    ).all()
     fact = ConversationDay(
         customer_ref=customer_id,
         day=day,
@@ -410,18 +383,82 @@ async def _conversation_fact(
 
 
 async def _redo_conversation_days(session: AsyncSession, pairs: set[tuple[str, date]]) -> set[Key]:
+    """Recompute the facts of these (customer, day) pairs, a few queries per 500 customers."""
     keys: set[Key] = set()
-    for customer_id, day in sorted(pairs):
-        old = await session.get(ConversationDay, (customer_id, day))
-        if old is not None:
-            keys.add((day, old.store_code))
-            await session.delete(old)
-            await session.flush()
-        fact = await _conversation_fact(session, customer_id, day)
-        if fact is not None:
-            session.add(fact)
-            keys.add((day, fact.store_code))
-    await session.flush()
+    by_customer: dict[str, set[date]] = defaultdict(set)
+    for customer_id, day in pairs:
+        by_customer[customer_id].add(day)
+    for chunk in _chunks(sorted(by_customer)):
+        days = {d for c in chunk for d in by_customer[c]}
+        start, end = day_start(min(days)), day_start(max(days)) + timedelta(days=1)
+        messages: dict[tuple[str, date], list[Any]] = defaultdict(list)
+        for row in await session.execute(
+            select(
+                Message.customer_id,
+                Message.direction,
+                Message.author,
+                Message.channel,
+                Message.created_at,
+            )
+            .where(
+                Message.customer_id.in_(chunk),
+                Message.created_at >= start,
+                Message.created_at < end,
+            )
+            .order_by(Message.customer_id, Message.created_at, Message.id)
+        ):
+            messages[(row.customer_id, row.created_at.date())].append(row)
+        moves: dict[tuple[str, date], list[Any]] = defaultdict(list)
+        for move in await session.execute(
+            select(
+                HandoffTransition.customer_id,
+                HandoffTransition.to_status,
+                HandoffTransition.owner_id,
+                HandoffTransition.store_code,
+                HandoffTransition.created_at,
+            )
+            .where(
+                HandoffTransition.customer_id.in_(chunk),
+                HandoffTransition.created_at >= start,
+                HandoffTransition.created_at < end,
+            )
+            .order_by(
+                HandoffTransition.customer_id, HandoffTransition.created_at, HandoffTransition.id
+            )
+        ):
+            moves[(move.customer_id, move.created_at.date())].append(move)
+        wanted = [(c, d) for c in chunk for d in sorted(by_customer[c])]
+        for part in _chunks(wanted):
+            for day, store in await session.execute(
+                select(ConversationDay.day, ConversationDay.store_code).where(
+                    tuple_(ConversationDay.customer_ref, ConversationDay.day).in_(list(part))
+                )
+            ):
+                keys.add((day, store))
+            await session.execute(
+                delete(ConversationDay).where(
+                    tuple_(ConversationDay.customer_ref, ConversationDay.day).in_(list(part))
+                )
+            )
+        rows = []
+        for pair in wanted:
+            fact = _conversation_fact(pair[0], pair[1], messages.get(pair, []), moves.get(pair, []))
+            if fact is not None:
+                keys.add((fact.day, fact.store_code))
+                rows.append(
+                    {
+                        "customer_ref": fact.customer_ref,
+                        "day": fact.day,
+                        "channel": fact.channel,
+                        "store_code": fact.store_code,
+                        "handed_off": fact.handed_off,
+                        "consultant_id": fact.consultant_id,
+                        "first_response_seconds": fact.first_response_seconds,
+                        "queue_wait_seconds": fact.queue_wait_seconds,
+                    }
+                )
+        for part in _chunks(rows):
+            await session.execute(insert(ConversationDay), list(part))
     return keys
 
 
@@ -759,10 +796,61 @@ async def refresh(db: Database, options: AttributionOptions, *, batch: int = 200
     return report
 
 
+async def _mark_dirty(session: AsyncSession, family: str, keys: Iterable[Key]) -> None:
+    wanted = sorted(set(keys))
+    if not wanted:
+        return
+    existing: set[Key] = set()
+    for chunk in _chunks(wanted):
+        rows = await session.execute(
+            select(DirtyKey.day, DirtyKey.store_code).where(
+                DirtyKey.family == family,
+                tuple_(DirtyKey.day, DirtyKey.store_code).in_(list(chunk)),
+            )
+        )
+        existing.update((day, store) for day, store in rows)
+    fresh = [k for k in wanted if k not in existing]
+    for chunk in _chunks(fresh):
+        await session.execute(
+            insert(DirtyKey), [{"family": family, "day": d, "store_code": s} for d, s in chunk]
+        )
+
+
+async def _rebuild_dirty(db: Database, report: RefreshReport, per_transaction: int = 2000) -> None:
+    """Rebuild the rollups of every dirty key, a slice per transaction."""
+    for family, rebuild in (("orders", rebuild_order_keys), ("bookings", rebuild_booking_keys)):
+        while True:
+            async with db.transaction() as session:
+                keys = {
+                    (day, store)
+                    for day, store in await session.execute(
+                        select(DirtyKey.day, DirtyKey.store_code)
+                        .where(DirtyKey.family == family)
+                        .order_by(DirtyKey.day, DirtyKey.store_code)
+                        .limit(per_transaction)
+                    )
+                }
+                if not keys:
+                    break
+                await rebuild(session, keys)
+                for chunk in _chunks(sorted(keys)):
+                    await session.execute(
+                        delete(DirtyKey).where(
+                            DirtyKey.family == family,
+                            tuple_(DirtyKey.day, DirtyKey.store_code).in_(list(chunk)),
+                        )
+                    )
+                if family == "orders":
+                    report.order_keys += len(keys)
+                else:
+                    report.booking_keys += len(keys)
+
+
 async def _attribute_pending(
     db: Database, options: AttributionOptions, report: RefreshReport, batch: int
 ) -> None:
-    booking_codes: set[str] = set()
+    """Attribute waiting orders a batch per transaction, marking their keys dirty in the
+    same transaction; then rebuild the dirty keys."""
     while True:
         async with db.transaction() as session:
             pending = (
@@ -773,20 +861,15 @@ async def _attribute_pending(
                     .limit(batch)
                 )
             ).all()
-            if pending:
-                run = await attribute(session, pending, options)
-                report.attributed += run.orders
-                keys = run.order_keys or set()
-                await rebuild_order_keys(session, keys)
-                report.order_keys += len(keys)
-                booking_codes |= run.booking_codes or set()
-            else:
-                booking_codes |= await _changed_bookings(session)
-                keys = await _booking_keys(session, booking_codes)
-                if keys:
-                    await rebuild_booking_keys(session, keys)
-                report.booking_keys = len(keys)
-                return
+            if not pending:
+                codes = await _changed_bookings(session)
+                await _mark_dirty(session, "bookings", await _booking_keys(session, codes))
+                break
+            run = await attribute(session, pending, options)
+            report.attributed += run.orders
+            await _mark_dirty(session, "orders", run.order_keys)
+            await _mark_dirty(session, "bookings", await _booking_keys(session, run.booking_codes))
+    await _rebuild_dirty(db, report)
 
 
 async def full_recompute(db: Database, options: AttributionOptions) -> RefreshReport:
@@ -807,10 +890,5 @@ async def full_recompute(db: Database, options: AttributionOptions) -> RefreshRe
         }
         await rebuild_conversation_keys(session, keys)
         codes = set((await session.scalars(select(Booking.code))).all())
-        await _state(session, "bookings")
-    report = await refresh(db, options)
-    async with db.transaction() as session:
-        booking_keys = await _booking_keys(session, codes)
-        await rebuild_booking_keys(session, booking_keys)
-        report.booking_keys = len(booking_keys)
-    return report
+        await _mark_dirty(session, "bookings", await _booking_keys(session, codes))
+    return await refresh(db, options)

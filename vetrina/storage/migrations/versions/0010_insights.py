@@ -58,6 +58,12 @@ def upgrade() -> None:
     sa.Column('last_pieces', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'store_code', 'product_code', name=op.f('pk_insights_demand'))
     )
+    op.create_table('insights_dirty_keys',
+    sa.Column('family', sa.String(length=12), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('store_code', sa.String(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('family', 'day', 'store_code', name=op.f('pk_insights_dirty_keys'))
+    )
     op.create_table('insights_state',
     sa.Column('name', sa.String(length=40), nullable=False),
     sa.Column('number', sa.BigInteger(), nullable=False),
@@ -192,6 +198,7 @@ def downgrade() -> None:
 
     op.drop_table('orders')
     op.drop_table('insights_state')
+    op.drop_table('insights_dirty_keys')
     op.drop_table('insights_demand')
     op.drop_table('insights_daily')
     with op.batch_alter_table('insights_conversation_days', schema=None) as batch_op:
