@@ -228,15 +228,21 @@ async def apply_batch(
         batch = [(i, r) for i, r in good if r.kind == kind]
         for chunk in _chunks(batch):
             rows = [_row(record, checked.products, pks) for _, record in chunk]
-            inserted = await session.execute(
-                insert(Order).returning(Order.id, Order.source, Order.order_id), rows
+            # Core executemany, then the ids in one query: much faster than RETURNING
+            # row by row on SQLite.
+            await session.execute(insert(ORDERS), rows)
+            keys = [(r["source"], r["order_id"]) for r in rows]
+            found = await session.execute(
+                select(Order.id, Order.source, Order.order_id).where(
+                    tuple_(Order.source, Order.order_id).in_(keys)
+                )
             )
-            for pk, source, order_id in inserted:
+            for pk, source, order_id in found:
                 pks[(source, order_id)] = pk
             new_orders.extend((pks[r.key], r) for _, r in chunk)
     if new_orders:
         await session.execute(
-            insert(OrderContact),
+            insert(ORDER_CONTACTS),
             [
                 {
                     "order_pk": pk,

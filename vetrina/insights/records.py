@@ -21,9 +21,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -38,6 +39,7 @@ _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _BOOKING_CODE = re.compile(r"^[A-Z0-9]{4,12}$")
 
 
+@lru_cache(maxsize=65536)
 def normalise_phone(raw: str, region: str = "IT") -> str | None:
     """E.164 (``+393331234567``) or None when it is no valid number (``phonenumbers``)."""
     try:
@@ -218,9 +220,26 @@ def _lines(value: Any, reasons: list[str]) -> tuple[Line, ...]:
 def digest_of(record: OrderRecord) -> str:
     """SHA-256 of the normalised record: the same sale sent as JSON or CSV, with "59.9" or
     59.90, a phone with or without spaces, has the same digest."""
-    fields = asdict(record)
-    fields.pop("digest")
-    canonical = json.dumps(fields, sort_keys=True, default=str, separators=(",", ":"))
+    contact = record.contact
+    fields = [
+        record.order_id,
+        record.kind,
+        record.refund_of,
+        record.occurred_at.isoformat(),
+        record.source,
+        record.store,
+        record.staff,
+        contact.shop_account,
+        contact.loyalty_id,
+        contact.phone,
+        contact.email,
+        record.booking_code,
+        record.coupon,
+        record.currency,
+        [[line.sku, line.quantity, line.unit_price_cents] for line in record.lines],
+        record.total_cents,
+    ]
+    canonical = json.dumps(fields, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

@@ -25,9 +25,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, delete, func, insert, or_, select, true, tuple_, update
+from sqlalchemy import delete, func, insert, or_, select, true, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.bookings.models import Booking
@@ -509,21 +509,101 @@ async def rebuild_conversation_keys(session: AsyncSession, keys: set[Key]) -> No
 # --- demand (append-only) --------------------------------------------------------------
 
 
-async def _bump(
-    session: AsyncSession, model: Any, key: dict[str, Any], counts: dict[str, int]
+async def _add_demand(
+    session: AsyncSession, demand: dict[tuple[date, str, str], list[int]]
 ) -> None:
-    table = model.__table__
-    condition = [table.c[name] == value for name, value in key.items()]
-    result = cast(
-        CursorResult[Any],
+    """Add to ``insights_demand``: read the rows concerned, delete, write the sums."""
+    keys = sorted(demand)
+    for chunk in _chunks(keys):
+        wanted = [tuple(k) for k in chunk]
+        existing = await session.execute(
+            select(
+                DemandRollup.day,
+                DemandRollup.store_code,
+                DemandRollup.product_code,
+                DemandRollup.asks,
+                DemandRollup.out_of_stock,
+                DemandRollup.last_pieces,
+            ).where(
+                tuple_(DemandRollup.day, DemandRollup.store_code, DemandRollup.product_code).in_(
+                    wanted
+                )
+            )
+        )
+        merged = {k: list(demand[k]) for k in chunk}
+        for day, store, product, asks, out, last in existing:
+            counts = merged[(day, store, product)]
+            counts[0] += asks
+            counts[1] += out
+            counts[2] += last
         await session.execute(
-            update(table)
-            .where(*condition)
-            .values({name: table.c[name] + n for name, n in counts.items()})
-        ),
-    )
-    if result.rowcount == 0:
-        await session.execute(insert(table).values({**key, **counts}))
+            delete(DemandRollup).where(
+                tuple_(DemandRollup.day, DemandRollup.store_code, DemandRollup.product_code).in_(
+                    wanted
+                )
+            )
+        )
+        await session.execute(
+            insert(DemandRollup),
+            [
+                {
+                    "day": d,
+                    "store_code": s,
+                    "product_code": p,
+                    "asks": c[0],
+                    "out_of_stock": c[1],
+                    "last_pieces": c[2],
+                }
+                for (d, s, p), c in merged.items()
+            ],
+        )
+
+
+async def _add_daily(session: AsyncSession, daily: Counters) -> None:
+    """Add append-only counters to ``insights_daily`` the same way, per (day, store)."""
+    keys = sorted({(k[0], k[1]) for k in daily})
+    metrics = sorted({k[4] for k in daily})
+    for chunk in _chunks(keys):
+        wanted = list(chunk)
+        merged: Counters = {k: v for k, v in daily.items() if (k[0], k[1]) in set(wanted)}
+        existing = await session.execute(
+            select(
+                DailyRollup.day,
+                DailyRollup.store_code,
+                DailyRollup.dim,
+                DailyRollup.dim_value,
+                DailyRollup.metric,
+                DailyRollup.bucket,
+                DailyRollup.value,
+            ).where(
+                tuple_(DailyRollup.day, DailyRollup.store_code).in_(wanted),
+                DailyRollup.metric.in_(metrics),
+            )
+        )
+        for day, store, dim, value, metric, bucket, n in existing:
+            key = (day, store, dim, value, metric, bucket)
+            merged[key] = merged.get(key, 0) + n
+        await session.execute(
+            delete(DailyRollup).where(
+                tuple_(DailyRollup.day, DailyRollup.store_code).in_(wanted),
+                DailyRollup.metric.in_(metrics),
+            )
+        )
+        await session.execute(
+            insert(DailyRollup),
+            [
+                {
+                    "day": k[0],
+                    "store_code": k[1],
+                    "dim": k[2],
+                    "dim_value": k[3],
+                    "metric": k[4],
+                    "bucket": k[5],
+                    "value": v,
+                }
+                for k, v in merged.items()
+            ],
+        )
 
 
 async def sync_demand(session: AsyncSession) -> int:
@@ -558,27 +638,8 @@ async def sync_demand(session: AsyncSession) -> int:
             counts[0] += 1
             counts[1] += status == "out_of_stock"
             counts[2] += status == "last_pieces"
-    for (day, store, product), (asks, out, last) in demand.items():
-        await _bump(
-            session,
-            DemandRollup,
-            {"day": day, "store_code": store, "product_code": product},
-            {"asks": asks, "out_of_stock": out, "last_pieces": last},
-        )
-    for (day, store, dim, value, metric, bucket), n in daily.items():
-        await _bump(
-            session,
-            DailyRollup,
-            {
-                "day": day,
-                "store_code": store,
-                "dim": dim,
-                "dim_value": value,
-                "metric": metric,
-                "bucket": bucket,
-            },
-            {"value": n},
-        )
+    await _add_demand(session, demand)
+    await _add_daily(session, daily)
     mark.number = rows[-1].id
     return len(rows)
 
