@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from tests.insights.world import NOW, T0, World, refund, sale
@@ -119,3 +121,23 @@ async def test_money_is_stored_as_integer_cents(world: World) -> None:
     assert isinstance(order.total_cents, int)
     assert order.lines[0]["unit_price_cents"] == 10
     assert contact is not None and contact.email == "anna@example.com"
+
+
+async def test_a_customers_orders_for_timeline_and_export(world: World) -> None:
+    from vetrina.insights.orders import customer_orders
+
+    await world.insights.ingest(
+        [
+            sale("S-1", T0, customer={"phone": "+39 333 111 1111"}),
+            refund("R-1", "S-1", T0 + timedelta(hours=1), total="40.00"),
+            sale("S-2", T0, customer={"shop_account": "shop-bruno"}),
+        ],
+        now=NOW,
+    )
+    async with world.db.sessions() as session:
+        orders = await customer_orders(session, [world.anna])
+    assert [(o["order_id"], o["store"], o["total_cents"], o["matched_key"]) for o in orders] == [
+        ("R-1", "MI", -4000, "phone"),
+        ("S-1", "MI", 10000, "phone"),
+    ]
+    assert orders[1]["items"] == [{"sku": "TR-M", "quantity": 1, "unit_price_cents": 10000}]

@@ -312,3 +312,20 @@ def test_bad_queries_are_refused() -> None:
         KpiQuery(D1, D2, group_by="week")
     with pytest.raises(KpiError, match="at most"):
         KpiQuery(D1, D1 + timedelta(days=800))
+
+
+async def test_report_formats(lite: World) -> None:
+    import json
+
+    from vetrina.insights.kpis import render
+
+    await build(lite)
+    document = await lite.insights.kpis(KpiQuery(D1, D2, group_by="store"))
+    assert json.loads(render(document, "json")) == json.loads(json.dumps(document))
+    table = render(document, "table").splitlines()
+    assert table[0].split() == ["-", "MI", "RM"]
+    revenue = next(line for line in table if line.startswith("revenue_cents "))
+    assert revenue.split() == ["revenue_cents", "20000", "11000", "10000"]
+    assert render(document, "csv") == to_csv(document)
+    with pytest.raises(KpiError, match="format"):
+        render(document, "xml")

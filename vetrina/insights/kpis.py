@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections import defaultdict
 from collections.abc import Mapping
@@ -327,4 +328,36 @@ def period(start: str, end: str) -> tuple[date, date]:
     return first, last
 
 
-__all__ = ["FIELDS", "KpiError", "KpiQuery", "figures", "kpis", "percentile", "period", "to_csv"]
+__all__ = [
+    "FIELDS",
+    "KpiError",
+    "KpiQuery",
+    "figures",
+    "kpis",
+    "percentile",
+    "period",
+    "render",
+    "to_csv",
+]
+
+
+def render(document: Mapping[str, Any], fmt: str) -> str:
+    """``vetrina insights report --format table|csv|json``."""
+    if fmt == "json":
+        return json.dumps(document, indent=2, ensure_ascii=False)
+    if fmt == "csv":
+        return to_csv(document)
+    if fmt != "table":
+        raise KpiError("format: one of table, csv, json")
+    rows = document.get("groups") or [{"key": "total", **(document["totals"] or {})}]
+    names = [n for n in FIELDS if n not in ("key_mix", "purchases_by_distance")]
+    keys = [str(row.get("name") or row.get("key") or "-") for row in rows]
+    width = max(len(n) for n in names)
+    lines = [" " * width + "  " + "  ".join(f"{k:>12}" for k in keys)]
+    for name in names:
+        cells = []
+        for row in rows:
+            value = row.get(name)
+            cells.append(f"{'' if value is None else value:>12}")
+        lines.append(f"{name:<{width}}  " + "  ".join(cells))
+    return "\n".join(lines) + "\n"

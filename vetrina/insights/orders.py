@@ -400,3 +400,40 @@ async def rematch(session: AsyncSession, order_pks: Sequence[int]) -> int:
                     follows,
                 )
     return matched
+
+
+async def customer_orders(
+    session: AsyncSession, customer_ids: Sequence[str], *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """A person's orders for the timeline, the console profile and the export (newest
+    first): store, items, total and the key that matched. The gateway merges this into
+    the customer views (the customers package must not import insights)."""
+    rows = (
+        await session.scalars(
+            select(Order)
+            .where(Order.buyer_id.in_(list(customer_ids)))
+            .order_by(Order.occurred_at.desc(), Order.id.desc())
+            .limit(limit)
+        )
+    ).all()
+    return [
+        {
+            "kind": order.kind,
+            "source": order.source,
+            "order_id": order.order_id,
+            "occurred_at": order.occurred_at.isoformat(),
+            "store": order.store_code,
+            "items": [
+                {
+                    "sku": line["sku"],
+                    "quantity": line["quantity"],
+                    "unit_price_cents": line["unit_price_cents"],
+                }
+                for line in order.lines
+            ],
+            "total_cents": order.total_cents if order.kind == "order" else -order.total_cents,
+            "currency": order.currency,
+            "matched_key": order.matched_key,
+        }
+        for order in rows
+    ]
