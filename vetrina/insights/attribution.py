@@ -46,7 +46,7 @@ from vetrina.conversations.consultants import ConsultantStore
 from vetrina.conversations.models import Message
 from vetrina.customers.interactions import STOCK_CHECK, Interaction
 from vetrina.customers.models import Customer
-from vetrina.insights.models import ORDERS, AttributionCredit, Order
+from vetrina.insights.models import CREDITS, ORDERS, AttributionCredit, Order
 
 CHUNK = 500
 KIND_RANK = {"booking": 4, "consultant": 3, "stock_check": 2, "conversation": 1}
@@ -415,7 +415,7 @@ async def attribute(
             if row["touch_kind"] == "booking":
                 run.booking_codes.add(row["touch_ref"].split(":", 1)[1])
         if rows:
-            await session.execute(insert(AttributionCredit), rows)
+            await session.execute(insert(CREDITS), rows)
         if buckets:
             table = ORDERS
             await session.execute(

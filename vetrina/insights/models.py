@@ -195,3 +195,8 @@ class InsightsState(Base):
 
 ORDERS: Table = cast(Table, Order.__table__)
 ORDER_CONTACTS: Table = cast(Table, OrderContact.__table__)
+CREDITS: Table = cast(Table, AttributionCredit.__table__)
+DAILY: Table = cast(Table, DailyRollup.__table__)
+DEMAND: Table = cast(Table, DemandRollup.__table__)
+CONVERSATION_DAYS: Table = cast(Table, ConversationDay.__table__)
+DIRTY: Table = cast(Table, DirtyKey.__table__)

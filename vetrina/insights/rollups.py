@@ -39,6 +39,10 @@ from vetrina.customers.interactions import STOCK_CHECK, Interaction
 from vetrina.customers.models import ChannelIdentity, CustomerMerge
 from vetrina.insights.attribution import AttributionOptions, attribute
 from vetrina.insights.models import (
+    CONVERSATION_DAYS,
+    DAILY,
+    DEMAND,
+    DIRTY,
     AttributionCredit,
     ConversationDay,
     DailyRollup,
@@ -162,7 +166,7 @@ async def _replace(
         if v != 0 and (k[0], k[1]) in keys
     ]
     for chunk in _chunks(rows):
-        await session.execute(insert(DailyRollup), list(chunk))
+        await session.execute(insert(DAILY), list(chunk))
 
 
 def _add(
@@ -458,7 +462,7 @@ async def _redo_conversation_days(session: AsyncSession, pairs: set[tuple[str, d
                     }
                 )
         for part in _chunks(rows):
-            await session.execute(insert(ConversationDay), list(part))
+            await session.execute(insert(CONVERSATION_DAYS), list(part))
     return keys
 
 
@@ -544,7 +548,7 @@ async def _add_demand(
             )
         )
         await session.execute(
-            insert(DemandRollup),
+            insert(DEMAND),
             [
                 {
                     "day": d,
@@ -561,11 +565,13 @@ async def _add_demand(
 
 async def _add_daily(session: AsyncSession, daily: Counters) -> None:
     """Add append-only counters to ``insights_daily`` the same way, per (day, store)."""
-    keys = sorted({(k[0], k[1]) for k in daily})
     metrics = sorted({k[4] for k in daily})
-    for chunk in _chunks(keys):
+    by_key: dict[Key, Counters] = defaultdict(dict)
+    for k, v in daily.items():
+        by_key[(k[0], k[1])][k] = v
+    for chunk in _chunks(sorted(by_key)):
         wanted = list(chunk)
-        merged: Counters = {k: v for k, v in daily.items() if (k[0], k[1]) in set(wanted)}
+        merged: Counters = {k: v for key in wanted for k, v in by_key[key].items()}
         existing = await session.execute(
             select(
                 DailyRollup.day,
@@ -590,7 +596,7 @@ async def _add_daily(session: AsyncSession, daily: Counters) -> None:
             )
         )
         await session.execute(
-            insert(DailyRollup),
+            insert(DAILY),
             [
                 {
                     "day": k[0],
@@ -873,7 +879,7 @@ async def _mark_dirty(session: AsyncSession, family: str, keys: Iterable[Key]) -
     fresh = [k for k in wanted if k not in existing]
     for chunk in _chunks(fresh):
         await session.execute(
-            insert(DirtyKey), [{"family": family, "day": d, "store_code": s} for d, s in chunk]
+            insert(DIRTY), [{"family": family, "day": d, "store_code": s} for d, s in chunk]
         )
 
 
