@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from vetrina.conversations.consultants import Consultant
 from vetrina.insights.attribution import DISTANCE_LABELS
 from vetrina.insights.models import DailyRollup, DemandRollup
+from vetrina.insights.rollups import ALL_STORES
 
 GROUPS = ("day", "store", "channel", "consultant")
 MAX_DAYS = 731
@@ -263,7 +264,8 @@ async def _consultant_names(session: AsyncSession, sums: Mapping[Any, Any]) -> d
 
 
 async def top_out_of_stock(session: AsyncSession, query: KpiQuery) -> list[dict[str, Any]]:
-    """The products (per store) most often asked for and answered out of stock."""
+    """The products most often asked for and answered out of stock, in one store or (with
+    no store named) over every store."""
     statement = (
         select(
             DemandRollup.product_code,
@@ -278,12 +280,11 @@ async def top_out_of_stock(session: AsyncSession, query: KpiQuery) -> list[dict[
         .order_by(desc("out"), desc("asks"), DemandRollup.product_code, DemandRollup.store_code)
         .limit(TOP_ASKS)
     )
-    if query.store is not None:
-        statement = statement.where(DemandRollup.store_code == query.store)
+    statement = statement.where(DemandRollup.store_code == (query.store or ALL_STORES))
     return [
         {
             "product_code": product,
-            "store": store or None,
+            "store": None if store in ("", ALL_STORES) else store,
             "asks": int(asks),
             "out_of_stock": int(out),
             "last_pieces": int(last),

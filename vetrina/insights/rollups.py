@@ -57,6 +57,7 @@ from vetrina.storage.database import Database
 
 CHUNK = 500
 ALL, CHANNEL, CONSULTANT = "all", "channel", "consultant"
+ALL_STORES = "*"  # insights_demand rows summed over every store
 ORDER_METRICS = (
     "orders",
     "refunds",
@@ -640,10 +641,13 @@ async def sync_demand(session: AsyncSession) -> int:
                 elif status == "last_pieces":
                     _add(daily, key, dim, value, "stock_last", 1)
         if data.get("product_code"):
-            counts = demand[(key[0], key[1], str(data["product_code"]))]
-            counts[0] += 1
-            counts[1] += status == "out_of_stock"
-            counts[2] += status == "last_pieces"
+            # Per store, and once more under "*" (every store) so that the all-stores top
+            # list reads one row per product and day, not one per store.
+            for store in (key[1], ALL_STORES):
+                counts = demand[(key[0], store, str(data["product_code"]))]
+                counts[0] += 1
+                counts[1] += status == "out_of_stock"
+                counts[2] += status == "last_pieces"
     await _add_demand(session, demand)
     await _add_daily(session, daily)
     mark.number = rows[-1].id
