@@ -57,7 +57,9 @@ from vetrina.storage.database import Database
 
 CHUNK = 500
 ALL, CHANNEL, CONSULTANT = "all", "channel", "consultant"
-ALL_STORES = "*"  # insights_demand rows summed over every store
+ALL_STORES = "*"
+LOOK_BACK = timedelta(minutes=5)
+ID_LOOK_BACK = 1000  # insights_demand rows summed over every store
 ORDER_METRICS = (
     "orders",
     "refunds",
@@ -670,6 +672,14 @@ class RefreshReport:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+def _margin(session: AsyncSession) -> int:
+    """Ids to look back: on PostgreSQL, transactions commit out of id order, so a message
+    with a lower id can appear after the last run saw a higher one. Conversation-days are
+    recomputed from scratch, so seeing a message twice is harmless. SQLite has one writer
+    at a time: ids commit in order."""
+    return 0 if session.get_bind().dialect.name == "sqlite" else ID_LOOK_BACK
+
+
 async def _sync_conversations(session: AsyncSession, report: RefreshReport) -> set[Key]:
     messages = await _state(session, "messages")
     handoffs = await _state(session, "handoffs")
@@ -677,7 +687,7 @@ async def _sync_conversations(session: AsyncSession, report: RefreshReport) -> s
     last_message = messages.number
     for mid, cid, created_at in await session.execute(
         select(Message.id, Message.customer_id, Message.created_at)
-        .where(Message.id > messages.number)
+        .where(Message.id > messages.number - _margin(session))
         .order_by(Message.id)
     ):
         pairs.add((cid, created_at.date()))
@@ -686,7 +696,7 @@ async def _sync_conversations(session: AsyncSession, report: RefreshReport) -> s
     last_handoff = handoffs.number
     for hid, cid, created_at in await session.execute(
         select(HandoffTransition.id, HandoffTransition.customer_id, HandoffTransition.created_at)
-        .where(HandoffTransition.id > handoffs.number)
+        .where(HandoffTransition.id > handoffs.number - _margin(session))
         .order_by(HandoffTransition.id)
     ):
         pairs.add((cid, created_at.date()))
@@ -821,7 +831,9 @@ async def _changed_bookings(session: AsyncSession) -> set[str]:
     since = datetime.fromisoformat(mark.text) if mark.text else None
     query = select(Booking.code, Booking.updated_at)
     if since is not None:
-        query = query.where(Booking.updated_at > since)
+        # Look back a little: a booking changed in a transaction that committed after the
+        # last run, with an earlier updated_at, is still seen (rebuilding is idempotent).
+        query = query.where(Booking.updated_at > since - LOOK_BACK)
     codes: set[str] = set()
     latest = since
     for code, updated_at in await session.execute(query):
