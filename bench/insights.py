@@ -124,7 +124,9 @@ async def build(db: Database, n: dict[str, int], rng: random.Random) -> dict[str
     async with db.transaction() as session:
         await write_stores(session, stores)
         await write_catalog(session, products)
-        store_ids = dict((await session.execute(select(Store.code, Store.id))).all())
+        store_ids: dict[str, int] = {
+            code: sid for code, sid in await session.execute(select(Store.code, Store.id))
+        }
         consultants = []
         for i, store in enumerate(stores):
             for k in range(2):
@@ -172,9 +174,12 @@ async def build(db: Database, n: dict[str, int], rng: random.Random) -> dict[str
     await insert_rows(db, ChannelIdentity, identities)
     await insert_rows(db, Conversation, [{"customer_id": c, "status": "bot"} for c in customers])
     async with db.sessions() as session:
-        conversation_of = dict(
-            (await session.execute(select(Conversation.customer_id, Conversation.id))).all()
-        )
+        conversation_of: dict[str, int] = {
+            cid: conv
+            for cid, conv in await session.execute(
+                select(Conversation.customer_id, Conversation.id)
+            )
+        }
     messages: list[dict[str, Any]] = []
     transitions: list[dict[str, Any]] = []
     channels = ("whatsapp", "web", "instagram")
@@ -193,7 +198,7 @@ async def build(db: Database, n: dict[str, int], rng: random.Random) -> dict[str
             {**base, "direction": "in", "author": "customer", "text": "ciao", "created_at": at}
         )
         if rng.random() < 0.05:
-            consultant, store = consultant_ids[rng.randrange(len(consultant_ids))]
+            consultant_id, store_code = consultant_ids[rng.randrange(len(consultant_ids))]
             asked = at + timedelta(seconds=5)
             claimed = asked + timedelta(seconds=rng.randrange(10, 900))
             transitions.append(
@@ -203,7 +208,7 @@ async def build(db: Database, n: dict[str, int], rng: random.Random) -> dict[str
                     "from_status": "bot",
                     "to_status": "waiting",
                     "actor": "customer",
-                    "store_code": store,
+                    "store_code": store_code,
                     "created_at": asked,
                 }
             )
@@ -214,9 +219,9 @@ async def build(db: Database, n: dict[str, int], rng: random.Random) -> dict[str
                     "from_status": "waiting",
                     "to_status": "with_consultant",
                     "actor": "consultant",
-                    "consultant_id": consultant,
-                    "owner_id": consultant,
-                    "store_code": store,
+                    "consultant_id": consultant_id,
+                    "owner_id": consultant_id,
+                    "store_code": store_code,
                     "created_at": claimed,
                 }
             )
@@ -228,7 +233,7 @@ async def build(db: Database, n: dict[str, int], rng: random.Random) -> dict[str
                     "text": "x",
                     "status": "sent",
                     "created_at": claimed + timedelta(seconds=30),
-                    "payload": {"consultant": {"id": consultant, "name": "C"}},
+                    "payload": {"consultant": {"id": consultant_id, "name": "C"}},
                 }
             )
         else:
