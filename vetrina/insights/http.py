@@ -1,0 +1,401 @@
+"""HTTP: ``POST /api/orders`` and ``GET /api/insights/kpis`` (and its ``.csv`` twin).
+
+The gateway mounts :func:`routes` (``app.router.add_routes(routes(...))``) and merges
+:data:`OPENAPI_PATHS` into its OpenAPI document.
+
+``POST /api/orders`` — for a shop or a till system:
+
+- ``Authorization: Bearer <VETRINA_ORDERS_TOKEN>`` (constant-time compare); 401 when
+  missing or wrong, 503 when no token is configured (the endpoint is off).
+- Body: a JSON array of at most 1,000 order records (or ``{"orders": [...]}``), see
+  :mod:`vetrina.insights.records`; more is 413, not JSON or not a list is 400.
+- 200 ``{"applied": n, "matched": k, "unchanged": u}``; a resent batch is all
+  ``unchanged``. 422 lists every bad record by index and reason, and nothing is applied.
+
+``GET /api/insights/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=][&channel=][&group_by=]``
+— JSON of :func:`vetrina.insights.kpis.kpis`; ``/api/insights/kpis.csv`` the same as CSV.
+Who may read what is decided by the ``kpi_access`` callable the gateway passes (a
+reporting bearer token sees every store; a consultant's console session only theirs).
+
+Errors are ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from aiohttp import web
+
+from vetrina.bookings.outcomes import BookingOutcomes, BookingUnknown, OutcomeConflict, WrongStore
+from vetrina.insights.kpis import FIELDS, GROUPS, KpiError, KpiQuery, period, to_csv
+from vetrina.insights.orders import MAX_BATCH
+from vetrina.insights.service import Insights
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 8 * 1024 * 1024  # 1,000 generous orders fit in a fraction of this
+
+
+@dataclass(frozen=True)
+class KpiAccess:
+    """What the caller may see: ``stores`` None means every store."""
+
+    stores: frozenset[str] | None = None
+
+
+AccessCheck = Callable[[web.Request], Awaitable[KpiAccess | None]]
+
+
+def error(
+    status: int, code: str, message: str, details: Any = None, **headers: str
+) -> web.Response:
+    return web.json_response(
+        {"error": {"code": code, "message": message, "details": details}},
+        status=status,
+        headers=headers or None,
+    )
+
+
+def bearer_matches(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        return False
+    return hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+def bearer_access(token: str) -> AccessCheck:
+    """Every store for a request with this bearer token (a reporting or BI tool)."""
+
+    async def check(request: web.Request) -> KpiAccess | None:
+        ok = bearer_matches(request.headers.get("Authorization", ""), token)
+        return KpiAccess() if ok else None
+
+    return check
+
+
+async def _body(request: web.Request) -> bytes | None:
+    """The whole body, or None past :data:`MAX_BODY_BYTES` (not the app's 1 MB default)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def routes(insights: Insights, *, orders_token: str, kpi_access: AccessCheck) -> list[web.RouteDef]:
+    async def post_orders(request: web.Request) -> web.Response:
+        if not orders_token:
+            return error(503, "disabled", "the orders endpoint is off: set VETRINA_ORDERS_TOKEN")
+        if not bearer_matches(request.headers.get("Authorization", ""), orders_token):
+            log.warning("orders refused: bad or missing bearer token from %s", request.remote)
+            return error(
+                401,
+                "unauthorised",
+                "missing or wrong bearer token",
+                **{"WWW-Authenticate": 'Bearer realm="orders"'},
+            )
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+        try:
+            raw = await _body(request)
+            if raw is None:
+                return error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+            body = json.loads(raw, parse_float=Decimal)
+        except (ValueError, UnicodeDecodeError):
+            return error(400, "not_json", "the body is not JSON")
+        records = body.get("orders") if isinstance(body, dict) else body
+        if not isinstance(records, list):
+            return error(400, "not_a_list", 'expected a JSON array of orders, or {"orders": [...]}')
+        if len(records) > MAX_BATCH:
+            return error(
+                413,
+                "batch_too_large",
+                f"at most {MAX_BATCH} orders per batch, got {len(records)}: split it",
+                {"max": MAX_BATCH, "received": len(records)},
+            )
+        result = await insights.ingest(records)
+        if result.problems:
+            return error(
+                422,
+                "invalid_records",
+                f"{len({p.index for p in result.problems})} of {len(records)} record(s) are "
+                "invalid; nothing was applied",
+                [
+                    {"index": p.index, "order_id": p.order_id, "reason": p.reason}
+                    for p in result.problems
+                ],
+            )
+        log.info(
+            "orders: %d applied, %d matched, %d unchanged",
+            result.applied,
+            result.matched,
+            result.unchanged,
+        )
+        return web.json_response(
+            {"applied": result.applied, "matched": result.matched, "unchanged": result.unchanged}
+        )
+
+    async def query_of(request: web.Request) -> KpiQuery | web.Response:
+        access = await kpi_access(request)
+        if access is None:
+            return error(401, "unauthorised", "sign in, or send the reporting bearer token")
+        params = request.query
+        try:
+            start, end = period(params.get("from", ""), params.get("to", ""))
+            store = params.get("store") or None
+            if access.stores is not None:
+                if store is None and len(access.stores) == 1:
+                    store = next(iter(access.stores))
+                if store is None or store not in access.stores:
+                    return error(
+                        403,
+                        "forbidden_store",
+                        "choose one of your stores with ?store=",
+                        {"stores": sorted(access.stores)},
+                    )
+            return KpiQuery(
+                start,
+                end,
+                store=store,
+                channel=params.get("channel") or None,
+                group_by=params.get("group_by") or None,
+            )
+        except KpiError as problem:
+            return error(400, "bad_query", str(problem))
+
+    async def get_kpis(request: web.Request) -> web.Response:
+        query = await query_of(request)
+        if isinstance(query, web.Response):
+            return query
+        return web.json_response(await insights.kpis(query))
+
+    async def get_kpis_csv(request: web.Request) -> web.Response:
+        query = await query_of(request)
+        if isinstance(query, web.Response):
+            return query
+        document = await insights.kpis(query)
+        name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
+        return web.Response(
+            text=to_csv(document),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+
+    return [
+        web.post("/api/orders", post_orders),
+        web.get("/api/insights/kpis", get_kpis),
+        web.get("/api/insights/kpis.csv", get_kpis_csv),
+    ]
+
+
+def booking_routes(outcomes: BookingOutcomes, *, checkin_token: str) -> list[web.RouteDef]:
+    """``POST /api/bookings/{code}/check-in`` for a store tablet or till (bearer token).
+
+    Optional JSON body ``{"store": "MI-DUOMO", "staff": "giulia@example.com"}``. 200 with
+    the booking's state; 404 unknown code, 409 cancelled / completed / no-show / already
+    checked in, 422 a booking of another store than ``store``.
+    """
+
+    async def check_in(request: web.Request) -> web.Response:
+        if not checkin_token:
+            return error(503, "disabled", "check-in by token is off: set VETRINA_CHECKIN_TOKEN")
+        if not bearer_matches(request.headers.get("Authorization", ""), checkin_token):
+            return error(
+                401,
+                "unauthorised",
+                "missing or wrong bearer token",
+                **{"WWW-Authenticate": 'Bearer realm="check-in"'},
+            )
+        body: Any = {}
+        if request.can_read_body:
+            raw = await _body(request)
+            try:
+                body = json.loads(raw or b"{}")
+            except (ValueError, UnicodeDecodeError):
+                return error(400, "not_json", "the body is not JSON")
+            if not isinstance(body, dict):
+                return error(400, "not_an_object", 'expected {"store": ..., "staff": ...}')
+        store = body.get("store") if isinstance(body.get("store"), str) else None
+        staff = body.get("staff") if isinstance(body.get("staff"), str) else None
+        try:
+            view = await outcomes.check_in(
+                request.match_info["code"], actor=(staff or "till")[:254], store=store
+            )
+        except BookingUnknown as problem:
+            return error(404, problem.code, f"no booking {problem}")
+        except WrongStore as problem:
+            return error(422, problem.code, str(problem))
+        except OutcomeConflict as problem:
+            return error(409, problem.code, str(problem))
+        return web.json_response(
+            {
+                "code": view.code,
+                "store": view.store,
+                "status": view.status,
+                "checked_in_at": view.checked_in_at.isoformat() if view.checked_in_at else None,
+                "checked_in_by": view.checked_in_by,
+            }
+        )
+
+    return [web.post("/api/bookings/{code}/check-in", check_in)]
+
+
+_ERROR = {"$ref": "#/components/schemas/InsightsError"}
+_QUERY = [
+    {
+        "name": "from",
+        "in": "query",
+        "required": True,
+        "schema": {"type": "string", "format": "date"},
+    },
+    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+    {"name": "store", "in": "query", "schema": {"type": "string"}},
+    {"name": "channel", "in": "query", "schema": {"type": "string"}},
+    {"name": "group_by", "in": "query", "schema": {"type": "string", "enum": list(GROUPS)}},
+]
+_FIGURES = {
+    "type": "object",
+    "properties": {name: {"description": text} for name, text in FIELDS.items()},
+}
+OPENAPI_PATHS: dict[str, Any] = {
+    "/api/orders": {
+        "post": {
+            "summary": "Orders and till sales (Order Completed records), at most 1,000",
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "array",
+                            "maxItems": MAX_BATCH,
+                            "items": {
+                                "type": "object",
+                                "required": ["order_id", "occurred_at", "source", "lines", "total"],
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "applied",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "applied": {"type": "integer"},
+                                    "matched": {"type": "integer"},
+                                    "unchanged": {"type": "integer"},
+                                },
+                            }
+                        }
+                    },
+                },
+                **{
+                    code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+                    for code, text in (
+                        ("400", "not JSON / not a list"),
+                        ("401", "bad token"),
+                        ("413", "more than 1,000 records"),
+                        ("422", "every bad record, nothing applied"),
+                        ("503", "no token configured"),
+                    )
+                },
+            },
+        }
+    },
+    "/api/insights/kpis": {
+        "get": {
+            "summary": "The omnichannel KPIs for a period, a store, a channel, grouped",
+            "parameters": _QUERY,
+            "responses": {
+                "200": {
+                    "description": "KPIs",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "totals": _FIGURES,
+                                    "groups": {"type": "array", "items": _FIGURES},
+                                    "top_out_of_stock": {
+                                        "type": "array",
+                                        "items": {"type": "object"},
+                                    },
+                                },
+                            }
+                        }
+                    },
+                },
+                "400": {
+                    "description": "bad dates or grouping",
+                    "content": {"application/json": {"schema": _ERROR}},
+                },
+                "401": {
+                    "description": "not signed in",
+                    "content": {"application/json": {"schema": _ERROR}},
+                },
+                "403": {
+                    "description": "not one of your stores",
+                    "content": {"application/json": {"schema": _ERROR}},
+                },
+            },
+        }
+    },
+    "/api/bookings/{code}/check-in": {
+        "post": {
+            "summary": "A store tablet or till checks a shopper in by booking code",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": {
+                "200": {"description": "checked in"},
+                **{
+                    code: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+                    for code, text in (
+                        ("401", "bad token"),
+                        ("404", "unknown code"),
+                        ("409", "cancelled, completed or already checked in"),
+                        ("422", "a booking of another store"),
+                    )
+                },
+            },
+        }
+    },
+    "/api/insights/kpis.csv": {
+        "get": {
+            "summary": "The same KPIs as CSV, one row per group",
+            "parameters": _QUERY,
+            "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}},
+        }
+    },
+}
+OPENAPI_SCHEMAS: dict[str, Any] = {
+    "InsightsError": {
+        "type": "object",
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                    "details": {},
+                },
+            }
+        },
+    }
+}
