@@ -147,10 +147,6 @@ async def test_two_consultants_click_at_once(shop: Shop) -> None:
     assert len(await outcomes.history(other.code)) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the change to Bookings.release_no_shows described in the insights report",
-)
 async def test_the_sweep_never_releases_a_checked_in_booking(shop: Shop) -> None:
     code = await booked(shop)
     await BookingOutcomes(shop.db).check_in(code, actor="giulia@example.com")

@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ from vetrina.bookings.errors import (
     StoreNotBookable,
 )
 from vetrina.bookings.models import Booking, BookingItem, BookingStatus, SlotUsage
+from vetrina.bookings.outcomes import BookingCheckIn
 from vetrina.bookings.rules import TRY_ON
 from vetrina.bookings.views import BookedItem, BookingView
 from vetrina.catalog.models import Product, Store, StoreStock, Variant
@@ -363,7 +364,11 @@ async def confirmed_ids_before(session: AsyncSession, cutoff: datetime) -> list[
         (
             await session.scalars(
                 select(Booking.id)
-                .where(Booking.status == BookingStatus.CONFIRMED.value, Booking.starts_at <= cutoff)
+                .where(
+                    Booking.status == BookingStatus.CONFIRMED.value,
+                    Booking.starts_at <= cutoff,
+                    ~exists().where(BookingCheckIn.booking_id == Booking.id),
+                )
                 .order_by(Booking.starts_at)
             )
         ).all()

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from vetrina.bookings import repository as repo
 from vetrina.bookings.errors import BookingNotActive
 from vetrina.bookings.models import Booking, BookingStatus
+from vetrina.bookings.outcomes import is_checked_in
 from vetrina.bookings.rules import BOOKING_NO_SHOW, BookingOptions
 from vetrina.customers.interactions import record_interaction
 from vetrina.storage.base import utcnow
@@ -31,7 +32,9 @@ class Sweeps:
         for booking_id in ids:
             try:
                 async with self._db.transaction() as session:
-                    booking = await session.get_one(Booking, booking_id)
+                    booking = await session.get_one(Booking, booking_id, with_for_update=True)
+                    if await is_checked_in(session, booking.id):
+                        continue  # arrived meanwhile: never a no-show
                     await repo.release_items(session, booking.id, booking.store_id)
                     await repo.leave_status(session, booking, BookingStatus.NO_SHOW, now)
                     view = replace(

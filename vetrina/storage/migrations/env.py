@@ -16,12 +16,14 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 import vetrina.bookings.models
+import vetrina.bookings.outcomes
 import vetrina.catalog.models
 import vetrina.conversations.consultants
 import vetrina.conversations.handoff
 import vetrina.conversations.models
 import vetrina.customers.interactions
-import vetrina.customers.models  # noqa: F401  (the imports above fill Base.metadata)
+import vetrina.customers.models
+import vetrina.insights.models  # noqa: F401  (the imports above fill Base.metadata)
 from vetrina.storage.base import Base
 from vetrina.storage.database import normalise_url
 
