@@ -93,7 +93,9 @@ class MetaFake:
     def sent_to(self, igsid: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["recipient"] == igsid]
 
-    async def wait_for(self, igsid: str, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+    async def wait_for(
+        self, igsid: str, count: int = 1, timeout: float = 10
+    ) -> list[dict[str, Any]]:
         async def enough() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.sent_to(igsid)) >= count)
@@ -111,8 +113,12 @@ class MetaFake:
 
     def _token_ok(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else request.query.get("access_token", "")
-        return hmac.compare_digest(token.encode(), self.access_token.encode())
+        bearer = header.startswith("Bearer ")
+        token = header[7:] if bearer else request.query.get("access_token", "")
+        # Headers may carry undecodable bytes (surrogates): they never match, never raise.
+        return hmac.compare_digest(
+            token.encode("utf-8", "surrogatepass"), self.access_token.encode()
+        )
 
     async def _profile(self, request: web.Request) -> web.Response:
         if not self._token_ok(request):

@@ -51,6 +51,8 @@ class Harness:
     twilio: TwilioFake
     meta: MetaFake
     assistant: FakeAssistant
+    twilio_url: str = ""  # where the fake providers listen
+    meta_url: str = ""
 
     @property
     def whatsapp_url(self) -> str:
@@ -139,7 +141,7 @@ async def make_harness(
     try:
         yield Harness(
             url, settings.public_url, app[SERVICES], app[PROVIDER_CHANNELS], twilio, meta,
-            assistant,
+            assistant, twilio_url, meta_url,
         )
     finally:
         await twilio.close()

@@ -11,10 +11,18 @@ import pytest
 
 from channels.instagram.render import messages, quick_replies, short_title
 from channels.instagram.sender import rate_limit_wait
-from channels.instagram.webhook import parse_delivery, signature_of, valid_signature
+from channels.instagram.schema import MalformedDelivery, Notification, read_notification
+from channels.instagram.webhook import Delivery, signature_of, valid_signature
+from channels.instagram.webhook import parse_delivery as parse_notification
 from tests.channels.payloads import IG_ACCOUNT, INSTAGRAM_BATCH, INSTAGRAM_TEXT
 from vetrina.conversations.ports import OutboundView
 from vetrina.storage.base import utcnow
+
+
+def parse_delivery(payload: dict, account_id: str, max_chars: int) -> Delivery:
+    """Validated as the webhook validates it, then parsed."""
+    notification: Notification = read_notification(json.dumps(payload).encode())
+    return parse_notification(notification, account_id, max_chars)
 
 
 def test_signature_is_hmac_sha256_of_the_raw_body() -> None:
@@ -62,17 +70,27 @@ def test_batch_is_stored_oldest_first() -> None:
     assert [m.text for m in parse_delivery(payload, IG_ACCOUNT, 2000).ordered_messages()] == ["first", "second"]
 
 
-def test_deleted_unsupported_postback_and_junk_events() -> None:
+def test_deleted_unsupported_postback_and_unanswerable_events() -> None:
     payload = {"object": "instagram", "entry": [{"id": IG_ACCOUNT, "messaging": [
         {"sender": {"id": "1"}, "message": {"mid": "d", "is_deleted": True}},
         {"sender": {"id": "1"}, "message": {"mid": "u", "is_unsupported": True}},
         {"sender": {"id": "1"}, "timestamp": 5, "postback": {"mid": "p", "title": "Orari", "payload": "/ask_hours"}},
-        "junk", {"message": {"mid": "n"}}, {"sender": {"id": "1"}, "message": {"text": "no mid"}},
-    ]}, "junk"]}
+        {"message": {"mid": "n"}}, {"sender": {"id": "1"}, "message": {"text": "no mid"}},
+    ], "standby": [{"sender": {"id": "2"}, "message": {"mid": "s", "text": "other app"}}]}]}
     delivery = parse_delivery(payload, IG_ACCOUNT, 2000)
     texts = {m.provider_message_id: (m.text, m.metadata.get("assistant_text")) for m in delivery.ordered_messages()}
     assert texts == {"u": ("[unsupported message]", None), "p": ("Orari", "/ask_hours")}
-    assert delivery.ignored["deleted"] == 1 and delivery.ignored["malformed entry"] == 1
+    assert delivery.ignored == {
+        "deleted": 1, "no sender": 1, "message without mid": 1, "standby": 1,
+    }
+
+
+def test_junk_inside_a_signed_delivery_refuses_the_whole_delivery() -> None:
+    """A malformed entry or event is not skipped: the delivery is refused (400), whole."""
+    good = {"sender": {"id": "1"}, "message": {"mid": "ok", "text": "hi"}}
+    for entries in ([{"id": IG_ACCOUNT, "messaging": [good, "junk"]}], [{"id": IG_ACCOUNT, "messaging": [good]}, "junk"]):
+        with pytest.raises(MalformedDelivery):
+            read_notification(json.dumps({"object": "instagram", "entry": entries}).encode())
 
 
 def view(text: str, buttons: list[dict] | None = None, image: str | None = None) -> OutboundView:

@@ -53,10 +53,16 @@ def test_location_payload_becomes_coordinates_for_the_assistant() -> None:
     assert inbound.text == "📍 45.4642, 9.1900 (Duomo)"
 
 
-@pytest.mark.parametrize(("lat", "lon"), [("91", "9"), ("45", "181"), ("nan", "9"), ("x", "9")])
+@pytest.mark.parametrize(("lat", "lon"), [("91", "9"), ("45", "181"), ("-90.5", "9")])
 def test_impossible_coordinates_are_not_a_location(lat: str, lon: str) -> None:
     inbound = parse_incoming({**WHATSAPP_LOCATION, "Latitude": lat, "Longitude": lon}, 2000)
     assert "location" not in inbound.metadata
+
+
+@pytest.mark.parametrize(("lat", "lon"), [("nan", "9"), ("x", "9"), ("45", "inf"), ("1e400", "9")])
+def test_coordinates_that_are_not_decimals_refuse_the_webhook(lat: str, lon: str) -> None:
+    with pytest.raises(BadWebhook):
+        parse_incoming({**WHATSAPP_LOCATION, "Latitude": lat, "Longitude": lon}, 2000)
 
 
 def test_template_button_tap_sends_its_payload() -> None:
