@@ -81,14 +81,18 @@ class MetaFake:
         self.profiles: dict[str, dict[str, str]] = {}
         self.echo_answers: list[int] = []
         self._failures: deque[tuple[int, int, bool, dict[str, str]]] = deque()
+        self._passes_before_failure = 0
         self._http: aiohttp.ClientSession | None = None
         self._tasks = BackgroundTasks()
         self._changed = asyncio.Condition()
 
     # --- test controls ---------------------------------------------------------------
     def fail_next(self, times: int = 1, status: int = 500, code: int = 2, *,
-                  transient: bool = True, headers: dict[str, str] | None = None) -> None:
+                  transient: bool = True, headers: dict[str, str] | None = None,
+                  after: int = 0) -> None:
+        """Answer the next ``times`` sends with this error, once ``after`` more succeeded."""
         self._failures.extend([(status, code, transient, dict(headers or {}))] * times)
+        self._passes_before_failure = after
 
     def sent_to(self, igsid: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["recipient"] == igsid]
@@ -137,7 +141,9 @@ class MetaFake:
             return graph_error(400, 100, "Unsupported post request.", subcode=33,
                                kind="GraphMethodException")
         self.send_requests += 1
-        if self._failures:
+        if self._failures and self._passes_before_failure > 0:
+            self._passes_before_failure -= 1
+        elif self._failures:
             status, code, transient, headers = self._failures.popleft()
             return graph_error(status, code, "An unexpected error has occurred.",
                                transient=transient, headers=headers)
