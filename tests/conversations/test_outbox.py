@@ -164,7 +164,11 @@ async def test_another_instance_is_woken_by_notify_long_before_its_poll(
 
 
 async def test_a_rolled_back_store_wakes_nobody(postgres_server: str) -> None:
-    """NOTIFY is sent on commit only: a transaction that fails notifies no one."""
+    """NOTIFY is sent on commit only: a transaction that fails notifies no one.
+
+    A rolled-back store, then a committed one: notifications arrive in commit order, so
+    had the first one been sent it would be seen before (or with) the second.
+    """
     from tests.conftest import _reset_postgres
     from vetrina.storage.migrate import upgrade_async
 
@@ -172,16 +176,20 @@ async def test_a_rolled_back_store_wakes_nobody(postgres_server: str) -> None:
     await upgrade_async(postgres_server)
     db = Database(postgres_server)
     woken: list[float] = []
+    arrived = asyncio.Event()
     listening = asyncio.Event()
-    task = asyncio.create_task(
-        listen_for_outbound(db, lambda: woken.append(1), on_listening=listening.set)
-    )
+
+    def wake() -> None:
+        woken.append(asyncio.get_running_loop().time())
+        arrived.set()
+
+    task = asyncio.create_task(listen_for_outbound(db, wake, on_listening=listening.set))
     try:
         await asyncio.wait_for(listening.wait(), 10)
         anna = await customer(db, "anna")
         woken.clear()
+        arrived.clear()
         with pytest.raises(RuntimeError):
-            now = utcnow()
             async with db.transaction() as session:
                 conversation = await conversation_for(session, anna)
                 session.add(
@@ -192,16 +200,15 @@ async def test_a_rolled_back_store_wakes_nobody(postgres_server: str) -> None:
                         author=Author.BOT.value,
                         text="never",
                         payload={},
-                        now=now,
+                        now=utcnow(),
                     )
                 )
                 await session.flush()
                 raise RuntimeError("rolled back")
         await store_replies(db, anna, ["kept"])
-        deadline = asyncio.get_running_loop().time() + 10
-        while not woken and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
-        await asyncio.sleep(0.3)
+        await asyncio.wait_for(arrived.wait(), 10)
+        # Let the listener drain anything else PostgreSQL had already sent with it.
+        await asyncio.sleep(0.2)
         assert len(woken) == 1  # the committed store only
     finally:
         task.cancel()
