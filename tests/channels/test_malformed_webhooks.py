@@ -16,10 +16,14 @@ from urllib.parse import quote, urlencode, urlsplit
 import aiohttp
 import pytest
 import pytest_asyncio
+from sqlalchemy import func, select
 
 from tests.channels.conftest import IG_ACCOUNT, Harness, make_harness
+from vetrina.conversations.inbox import InboundMessage, Inbox
 from vetrina.conversations.models import Message
 from vetrina.customers.models import ChannelIdentity, Customer
+from vetrina.storage.database import Database
+from vetrina.storage.lengths import ValueTooLong
 
 IGSID = "6543210987654321"
 
@@ -245,3 +249,22 @@ async def test_non_ascii_twilio_signature_bytes_are_refused(harness: Harness) ->
     )
     assert await raw_request(harness.whatsapp_url, head, urlencode(params).encode()) == 403
     await nothing_stored(harness)
+
+
+async def test_a_value_longer_than_its_column_is_refused_on_sqlite_too(sqlite_db: Database) -> None:
+    """The guard behind the schemas: SQLite would store 5000 characters in VARCHAR(200)."""
+    inbox = Inbox(sqlite_db)
+    with pytest.raises(ValueTooLong) as refused:
+        await inbox.receive(InboundMessage("instagram", "1" * 5000, "ciao", "mid.long"))
+    assert refused.value.column == "channel_identities.external_id" and refused.value.limit == 200
+    async with sqlite_db.sessions() as session:
+        for model in (Message, ChannelIdentity, Customer):
+            assert await session.scalar(select(func.count()).select_from(model)) == 0
+
+    stored = await inbox.receive(InboundMessage("instagram", IGSID, "ciao", "mid.ok"))
+    with pytest.raises(ValueTooLong):  # a change is measured too, not only a new row
+        async with sqlite_db.transaction() as session:
+            customer = await session.get_one(Customer, stored.customer_id)
+            customer.display_name = "x" * 201
+    async with sqlite_db.sessions() as session:
+        assert (await session.get_one(Customer, stored.customer_id)).display_name is None
