@@ -98,13 +98,9 @@ class Message(Base):
         UniqueConstraint("channel", "direction", "provider_message_id"),
         Index("ix_messages_customer_order", "customer_id", "id"),
         Index("ix_messages_work", "direction", "status", "next_attempt_at"),
-        # The outbox's scan (vetrina/conversations/outbox.py, due_customers): due pending
-        # outbound rows only, and each customer's oldest pending one, so a backlog of
-        # not-yet-due retries costs nothing and hides nothing.
-        Index(
-            "ix_messages_outbox_due", "next_attempt_at", "customer_id", "id",
-            sqlite_where=sql(PENDING_OUTBOUND_SQL), postgresql_where=sql(PENDING_OUTBOUND_SQL),
-        ),
+        # The outbox's scan (vetrina/conversations/outbox.py, due_customers) reads due rows
+        # through ix_messages_work (a range on next_attempt_at), and checks each is its
+        # customer's oldest pending outbound message with one seek in this partial index.
         Index(
             "ix_messages_outbox_customer", "customer_id", "id",
             sqlite_where=sql(PENDING_OUTBOUND_SQL), postgresql_where=sql(PENDING_OUTBOUND_SQL),

@@ -39,15 +39,15 @@ PENDING: ColumnClause[str] = literal_column("'pending'")
 def due_customers(now: datetime, limit: int) -> Select[tuple[str]]:
     """Customers whose oldest pending outbound message is due, oldest work first.
 
-    Reads only due rows (``next_attempt_at <= now``: a range of the partial index
-    ``ix_messages_outbox_due`` on pending outbound rows), so a backlog of retries that
-    are not due yet — Instagram rate-limited for an hour — costs nothing and hides
-    nothing. A due row counts only if it is its customer's oldest pending one (one seek
-    in ``ix_messages_outbox_customer``): messages go out in order, and a customer with
-    many due messages takes one place in the batch, not many.
+    Reads only due rows (``next_attempt_at <= now``: a range of ``ix_messages_work``),
+    so a backlog of retries that are not due yet — Instagram rate-limited for an hour —
+    costs nothing and hides nothing. A due row counts only if it is its customer's
+    oldest pending one (one seek in the partial index ``ix_messages_outbox_customer``):
+    messages go out in order, and a customer with many due messages takes one place in
+    the batch, not many.
 
     The status values are literals, not parameters, so that SQLite and PostgreSQL can
-    prove the partial indexes' predicate.
+    prove the partial index's predicate.
     """
     oldest = aliased(Message)
     oldest_pending = (

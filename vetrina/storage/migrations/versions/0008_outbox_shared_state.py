@@ -1,11 +1,12 @@
-"""outbox: due-rows index; sending state shared by instances (provider_pauses,
+"""outbox: oldest-pending index; sending state shared by instances (provider_pauses,
 outbound_parts)
 
-- ``ix_messages_outbox_due`` (``next_attempt_at, customer_id, id``) and
-  ``ix_messages_outbox_customer`` (``customer_id, id``): partial indexes on the pending
-  outbound rows only, which is exactly what the outbox's scan reads: due rows, each
-  checked to be its customer's oldest pending one. Not-yet-due retries are skipped by
-  the index range.
+- ``ix_messages_outbox_customer`` (``customer_id, id``), partial, on the pending
+  outbound rows only: the outbox's scan reads due rows through ``ix_messages_work``
+  (``direction, status, next_attempt_at``: a range that skips not-yet-due retries) and
+  checks each is its customer's oldest pending message with one seek in this index.
+  (A covering partial index on ``next_attempt_at`` was tried: SQLite and PostgreSQL
+  both preferred ``ix_messages_work`` for the range, so it would only cost writes.)
 - ``provider_pauses``: a provider's rate-limit pause per account (Instagram), seen by
   every gateway instance.
 - ``outbound_parts``: the parts of a split message a provider already accepted, so a
@@ -56,10 +57,6 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.create_index(
-            'ix_messages_outbox_due', ['next_attempt_at', 'customer_id', 'id'], unique=False,
-            sqlite_where=sa.text(PENDING_OUTBOUND), postgresql_where=sa.text(PENDING_OUTBOUND),
-        )
-        batch_op.create_index(
             'ix_messages_outbox_customer', ['customer_id', 'id'], unique=False,
             sqlite_where=sa.text(PENDING_OUTBOUND), postgresql_where=sa.text(PENDING_OUTBOUND),
         )
@@ -69,10 +66,6 @@ def downgrade() -> None:
     with op.batch_alter_table('messages', schema=None) as batch_op:
         batch_op.drop_index(
             'ix_messages_outbox_customer',
-            sqlite_where=sa.text(PENDING_OUTBOUND), postgresql_where=sa.text(PENDING_OUTBOUND),
-        )
-        batch_op.drop_index(
-            'ix_messages_outbox_due',
             sqlite_where=sa.text(PENDING_OUTBOUND), postgresql_where=sa.text(PENDING_OUTBOUND),
         )
     op.drop_table('outbound_parts')
