@@ -7,8 +7,9 @@ recursion limit, ``NaN`` and ``Infinity`` are refused without touching Python's 
 then validated: types, string lengths, list lengths and integer ranges. Every string
 that reaches the database fits its column (ids and ``mid``: ``VARCHAR(200)``).
 
-Unknown keys are ignored: Meta adds fields, and a new field must not turn deliveries
-into errors. Shapes follow
+Unknown keys, and keys we never read (``entry.id``, ``entry.time``, ``recipient``), are
+ignored: Meta adds fields, and a field we do not use must not turn deliveries into
+errors. They are still parsed (nesting, ``NaN``), never validated. Shapes follow
 https://developers.facebook.com/docs/instagram-platform/webhooks/examples.
 """
 
@@ -121,7 +122,6 @@ class Read(_Shape):
 
 class Event(_Shape):
     sender: Party | None = None
-    recipient: Party | None = None
     timestamp: Timestamp = 0
     message: Message | None = None
     postback: Postback | None = None
@@ -132,8 +132,6 @@ class Event(_Shape):
 
 
 class Entry(_Shape):
-    id: Id | None = None
-    time: Timestamp = 0
     messaging: Annotated[list[Event], Field(max_length=MAX_EVENTS)] = []
     standby: Annotated[list[Event], Field(max_length=MAX_EVENTS)] = []
     changes: Annotated[list[dict[str, Any]], Field(max_length=MAX_EVENTS)] = []
