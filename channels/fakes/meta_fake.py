@@ -81,19 +81,25 @@ class MetaFake:
         self.profiles: dict[str, dict[str, str]] = {}
         self.echo_answers: list[int] = []
         self._failures: deque[tuple[int, int, bool, dict[str, str]]] = deque()
+        self._passes_before_failure = 0
         self._http: aiohttp.ClientSession | None = None
         self._tasks = BackgroundTasks()
         self._changed = asyncio.Condition()
 
     # --- test controls ---------------------------------------------------------------
     def fail_next(self, times: int = 1, status: int = 500, code: int = 2, *,
-                  transient: bool = True, headers: dict[str, str] | None = None) -> None:
+                  transient: bool = True, headers: dict[str, str] | None = None,
+                  after: int = 0) -> None:
+        """Answer the next ``times`` sends with this error, once ``after`` more succeeded."""
         self._failures.extend([(status, code, transient, dict(headers or {}))] * times)
+        self._passes_before_failure = after
 
     def sent_to(self, igsid: str) -> list[dict[str, Any]]:
         return [m for m in self.sent if m["recipient"] == igsid]
 
-    async def wait_for(self, igsid: str, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
+    async def wait_for(
+        self, igsid: str, count: int = 1, timeout: float = 10
+    ) -> list[dict[str, Any]]:
         async def enough() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: len(self.sent_to(igsid)) >= count)
@@ -111,8 +117,12 @@ class MetaFake:
 
     def _token_ok(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
-        token = header[7:] if header.startswith("Bearer ") else request.query.get("access_token", "")
-        return hmac.compare_digest(token.encode(), self.access_token.encode())
+        bearer = header.startswith("Bearer ")
+        token = header[7:] if bearer else request.query.get("access_token", "")
+        # Headers may carry undecodable bytes (surrogates): they never match, never raise.
+        return hmac.compare_digest(
+            token.encode("utf-8", "surrogatepass"), self.access_token.encode()
+        )
 
     async def _profile(self, request: web.Request) -> web.Response:
         if not self._token_ok(request):
@@ -131,7 +141,9 @@ class MetaFake:
             return graph_error(400, 100, "Unsupported post request.", subcode=33,
                                kind="GraphMethodException")
         self.send_requests += 1
-        if self._failures:
+        if self._failures and self._passes_before_failure > 0:
+            self._passes_before_failure -= 1
+        elif self._failures:
             status, code, transient, headers = self._failures.popleft()
             return graph_error(status, code, "An unexpected error has occurred.",
                                transient=transient, headers=headers)

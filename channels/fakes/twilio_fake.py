@@ -29,7 +29,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from channels.background import BackgroundTasks
 from channels.fakes import DEV_TWILIO_ACCOUNT_SID, DEV_TWILIO_AUTH_TOKEN, DEV_TWILIO_WHATSAPP_FROM
@@ -90,6 +90,7 @@ class TwilioFake:
         self.callbacks: list[tuple[str, int]] = []  # (status, HTTP status the webhook answered)
         self._validator = RequestValidator(auth_token)
         self._failures: deque[tuple[int, int, str]] = deque()
+        self._passes_before_failure = 0
         self._delivery_failures: deque[int] = deque()
         self._http: aiohttp.ClientSession | None = None
         self._tasks = BackgroundTasks()
@@ -97,8 +98,10 @@ class TwilioFake:
 
     # --- test controls ---------------------------------------------------------------
     def fail_next(self, times: int = 1, status: int = 500, code: int = 20500,
-                  message: str = "Internal Server Error") -> None:
+                  message: str = "Internal Server Error", *, after: int = 0) -> None:
+        """Answer the next ``times`` creates with this error, once ``after`` more succeeded."""
         self._failures.extend([(status, code, message)] * times)
+        self._passes_before_failure = after
 
     def fail_delivery_next(self, error_code: int, times: int = 1) -> None:
         self._delivery_failures.extend([error_code] * times)
@@ -145,7 +148,9 @@ class TwilioFake:
             return _error(401, 20003, "Authenticate")
         form = await request.post()
         self.create_requests += 1
-        if self._failures:
+        if self._failures and self._passes_before_failure > 0:
+            self._passes_before_failure -= 1
+        elif self._failures:
             return _error(*self._failures.popleft())
         to, sender = str(form.get("To") or ""), str(form.get("From") or "")
         body = str(form.get("Body") or "")
@@ -157,17 +162,22 @@ class TwilioFake:
         if not sender:
             return _error(400, 21603, "A 'From' phone number is required.")
         if sender.startswith("whatsapp:") != to.startswith("whatsapp:"):
-            return _error(400, 63007, "Twilio could not find a Channel with the specified From address")
+            return _error(
+                400, 63007, "Twilio could not find a Channel with the specified From address"
+            )
         if len(body) > MAX_BODY:
-            return _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
+            return _error(
+                400, 21617, "The concatenated message body exceeds the 1600 character limit."
+            )
         if not (body or media or content_sid):
             return _error(400, 21619, "A text message body or media urls must be specified.")
         variables = None
         if raw_variables is not None:
             try:
                 variables = json.loads(str(raw_variables))
-                assert isinstance(variables, dict)
-            except (ValueError, AssertionError):
+            except ValueError:
+                variables = None
+            if not isinstance(variables, dict):
                 return _error(400, 21656, "The ContentVariables Parameter is invalid.")
         message = SentMessage(
             sid="SM" + uuid.uuid4().hex,
@@ -244,7 +254,7 @@ class TwilioFake:
 
     # --- the webhook side --------------------------------------------------------------
     def sign(self, url: str, params: dict[str, str]) -> str:
-        return self._validator.compute_signature(url, params)
+        return str(self._validator.compute_signature(url, params))
 
     def incoming(
         self,
@@ -306,7 +316,8 @@ class TwilioFake:
         """POST a webhook to ``url`` signed as Twilio signs it (or with ``signature``)."""
         if self._http is None or self._http.closed:
             self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        headers = {"X-Twilio-Signature": signature if signature is not None else self.sign(url, params)}
+        signed = signature if signature is not None else self.sign(url, params)
+        headers = {"X-Twilio-Signature": signed}
         async with self._http.post(url, data=params, headers=headers) as response:
             return response.status, await response.text()
 

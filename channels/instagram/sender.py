@@ -14,8 +14,11 @@ Errors: HTTP 429 and 5xx, Graph errors flagged ``is_transient``, and the rate-li
 (4, 17, 32, 613, 80002, 80006) are retried by the outbox with backoff, waiting at least
 as long as ``Retry-After`` or the ``estimated_time_to_regain_access`` of the
 ``X-Business-Use-Case-Usage`` / ``X-App-Usage`` headers say — and until then no other
-message is sent either. "Outside the allowed window" (code 10, subcodes 2018278 and
-2534022) holds the message; other errors are final.
+message is sent either,
+by any gateway instance: the pause is kept in the database
+(:mod:`vetrina.conversations.sending`), as are the parts of a split message already
+accepted, so a retry on any instance sends only the rest. "Outside the allowed window"
+(code 10, subcodes 2018278 and 2534022) holds the message; other errors are final.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -34,6 +36,7 @@ from channels.instagram.render import messages
 from vetrina.conversations.models import Author
 from vetrina.conversations.ports import DeliveryError, DeliveryHeld, OutboundView
 from vetrina.conversations.reach import HUMAN_AGENT_WINDOW, STANDARD_WINDOW, recipient
+from vetrina.conversations.sending import forget_parts, parts_sent, pause, paused_for, record_part
 from vetrina.settings import MetaSettings
 from vetrina.storage.database import Database
 
@@ -86,7 +89,8 @@ def rate_limit_wait(headers: httpx.Headers) -> float | None:
         if not raw:
             continue
         try:
-            waits.extend(minutes * 60 for minutes in _regain_minutes(json.loads(raw)) if minutes > 0)
+            usage = _regain_minutes(json.loads(raw))
+            waits.extend(minutes * 60 for minutes in usage if minutes > 0)
         except ValueError:
             continue
     return min(max(waits), MAX_WAIT) if waits else None
@@ -103,28 +107,20 @@ def graph_error(response: httpx.Response) -> dict[str, Any]:
 class InstagramSender:
     """The Instagram :class:`~vetrina.conversations.ports.ChannelSender`."""
 
-    def __init__(
-        self,
-        settings: MetaSettings,
-        db: Database,
-        http: httpx.AsyncClient,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, settings: MetaSettings, db: Database, http: httpx.AsyncClient) -> None:
         self._settings = settings
         self._db = db
         self._http = http
-        self._clock = clock
-        self._blocked_until = 0.0
-        self._progress: dict[int, list[str]] = {}
+        # The account's rate-limit pause is shared by every instance (in the database).
+        self.pause_key = f"{CHANNEL}:{settings.account_id}"
 
     @property
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._settings.access_token}"}
 
     async def send(self, message: OutboundView) -> str | None:
-        wait = self._blocked_until - self._clock()
-        if wait > 0:
+        wait = await paused_for(self._db, self.pause_key)
+        if wait is not None:
             raise DeliveryError("Instagram rate limit: waiting", transient=True, retry_after=wait)
         reach = await recipient(self._db, message.customer_id, CHANNEL)
         if reach is None:
@@ -134,7 +130,9 @@ class InstagramSender:
         elif message.author == Author.CONSULTANT.value and reach.within(HUMAN_AGENT_WINDOW):
             envelope = {"messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT"}
         else:
-            last = f"{reach.last_inbound_at:%Y-%m-%d %H:%M} UTC" if reach.last_inbound_at else "never"
+            last = (
+                f"{reach.last_inbound_at:%Y-%m-%d %H:%M} UTC" if reach.last_inbound_at else "never"
+            )
             raise DeliveryHeld(
                 "outside Instagram's messaging window (customer's last message: "
                 f"{last}); only a consultant may answer, within 7 days"
@@ -142,16 +140,23 @@ class InstagramSender:
         bodies = messages(message, reach.language)
         if not bodies:
             raise DeliveryError("nothing to send: empty message", transient=False)
-        sent = self._progress.setdefault(message.id, [])
+        # Parts already accepted, by any instance, are not sent again.
+        sent = await parts_sent(self._db, message.id) if len(bodies) > 1 else []
         try:
-            for body in bodies[len(sent):]:
-                request = {"recipient": {"id": reach.external_id}, **envelope, "message": body}
-                sent.append(await self._post(request))
+            for index in range(len(sent), len(bodies)):
+                request = {
+                    "recipient": {"id": reach.external_id}, **envelope, "message": bodies[index]
+                }
+                provider_id = await self._post(request)
+                if len(bodies) > 1:
+                    await record_part(self._db, message.id, index, provider_id)
+                sent.append(provider_id)
         except DeliveryError as error:
             if not error.transient:
-                self._progress.pop(message.id, None)
+                await forget_parts(self._db, message.id)
             raise
-        self._progress.pop(message.id, None)
+        if len(bodies) > 1:
+            await forget_parts(self._db, message.id)
         last_id = sent[-1] if sent else None
         return last_id if last_id and len(last_id) <= MAX_STORED_ID else None
 
@@ -161,11 +166,13 @@ class InstagramSender:
             response = await self._http.post(
                 url, json=request, headers=self._auth, timeout=REQUEST_TIMEOUT
             )
-        except httpx.HTTPError as error:
-            raise DeliveryError(f"Meta unreachable: {error!r}", transient=True) from error
+        except httpx.HTTPError as unreachable:
+            raise DeliveryError(
+                f"Meta unreachable: {unreachable!r}", transient=True
+            ) from unreachable
         wait = rate_limit_wait(response.headers)
         if wait:
-            self._blocked_until = max(self._blocked_until, self._clock() + wait)
+            await pause(self._db, self.pause_key, wait, f"HTTP {response.status_code}")
         if response.status_code == 200:
             try:
                 return str(response.json().get("message_id") or "")

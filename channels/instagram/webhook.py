@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -33,10 +32,11 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from channels.background import BackgroundTasks
-from channels.instagram import CHANNEL
+from channels.instagram import CHANNEL, schema
 from channels.webhooks import bad_request, forbidden, inbound_text, read_body
 from vetrina.conversations.delivery import DeliveryReport, Outcome, Reported
 from vetrina.conversations.inbox import InboundMessage, Inbox
+from vetrina.storage.lengths import ValueTooLong
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def signature_of(app_secret: str, body: bytes) -> str:
 
 
 def valid_signature(app_secret: str, body: bytes, header: str | None) -> bool:
-    if not header:
+    if not header or not header.isascii():  # compare_digest refuses non-ASCII str
         return False
     return hmac.compare_digest(signature_of(app_secret, body), header.strip().lower())
 
@@ -77,39 +77,17 @@ class Delivery:
         return [m for _, m in sorted(self.messages, key=lambda item: item[0])]
 
 
-def _id(obj: Any) -> str | None:
-    value = obj.get("id") if isinstance(obj, dict) else None
-    return str(value) if isinstance(value, (str, int)) and str(value) else None
-
-
-def _timestamp(event: dict[str, Any]) -> int:
-    value = event.get("timestamp")
-    return int(value) if isinstance(value, (int, float)) else 0
-
-
-def _attachments(message: dict[str, Any]) -> list[dict[str, str]]:
-    found = []
-    for item in message.get("attachments") or []:
-        if not isinstance(item, dict):
-            continue
-        kind = str(item.get("type") or "file")
-        payload = item.get("payload") if isinstance(item.get("payload"), dict) else {}
-        entry = {"type": kind}
-        if isinstance(payload.get("url"), str):
-            entry["url"] = payload["url"]
-        found.append(entry)
-    return found
-
-
-def parse_message(
-    sender: str, message: dict[str, Any], max_chars: int
-) -> InboundMessage | None:
-    mid = message.get("mid")
-    if not isinstance(mid, str) or not mid:
+def parse_message(sender: str, message: schema.Message, max_chars: int) -> InboundMessage | None:
+    if message.mid is None:
         return None
     metadata: dict[str, Any] = {}
-    text = inbound_text(message.get("text"), max_chars)
-    attachments = _attachments(message)
+    text = inbound_text(message.text, max_chars)
+    attachments: list[dict[str, str]] = []
+    for item in message.attachments:
+        found = {"type": item.type or "file"}
+        if item.payload is not None and item.payload.url is not None:
+            found["url"] = item.payload.url
+        attachments.append(found)
     if attachments:
         metadata["media"] = attachments
     mention = next((a for a in attachments if a["type"] == "story_mention"), None)
@@ -118,87 +96,88 @@ def parse_message(
         # Nothing to ask the assistant: a mention is thanked, and the next message is
         # answered as usual (vetrina/conversations/processing.py, AUTO_REPLY).
         metadata["auto_reply"] = "story_mention"
-    reply_to = message.get("reply_to") if isinstance(message.get("reply_to"), dict) else {}
-    story = reply_to.get("story") if isinstance(reply_to.get("story"), dict) else None
+    story = message.reply_to.story if message.reply_to is not None else None
     if story is not None:
-        metadata["story_reply"] = {"id": story.get("id"), "url": story.get("url")}
-    elif isinstance(reply_to.get("mid"), str):
-        metadata["reply_to_mid"] = reply_to["mid"]
-    quick = message.get("quick_reply") if isinstance(message.get("quick_reply"), dict) else {}
-    if isinstance(quick.get("payload"), str) and quick["payload"]:
-        metadata["assistant_text"] = quick["payload"][:max_chars]
+        metadata["story_reply"] = {"id": story.id, "url": story.url}
+    elif message.reply_to is not None and message.reply_to.mid is not None:
+        metadata["reply_to_mid"] = message.reply_to.mid
+    if message.quick_reply is not None and message.quick_reply.payload:
+        metadata["assistant_text"] = message.quick_reply.payload[:max_chars]
     if not text and attachments:
         text = _PLACEHOLDERS.get(attachments[0]["type"], "[attachment]")
-    if not text and message.get("is_unsupported"):
+    if not text and message.is_unsupported:
         text = "[unsupported message]"
     if not text:
         text = "[story reply]" if story is not None else "[message]"
-    return InboundMessage(CHANNEL, sender, text, provider_message_id=mid, metadata=metadata)
+    return InboundMessage(CHANNEL, sender, text, provider_message_id=message.mid, metadata=metadata)
 
 
 def parse_postback(
-    sender: str, postback: dict[str, Any], timestamp: int, max_chars: int
+    sender: str, postback: schema.Postback, timestamp: int, max_chars: int
 ) -> InboundMessage | None:
-    payload = postback.get("payload")
-    title = inbound_text(postback.get("title"), max_chars)
-    if not isinstance(payload, str) or not payload:
+    payload = postback.payload
+    title = inbound_text(postback.title, max_chars)
+    if not payload:
         return None
-    mid = postback.get("mid") if isinstance(postback.get("mid"), str) else None
     return InboundMessage(
         CHANNEL, sender, title or payload[:max_chars],
-        provider_message_id=mid or f"postback:{sender}:{timestamp}",
+        provider_message_id=postback.mid or f"postback:{sender}:{timestamp}",
         metadata={"assistant_text": payload[:max_chars]},
     )
 
 
-def parse_delivery(payload: dict[str, Any], account_id: str, max_chars: int) -> Delivery:
-    """Every event of every entry, sorted into what to store, mark read, or leave alone."""
+def _sort_event(
+    delivery: Delivery, event: schema.Event, account_id: str, max_chars: int
+) -> None:
+    sender = event.sender.id if event.sender is not None else None
+    message = event.message
+    if sender is None:
+        delivery.ignored["no sender"] += 1
+    elif message is not None and (message.is_echo or sender == account_id):
+        delivery.ignored["echo"] += 1
+    elif message is not None and message.is_deleted:
+        delivery.ignored["deleted"] += 1
+    elif message is not None:
+        inbound = parse_message(sender, message, max_chars)
+        if inbound is None:
+            delivery.ignored["message without mid"] += 1
+        else:
+            delivery.messages.append((event.timestamp, inbound))
+    elif event.postback is not None:
+        inbound = parse_postback(sender, event.postback, event.timestamp, max_chars)
+        if inbound is None:
+            delivery.ignored["postback without payload"] += 1
+        else:
+            delivery.messages.append((event.timestamp, inbound))
+    elif event.read is not None:
+        if event.read.mid:
+            delivery.reads.append(event.read.mid)
+        else:
+            delivery.ignored["read"] += 1
+    elif event.reaction is not None:
+        delivery.ignored["reaction"] += 1
+    elif event.referral is not None:
+        delivery.ignored["referral"] += 1
+    else:
+        delivery.ignored["unknown event"] += 1
+
+
+def parse_delivery(
+    notification: schema.Notification, account_id: str, max_chars: int
+) -> Delivery:
+    """Every event of every entry, sorted into what to store, mark read, or leave alone.
+
+    ``notification`` has been validated (:func:`channels.instagram.schema.read_notification`),
+    so every field has its documented type and fits its column.
+    """
     delivery = Delivery()
-    for entry in payload.get("entry") or []:
-        if not isinstance(entry, dict):
-            delivery.ignored["malformed entry"] += 1
-            continue
-        if entry.get("changes"):
+    for entry in notification.entry:
+        if entry.changes:
             delivery.ignored["changes"] += 1
-        for event in entry.get("messaging") or []:
-            if not isinstance(event, dict):
-                delivery.ignored["malformed event"] += 1
-                continue
-            sender = _id(event.get("sender"))
-            when = _timestamp(event)
-            message = event.get("message") if isinstance(event.get("message"), dict) else None
-            if sender is None:
-                delivery.ignored["no sender"] += 1
-            elif message is not None and (message.get("is_echo") or sender == account_id):
-                delivery.ignored["echo"] += 1
-            elif message is not None and message.get("is_deleted"):
-                delivery.ignored["deleted"] += 1
-            elif message is not None:
-                inbound = parse_message(sender, message, max_chars)
-                if inbound is None:
-                    delivery.ignored["message without mid"] += 1
-                else:
-                    delivery.messages.append((when, inbound))
-            elif isinstance(event.get("postback"), dict):
-                inbound = parse_postback(sender, event["postback"], when, max_chars)
-                if inbound is None:
-                    delivery.ignored["postback without payload"] += 1
-                else:
-                    delivery.messages.append((when, inbound))
-            elif isinstance(event.get("read"), dict):
-                mid = event["read"].get("mid")
-                if isinstance(mid, str) and mid:
-                    delivery.reads.append(mid)
-                else:
-                    delivery.ignored["read"] += 1
-            elif "reaction" in event:
-                delivery.ignored["reaction"] += 1
-            elif "referral" in event:
-                delivery.ignored["referral"] += 1
-            else:
-                delivery.ignored["unknown event"] += 1
-        for _ in entry.get("standby") or []:
-            delivery.ignored["standby"] += 1
+        for event in entry.messaging:
+            _sort_event(delivery, event, account_id, max_chars)
+        if entry.standby:  # another app has the thread (handover protocol)
+            delivery.ignored["standby"] += len(entry.standby)
     return delivery
 
 
@@ -229,8 +208,9 @@ class InstagramWebhook:
     async def verify(self, request: web.Request) -> web.Response:
         query = request.query
         token = query.get("hub.verify_token", "")
+        # surrogatepass: a query may decode to lone surrogates, which must not raise.
         if query.get("hub.mode") == "subscribe" and hmac.compare_digest(
-            token.encode(), self._verify_token.encode()
+            token.encode("utf-8", "surrogatepass"), self._verify_token.encode()
         ):
             return web.Response(text=query.get("hub.challenge", ""))
         return web.Response(status=403, text="verification failed")
@@ -241,14 +221,13 @@ class InstagramWebhook:
             log.warning("Instagram webhook with a missing or wrong signature refused")
             return forbidden()
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return bad_request("malformed JSON")
-        if not isinstance(payload, dict) or not isinstance(payload.get("entry"), list):
-            return bad_request("expected an object with an entry list")
-        if payload.get("object") != "instagram":
+            notification = schema.read_notification(body)
+        except schema.MalformedDelivery as error:
+            log.warning("signed Instagram delivery refused as malformed: %s", error)
+            return bad_request(str(error)[:300])
+        if notification.object != "instagram":
             return web.Response(text="EVENT_RECEIVED")  # not ours to handle; do not make Meta retry
-        delivery = parse_delivery(payload, self._account_id, self._max_chars)
+        delivery = parse_delivery(notification, self._account_id, self._max_chars)
         if delivery.ignored:
             log.debug("Instagram events not answered: %s", dict(delivery.ignored))
         stored = 0
@@ -261,6 +240,9 @@ class InstagramWebhook:
                         self._on_new_contact(inbound.external_id)
             for mid in delivery.reads:
                 await self._on_report(DeliveryReport(CHANNEL, mid, Reported.READ))
+        except ValueTooLong as error:  # the schema should have caught it: refuse, store nothing
+            log.error("Instagram event with a value too long for its column: %s", error)
+            return bad_request(str(error))
         except SQLAlchemyError:
             log.exception("could not store an Instagram delivery; Meta will send it again")
             return web.Response(status=503, text="temporarily unavailable")

@@ -23,10 +23,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
-from twilio.base.exceptions import TwilioException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
-from twilio.http.response import Response
-from twilio.rest import Client
+from twilio.base.exceptions import TwilioException  # type: ignore[import-untyped]
+from twilio.http.async_http_client import (  # type: ignore[import-untyped]
+    AsyncTwilioHttpClient,
+)
+from twilio.http.response import Response  # type: ignore[import-untyped]
+from twilio.rest import Client  # type: ignore[import-untyped]
 
 from channels.whatsapp import CHANNEL
 from channels.whatsapp.render import Part, render
@@ -35,6 +37,7 @@ from vetrina.conversations.delivery import join_provider_ids
 from vetrina.conversations.models import Author
 from vetrina.conversations.ports import DeliveryError, DeliveryHeld, OutboundView
 from vetrina.conversations.reach import STANDARD_WINDOW, must_send, recipient
+from vetrina.conversations.sending import forget_parts, parts_sent, record_part
 from vetrina.settings import DEFAULT_TWILIO_API_BASE_URL, TwilioSettings
 from vetrina.storage.database import Database
 
@@ -44,7 +47,7 @@ CONSULTANT_TEMPLATE = "consultant_reply"
 REQUEST_TIMEOUT = 15.0
 
 
-class TwilioTransport(AsyncTwilioHttpClient):
+class TwilioTransport(AsyncTwilioHttpClient):  # type: ignore[misc]  # untyped base
     """Twilio's own async HTTP client, with a timeout and an optional base-URL override."""
 
     def __init__(self, api_base_url: str = DEFAULT_TWILIO_API_BASE_URL,
@@ -52,7 +55,8 @@ class TwilioTransport(AsyncTwilioHttpClient):
         super().__init__(timeout=timeout)
         base = urlsplit(api_base_url.rstrip("/"))
         default = urlsplit(DEFAULT_TWILIO_API_BASE_URL)
-        self._base = None if (base.scheme, base.netloc) == (default.scheme, default.netloc) else base
+        same = (base.scheme, base.netloc) == (default.scheme, default.netloc)
+        self._base = None if same else base
 
     def rewrite(self, url: str) -> str:
         if self._base is None:
@@ -63,7 +67,7 @@ class TwilioTransport(AsyncTwilioHttpClient):
         path = self._base.path.rstrip("/") + parts.path
         return urlunsplit((self._base.scheme, self._base.netloc, path, parts.query, ""))
 
-    async def request(  # type: ignore[override]
+    async def request(
         self,
         method: str,
         url: str,
@@ -114,8 +118,6 @@ class TwilioSender:
             settings.account_sid, settings.auth_token, http_client=transport, environment={}
         )
         self._status_callback_url = status_callback_url
-        # Parts already accepted, per message, so a retry does not send them twice.
-        self._progress: dict[int, list[str]] = {}
 
     async def close(self) -> None:
         await self._transport.close()
@@ -130,15 +132,20 @@ class TwilioSender:
             parts = [self._template_part(message, reach.last_inbound_at)]
         if not parts:
             raise DeliveryError("nothing to send: empty message", transient=False)
-        sent = self._progress.setdefault(message.id, [])
+        # Parts already accepted, by any instance (in the database), are not sent again.
+        sent = await parts_sent(self._db, message.id) if len(parts) > 1 else []
         try:
-            for part in parts[len(sent):]:
-                sent.append(await self._create(f"whatsapp:{reach.external_id}", part, message.id))
+            for index in range(len(sent), len(parts)):
+                sid = await self._create(f"whatsapp:{reach.external_id}", parts[index], message.id)
+                if len(parts) > 1:
+                    await record_part(self._db, message.id, index, sid)
+                sent.append(sid)
         except DeliveryError as error:
             if not error.transient:
-                self._progress.pop(message.id, None)
+                await forget_parts(self._db, message.id)
             raise
-        self._progress.pop(message.id, None)
+        if len(parts) > 1:
+            await forget_parts(self._db, message.id)
         return join_provider_ids(sent)
 
     def _template_part(self, message: OutboundView, last_inbound_at: object) -> Part:

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from channels.whatsapp import CHANNEL
+from channels.whatsapp.schema import MalformedWebhook, read_status
 from vetrina.conversations.delivery import DeliveryReport, Reported
 
 TRANSIENT_ERRORS = {
@@ -85,16 +86,21 @@ def is_transient(code: int | None) -> bool:
 
 
 def parse_status(params: Mapping[str, str], message_id: int | None) -> DeliveryReport | None:
-    """The delivery report in a status callback, or ``None`` for states we do not track."""
-    sid = params.get("MessageSid") or params.get("SmsSid")
-    status = (params.get("MessageStatus") or params.get("SmsStatus") or "").lower()
+    """The delivery report in a status callback, or ``None`` for states we do not track.
+
+    ``ValueError`` (:class:`~channels.whatsapp.schema.MalformedWebhook`) when the
+    parameters are not what Twilio sends.
+    """
+    form = read_status(params)
+    sid = form.MessageSid or form.SmsSid
+    status = (form.MessageStatus or form.SmsStatus or "").lower()
     if not sid:
-        raise ValueError("MessageSid missing")
+        raise MalformedWebhook("MessageSid missing")
     if status in _PROGRESS:
         return DeliveryReport(CHANNEL, sid, _PROGRESS[status], message_id=message_id)
     if status in _FAILED:
-        code = _code(params.get("ErrorCode"))
-        detail = describe(code, params.get("ErrorMessage"))
+        code = _code(form.ErrorCode)
+        detail = describe(code, form.ErrorMessage)
         if code == OUTSIDE_WINDOW:
             return DeliveryReport(CHANNEL, sid, Reported.HELD, detail, message_id=message_id)
         return DeliveryReport(

@@ -27,27 +27,28 @@ from urllib.parse import parse_qsl
 from aiohttp import web
 from multidict import MultiDict
 from sqlalchemy.exc import SQLAlchemyError
-from twilio.request_validator import RequestValidator
+from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
 
 from channels.webhooks import bad_request, forbidden, inbound_text, read_body
 from channels.whatsapp import CHANNEL
 from channels.whatsapp.render import match_choice
+from channels.whatsapp.schema import MalformedWebhook, read_incoming, read_message_id
 from channels.whatsapp.status import parse_status
 from vetrina.conversations.delivery import DeliveryReport, Outcome
 from vetrina.conversations.inbox import InboundMessage, Inbox
 from vetrina.conversations.reach import offered_buttons
 from vetrina.storage.database import Database
+from vetrina.storage.lengths import ValueTooLong
 
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-MAX_MEDIA = 10  # Twilio sends at most ten media per message
 MAX_FIELDS = 200
 
 
-class BadWebhook(ValueError):
-    """A signed request that is not a message we can read."""
+# A signed request that is not a message we can read.
+BadWebhook = MalformedWebhook
 
 
 def address_number(address: str) -> str:
@@ -74,39 +75,36 @@ def location_intent(latitude: float, longitude: float) -> str:
 
 
 def parse_incoming(params: Mapping[str, str], max_chars: int) -> InboundMessage:
-    """A Twilio WhatsApp webhook's parameters as an :class:`InboundMessage`."""
-    sid = (params.get("MessageSid") or params.get("SmsMessageSid") or "").strip()
-    sender = (params.get("From") or "").strip()
+    """A Twilio WhatsApp webhook's parameters as an :class:`InboundMessage`.
+
+    The parameters are validated first (:func:`channels.whatsapp.schema.read_incoming`);
+    :class:`BadWebhook` when they are not what Twilio sends.
+    """
+    form = read_incoming(params)
+    sid = (form.MessageSid or form.SmsMessageSid or "").strip()
+    sender = (form.From or "").strip()
     if not sid or not sender:
         raise BadWebhook("MessageSid and From are required")
     number = address_number(sender)
-    if not number:
-        raise BadWebhook("From has no number")
     metadata: dict[str, Any] = {}
-    text = inbound_text(params.get("Body"), max_chars)
+    text = inbound_text(form.Body, max_chars)
 
-    media = []
-    try:
-        count = min(int(params.get("NumMedia") or 0), MAX_MEDIA)
-    except ValueError:
-        count = 0
-    for index in range(max(count, 0)):
-        url = params.get(f"MediaUrl{index}")
-        if url:
-            content_type = params.get(f"MediaContentType{index}") or "application/octet-stream"
-            media.append({"url": url, "content_type": content_type})
+    media = [
+        {"url": url, "content_type": content_type or "application/octet-stream"}
+        for url, content_type in form.media
+    ]
     if media:
         metadata["media"] = media
         if not text:
             text = _media_placeholder(media[0]["content_type"])
 
-    latitude = _coordinate(params.get("Latitude"), 90)
-    longitude = _coordinate(params.get("Longitude"), 180)
+    latitude = _coordinate(form.Latitude, 90)
+    longitude = _coordinate(form.Longitude, 180)
     if latitude is not None and longitude is not None:
         location: dict[str, Any] = {"lat": latitude, "lon": longitude}
-        for field, key in (("Address", "address"), ("Label", "label")):
-            if params.get(field):
-                location[key] = inbound_text(params[field], 300)
+        for value, key in ((form.Address, "address"), (form.Label, "label")):
+            if value:
+                location[key] = inbound_text(value, 300)
         metadata["location"] = location
         metadata["assistant_text"] = location_intent(latitude, longitude)
         shown = f"📍 {latitude:.4f}, {longitude:.4f}"
@@ -114,20 +112,20 @@ def parse_incoming(params: Mapping[str, str], max_chars: int) -> InboundMessage:
             shown += f" ({location['label']})"
         text = f"{text}\n{shown}".strip() if text else shown
 
-    button_payload = (params.get("ButtonPayload") or "").strip()
+    button_payload = (form.ButtonPayload or "").strip()
     if button_payload:
         metadata["assistant_text"] = button_payload[:max_chars]
-        text = text or inbound_text(params.get("ButtonText"), max_chars)
+        text = text or inbound_text(form.ButtonText, max_chars)
 
     if not text:
-        kind = (params.get("MessageType") or "message").strip() or "message"
+        kind = (form.MessageType or "message").strip() or "message"
         text = f"[{kind[:40]}]"
     return InboundMessage(
         channel=CHANNEL,
         external_id=number,
         text=text,
         provider_message_id=sid,
-        display_name=inbound_text(params.get("ProfileName"), 200) or None,
+        display_name=inbound_text(form.ProfileName, 200) or None,
         metadata=metadata,
     )
 
@@ -171,7 +169,7 @@ class WhatsAppWebhook:
     async def _verified_params(self, request: web.Request) -> MultiDict[str] | web.Response:
         body = await read_body(request, self._max_bytes)
         signature = request.headers.get(SIGNATURE_HEADER)
-        if not signature:
+        if not signature or not signature.isascii():  # never a valid signature
             return forbidden()
         if request.content_type != "application/x-www-form-urlencoded":
             return bad_request("expected application/x-www-form-urlencoded")
@@ -191,10 +189,14 @@ class WhatsAppWebhook:
         try:
             inbound = parse_incoming(params, self._max_chars)
         except BadWebhook as error:
-            return bad_request(str(error))
+            log.warning("signed WhatsApp webhook refused as malformed: %s", error)
+            return bad_request(str(error)[:300])
         try:
             inbound = await self._resolve_choice(inbound)
             received = await self._inbox.receive(inbound)
+        except ValueTooLong as error:  # the schema should have caught it: refuse, store nothing
+            log.error("WhatsApp message with a value too long for its column: %s", error)
+            return bad_request(str(error))
         except SQLAlchemyError:
             log.exception("could not store a WhatsApp message")
             return web.Response(status=503, text="temporarily unavailable")
@@ -221,12 +223,11 @@ class WhatsAppWebhook:
         params = await self._verified_params(request)
         if isinstance(params, web.Response):
             return params
-        raw_id = request.query.get("message_id", "")
-        message_id = int(raw_id) if raw_id.isdigit() else None
         try:
+            message_id = read_message_id(request.query.get("message_id"))
             report = parse_status(params, message_id)
-        except ValueError as error:
-            return bad_request(str(error))
+        except ValueError as error:  # MalformedWebhook included
+            return bad_request(str(error)[:300])
         if report is not None:
             try:
                 await self._on_report(report)

@@ -25,11 +25,11 @@ from vetrina.settings import Settings
 from vetrina.storage.migrate import upgrade_async
 
 TWILIO_SID = "AC" + "1" * 32
-TWILIO_TOKEN = "test-twilio-auth-token"
+TWILIO_TOKEN = "test-twilio-auth-token"  # noqa: S105 (test-only credentials)
 TWILIO_FROM = "whatsapp:+14155238886"
-META_SECRET = "test-meta-app-secret"
+META_SECRET = "test-meta-app-secret"  # noqa: S105
 META_VERIFY = "test-verify-token"
-META_TOKEN = "test-instagram-access-token"
+META_TOKEN = "test-instagram-access-token"  # noqa: S105
 IG_ACCOUNT = "17841405793187218"
 MAX_BYTES = 8192
 
@@ -51,6 +51,8 @@ class Harness:
     twilio: TwilioFake
     meta: MetaFake
     assistant: FakeAssistant
+    twilio_url: str = ""  # where the fake providers listen
+    meta_url: str = ""
 
     @property
     def whatsapp_url(self) -> str:
@@ -138,8 +140,15 @@ async def make_harness(
     meta.webhook_url = f"{url}/webhooks/instagram"  # echoes come back, as Meta sends them
     try:
         yield Harness(
-            url, settings.public_url, app[SERVICES], app[PROVIDER_CHANNELS], twilio, meta,
+            url,
+            settings.public_url,
+            app[SERVICES],
+            app[PROVIDER_CHANNELS],
+            twilio,
+            meta,
             assistant,
+            twilio_url,
+            meta_url,
         )
     finally:
         await twilio.close()

@@ -45,7 +45,10 @@ def test_image_payload_keeps_the_media_url() -> None:
 def test_location_payload_becomes_coordinates_for_the_assistant() -> None:
     inbound = parse_incoming(WHATSAPP_LOCATION, 2000)
     assert inbound.metadata["location"] == {
-        "lat": 45.4642035, "lon": 9.189982, "address": "Piazza del Duomo, Milano", "label": "Duomo",
+        "lat": 45.4642035,
+        "lon": 9.189982,
+        "address": "Piazza del Duomo, Milano",
+        "label": "Duomo",
     }
     assert inbound.metadata["assistant_text"] == (
         '/share_location{"latitude": 45.4642035, "longitude": 9.189982}'
@@ -53,14 +56,25 @@ def test_location_payload_becomes_coordinates_for_the_assistant() -> None:
     assert inbound.text == "📍 45.4642, 9.1900 (Duomo)"
 
 
-@pytest.mark.parametrize(("lat", "lon"), [("91", "9"), ("45", "181"), ("nan", "9"), ("x", "9")])
+@pytest.mark.parametrize(("lat", "lon"), [("91", "9"), ("45", "181"), ("-90.5", "9")])
 def test_impossible_coordinates_are_not_a_location(lat: str, lon: str) -> None:
     inbound = parse_incoming({**WHATSAPP_LOCATION, "Latitude": lat, "Longitude": lon}, 2000)
     assert "location" not in inbound.metadata
 
 
+@pytest.mark.parametrize(("lat", "lon"), [("nan", "9"), ("x", "9"), ("45", "inf"), ("1e400", "9")])
+def test_coordinates_that_are_not_decimals_refuse_the_webhook(lat: str, lon: str) -> None:
+    with pytest.raises(BadWebhook):
+        parse_incoming({**WHATSAPP_LOCATION, "Latitude": lat, "Longitude": lon}, 2000)
+
+
 def test_template_button_tap_sends_its_payload() -> None:
-    params = {**WHATSAPP_TEXT, "Body": "Confermo", "ButtonText": "Confermo", "ButtonPayload": "/affirm"}
+    params = {
+        **WHATSAPP_TEXT,
+        "Body": "Confermo",
+        "ButtonText": "Confermo",
+        "ButtonPayload": "/affirm",
+    }
     inbound = parse_incoming(params, 2000)
     assert inbound.metadata["assistant_text"] == "/affirm" and inbound.text == "Confermo"
 
@@ -118,9 +132,20 @@ def test_render_splits_long_text_and_puts_the_image_on_the_first_part() -> None:
 
 @pytest.mark.parametrize(
     ("reply", "expected"),
-    [("1", "/size_s"), ("2", "/size_l"), ("2.", "/size_l"), ("2)", "/size_l"), ("2️⃣", "/size_l"),
-     ("  large ", "/size_l"), ("Small!", "/size_s"), ("3", None), ("0", None), ("medium", None),
-     ("", None), ("large please", None)],
+    [
+        ("1", "/size_s"),
+        ("2", "/size_l"),
+        ("2.", "/size_l"),
+        ("2)", "/size_l"),
+        ("2️⃣", "/size_l"),
+        ("  large ", "/size_l"),
+        ("Small!", "/size_s"),
+        ("3", None),
+        ("0", None),
+        ("medium", None),
+        ("", None),
+        ("large please", None),
+    ],
 )
 def test_match_choice(reply: str, expected: str | None) -> None:
     choice = match_choice(reply, BUTTONS)
@@ -131,7 +156,9 @@ def test_status_callbacks_map_onto_delivery_reports() -> None:
     delivered = parse_status(WHATSAPP_STATUS_DELIVERED, 7)
     assert delivered is not None
     assert (delivered.status, delivered.provider_message_id, delivered.message_id) == (
-        Reported.DELIVERED, "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 7,
+        Reported.DELIVERED,
+        "SMaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        7,
     )
     failed = parse_status(WHATSAPP_STATUS_FAILED, None)
     assert failed is not None and failed.status is Reported.FAILED and not failed.transient
@@ -141,19 +168,33 @@ def test_status_callbacks_map_onto_delivery_reports() -> None:
 
 @pytest.mark.parametrize(
     ("code", "status", "transient"),
-    [("30001", Reported.FAILED, True), ("30008", Reported.FAILED, True),
-     ("63018", Reported.FAILED, True), ("30005", Reported.FAILED, False),
-     ("21610", Reported.FAILED, False), ("63016", Reported.HELD, False), ("", Reported.FAILED, False)],
+    [
+        ("30001", Reported.FAILED, True),
+        ("30008", Reported.FAILED, True),
+        ("63018", Reported.FAILED, True),
+        ("30005", Reported.FAILED, False),
+        ("21610", Reported.FAILED, False),
+        ("63016", Reported.HELD, False),
+        ("", Reported.FAILED, False),
+    ],
 )
-def test_error_codes_decide_retry_hold_or_give_up(code: str, status: Reported, transient: bool) -> None:
+def test_error_codes_decide_retry_hold_or_give_up(
+    code: str, status: Reported, transient: bool
+) -> None:
     report = parse_status({**WHATSAPP_STATUS_FAILED, "ErrorCode": code}, None)
     assert report is not None and (report.status, report.transient) == (status, transient)
 
 
 @pytest.mark.parametrize(
     ("http", "code", "transient", "held"),
-    [(500, 20500, True, False), (503, 20503, True, False), (429, 20429, True, False),
-     (400, 21211, False, False), (401, 20003, False, False), (400, 63016, False, True)],
+    [
+        (500, 20500, True, False),
+        (503, 20503, True, False),
+        (429, 20429, True, False),
+        (400, 21211, False, False),
+        (401, 20003, False, False),
+        (400, 63016, False, True),
+    ],
 )
 def test_rest_errors(http: int, code: int, transient: bool, held: bool) -> None:
     error = rest_error(TwilioRestException(http, "uri", "msg", code))
@@ -165,11 +206,12 @@ async def test_transport_points_the_official_client_at_the_base_url() -> None:
     real = TwilioTransport()
     try:
         url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json"
-        assert fake.rewrite(url) == "http://127.0.0.1:9999/fake/twilio/2010-04-01/Accounts/AC1/Messages.json"
+        assert (
+            fake.rewrite(url)
+            == "http://127.0.0.1:9999/fake/twilio/2010-04-01/Accounts/AC1/Messages.json"
+        )
         assert real.rewrite(url) == url
         assert fake.rewrite("https://example.com/x") == "https://example.com/x"
     finally:
         await fake.close()
         await real.close()
-
-

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import text as sql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vetrina.conversations import consultants as _consultants  # noqa: F401 (owner_id's table)
@@ -48,6 +49,8 @@ class OutboundStatus(str, enum.Enum):
 
 
 PENDING_INBOUND = (InboundStatus.RECEIVED.value, InboundStatus.PROCESSING.value)
+# The rows the outbox works on: the predicate of its partial indexes.
+PENDING_OUTBOUND_SQL = "direction = 'out' AND status = 'pending'"
 
 
 class ConversationStatus(str, enum.Enum):
@@ -95,6 +98,13 @@ class Message(Base):
         UniqueConstraint("channel", "direction", "provider_message_id"),
         Index("ix_messages_customer_order", "customer_id", "id"),
         Index("ix_messages_work", "direction", "status", "next_attempt_at"),
+        # The outbox's scan (vetrina/conversations/outbox.py, due_customers) reads due rows
+        # through ix_messages_work (a range on next_attempt_at), and checks each is its
+        # customer's oldest pending outbound message with one seek in this partial index.
+        Index(
+            "ix_messages_outbox_customer", "customer_id", "id",
+            sqlite_where=sql(PENDING_OUTBOUND_SQL), postgresql_where=sql(PENDING_OUTBOUND_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -115,3 +125,37 @@ class Message(Base):
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- Sending state shared by every gateway instance (vetrina/conversations/sending.py) ---
+
+
+class ProviderPause(Base):
+    """A provider asked us to stop sending until ``until`` (rate limit), for one account.
+
+    In the database so that every gateway instance waits, not only the one that was told.
+    """
+
+    __tablename__ = "provider_pauses"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)  # "instagram:<account>"
+    until: Mapped[datetime]
+    reason: Mapped[str | None] = mapped_column(String(300))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class OutboundPart(Base):
+    """One part of a split outbound message that the provider has already accepted.
+
+    A retry on any instance sends only the parts not listed here, so no customer gets
+    the first half of a long answer twice.
+    """
+
+    __tablename__ = "outbound_parts"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    part: Mapped[int] = mapped_column(primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -7,13 +7,17 @@ holds back that customer's later messages until the retry succeeds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, literal_column, select
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnClause
 
+from vetrina.conversations import outbox_notify as _outbox_notify  # noqa: F401 (NOTIFY on store)
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.models import Direction, Message, OutboundStatus
 from vetrina.conversations.ports import ChannelSender, DeliveryError, DeliveryHeld, OutboundView
@@ -24,7 +28,48 @@ from vetrina.storage.database import Database
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
+DEFAULT_BACKOFF = Backoff()
 SENT_RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0, 3.0, 4.0, 4.0)
+
+
+OUT: ColumnClause[str] = literal_column("'out'")
+PENDING: ColumnClause[str] = literal_column("'pending'")
+
+
+def due_customers(now: datetime, limit: int) -> Select[tuple[str]]:
+    """Customers whose oldest pending outbound message is due, oldest work first.
+
+    Reads only due rows (``next_attempt_at <= now``: a range of ``ix_messages_work``),
+    so a backlog of retries that are not due yet — Instagram rate-limited for an hour —
+    costs nothing and hides nothing. A due row counts only if it is its customer's
+    oldest pending one (one seek in the partial index ``ix_messages_outbox_customer``):
+    messages go out in order, and a customer with many due messages takes one place in
+    the batch, not many.
+
+    The status values are literals, not parameters, so that SQLite and PostgreSQL can
+    prove the partial index's predicate.
+    """
+    oldest = aliased(Message)
+    oldest_pending = (
+        select(func.min(oldest.id))
+        .where(
+            oldest.customer_id == Message.customer_id,
+            oldest.direction == OUT,
+            oldest.status == PENDING,
+        )
+        .scalar_subquery()
+    )
+    return (
+        select(Message.customer_id)
+        .where(
+            Message.direction == OUT,
+            Message.status == PENDING,
+            Message.next_attempt_at <= now,
+            Message.id == oldest_pending,
+        )
+        .order_by(Message.id)
+        .limit(limit)
+    )
 
 
 class Outbox:
@@ -33,7 +78,7 @@ class Outbox:
         db: Database,
         senders: Mapping[str, ChannelSender],
         *,
-        backoff: Backoff = Backoff(),
+        backoff: Backoff = DEFAULT_BACKOFF,
         poll_interval: float = 1.0,
         batch_size: int = 200,
     ) -> None:
@@ -55,10 +100,8 @@ class Outbox:
                 await self.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            except asyncio.TimeoutError:
-                pass
 
     async def deliver_due(self) -> int:
         """Send every due pending message once; return how many were sent.
@@ -68,25 +111,11 @@ class Outbox:
         """
         async with self._lock:
             async with self._db.sessions() as session:
-                rows = (
-                    await session.execute(
-                        select(Message.customer_id, Message.next_attempt_at)
-                        .where(
-                            Message.direction == Direction.OUT.value,
-                            Message.status == OutboundStatus.PENDING.value,
-                        )
-                        .order_by(Message.id)
-                        .limit(self._batch_size)
-                    )
+                customers = (
+                    await session.scalars(due_customers(utcnow(), self._batch_size))
                 ).all()
-            now = utcnow()
-            customers: dict[str, bool] = {}  # customer → their oldest pending message is due
-            for customer_id, next_attempt_at in rows:
-                customers.setdefault(customer_id, next_attempt_at <= now)
             sent = 0
-            for customer_id, due in customers.items():
-                if not due:
-                    continue
+            for customer_id in customers:
                 async with self._db.locks.hold("outbox", customer_id) as held:
                     if held:
                         sent += await self._deliver_customer(customer_id)
@@ -193,4 +222,6 @@ class Outbox:
                 message.next_attempt_at = next_at
             else:
                 message.status = OutboundStatus.FAILED.value
-        log.warning("delivery of message %s failed (transient=%s): %s", message_id, transient, error)
+        log.warning(
+            "delivery of message %s failed (transient=%s): %s", message_id, transient, error
+        )

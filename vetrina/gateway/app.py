@@ -21,6 +21,7 @@ from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.handoff import AssistantTracker
 from vetrina.conversations.inbox import Inbox
 from vetrina.conversations.outbox import Outbox
+from vetrina.conversations.outbox_notify import listen_for_outbound
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
 from vetrina.customers.linking import ShopLogin
@@ -147,6 +148,8 @@ def init_app(
             asyncio.create_task(
                 bookings_web.booking_worker(bookings, outbox.wake), name="bookings"
             ),
+            # PostgreSQL: woken when another instance stores outbound work (LISTEN/NOTIFY).
+            asyncio.create_task(listen_for_outbound(db, outbox.wake), name="outbox-listener"),
         ]
         yield
         for task in workers:

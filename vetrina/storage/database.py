@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from vetrina.storage import lengths as _lengths  # noqa: F401 (VARCHAR lengths on every flush)
 from vetrina.storage.locks import PostgresAdvisoryLocks, ProcessLocks, WorkLocks
 
 
