@@ -21,7 +21,8 @@ ENTITY = re.compile(r"\[([^\]]*)\](\{[^}]*\}|\([^)]*\))")
 
 def normalised(text: str) -> str:
     """The sentence as a model sees it: no entity markup, case, spacing or end marks."""
-    return " ".join(ENTITY.sub(r"\1", text).casefold().split()).strip(" ?!.")
+    folded = " ".join(ENTITY.sub(r"\1", text).casefold().split())
+    return folded.strip(" ?!.") or folded  # "...." stays itself, not ""
 
 
 def examples(path: Path) -> Iterator[tuple[str, str]]:
