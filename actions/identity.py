@@ -15,8 +15,6 @@ conversation is the one being processed (Rasa holds its lock).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from functools import lru_cache
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -43,7 +41,6 @@ from vetrina.customers.linking import (
     request_link_code,
 )
 from vetrina.customers.profile import memory_slots
-from vetrina.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +61,9 @@ VERIFY_REPLIES = {
 }
 
 
-@lru_cache(maxsize=1)
 def link_options() -> LinkOptions:
-    return LinkOptions(ttl=timedelta(minutes=Settings.from_env().link_code_minutes))
+    """How long a code lives, from the injected runtime's settings."""
+    return LinkOptions(ttl=get_runtime().link_code_ttl)
 
 
 class ActionLinkChannel(Action):
