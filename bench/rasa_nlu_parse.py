@@ -6,8 +6,8 @@ one message per line on stdin, and reads one JSON object per line back. The scri
 imports nothing from the project.
 
 Output per message: the text, the intent after the FallbackClassifier, its confidence,
-and the top two intents the classifier ranked before any fallback, so that bench/nlu.py
-can replay other fallback thresholds without retraining.
+and the top two intents DIET ranked before the FallbackClassifier stepped in, so that
+bench/nlu.py can replay other fallback thresholds without retraining.
 """
 
 from __future__ import annotations
@@ -22,13 +22,26 @@ from typing import Any
 FALLBACK = "nlu_fallback"
 
 
+def added_by_fallback_classifier(ranking: list[dict[str, Any]]) -> bool:
+    """Whether the first entry is the one the FallbackClassifier put in front.
+
+    It inserts ``nlu_fallback`` with its threshold as confidence (a round number such as
+    0.6), ahead of DIET's own ranking; DIET also knows ``nlu_fallback`` as a trained
+    class (keyboard mashing, nlu_data/*/nonsense.yml), with a computed confidence.
+    """
+    if not ranking or ranking[0]["name"] != FALLBACK:
+        return False
+    again = any(item["name"] == FALLBACK for item in ranking[1:])
+    hundredths = float(ranking[0]["confidence"]) * 100
+    return again or abs(hundredths - round(hundredths)) < 1e-6
+
+
 def ranked(parse: dict[str, Any]) -> list[tuple[str, float]]:
-    """The classifier's own ranking, without the fallback the FallbackClassifier added."""
-    return [
-        (str(item["name"]), float(item["confidence"]))
-        for item in parse.get("intent_ranking") or []
-        if item["name"] != FALLBACK
-    ]
+    """The classifier's own ranking, without the entry the FallbackClassifier added."""
+    ranking = list(parse.get("intent_ranking") or [])
+    if added_by_fallback_classifier(ranking):
+        ranking = ranking[1:]
+    return [(str(item["name"]), float(item["confidence"])) for item in ranking]
 
 
 async def main(model: str) -> int:
