@@ -50,9 +50,9 @@ from actions.stock import (
     page_product,
     remembered_location,
     send,
-    talked_about,
     shared_location,
     stock_slots,
+    talked_about,
     typed_text,
 )
 from vetrina.bookings.calendar import CODE_ALPHABET, CODE_LENGTH
@@ -70,9 +70,8 @@ from vetrina.bookings.errors import (
 from vetrina.bookings.planner import Fit, Proposal, propose
 from vetrina.bookings.service import BookingView, Slot
 from vetrina.bookings.when import WhenAsked, read_when, without_when
-from vetrina.catalog.resolution import pick
 from vetrina.catalog.availability import Status
-from vetrina.catalog.resolution import Resolver
+from vetrina.catalog.resolution import Resolver, pick
 from vetrina.catalog.stock_check import CheckContext, Outcome, StockCheck
 from vetrina.catalog.stores import Coordinates, StoreInfo, distance_km
 
@@ -211,9 +210,8 @@ async def plan_time(
             asked = remembered_when(typed_text(tracker), tracker.get_slot(WHEN), local_now)
         except InvalidDate:
             options = await bookings.next_free_slots(store_code, after=now)
-            return None, [_slots_reply("utter_try_on_date_invalid", options, zone, language, domain)], [
-                s.starts_at.isoformat() for s in options
-            ]
+            invalid = _slots_reply("utter_try_on_date_invalid", options, zone, language, domain)
+            return None, [invalid], [s.starts_at.isoformat() for s in options]
     proposal = await propose(bookings, store_code, asked, now)
     if proposal.fit is Fit.EXACT:
         return proposal, [], []
@@ -250,7 +248,7 @@ async def items_text(view: BookingView, language: str) -> str:
     resolver = await get_runtime().resolvers.get() if language != "it" else None
     return ", ".join(
         item(product_name(resolver, i.sku, i.product, language), i.colour, i.size, language)
-        + (f" ×{i.quantity}" if i.quantity > 1 else "")
+        + (f" ×{i.quantity}" if i.quantity > 1 else "")  # noqa: RUF001 -- typography
         for i in view.items
     )
 
@@ -374,7 +372,8 @@ class ValidateTryOnForm(Action):
         if says_when(text, now):
             events.append(SlotSet(WHEN, text[:500]))
 
-        check = None if await self._about_time_only(tracker, sku, store) else await self._check(tracker)
+        time_only = await self._about_time_only(tracker, sku, store)
+        check = None if time_only else await self._check(tracker)
         step = next_step(
             Known(
                 sku=bool(sku), store=bool(store), checked=check is not None,
@@ -416,8 +415,8 @@ class ValidateTryOnForm(Action):
             try:
                 proposal, prompt, options = await plan_time(tracker, store, language, domain, now)
             except StoreNotBookable:
-                store, prompt = None, await self._other_stores(sku, store, tracker)
-                proposal = None
+                prompt = await self._other_stores(sku, store, tracker)
+                store, proposal = None, None
             if proposal is not None and proposal.fit is Fit.EXACT and proposal.slot is not None:
                 start = proposal.slot.starts_at.isoformat()
             elif prompt:
@@ -499,7 +498,8 @@ class ValidateTryOnForm(Action):
             "utter_try_on_item_unavailable_elsewhere" if others else "utter_try_on_item_unavailable"
         )
         state = state_label(check.status, domain, language)
-        return sku, None, [Reply(response, {"item": name, "store": store.name, "state": state}, others)]
+        values = {"item": name, "store": store.name, "state": state}
+        return sku, None, [Reply(response, values, others)]
 
     async def _other_stores(self, sku: str, store_code: str, tracker: Tracker) -> list[Reply]:
         directory = await get_runtime().inventory.stores()
@@ -580,7 +580,9 @@ class ActionBookTryOn(Action):
     ) -> list[EventType]:
         language = language_of(tracker)
         sku, store, start = (tracker.get_slot(s) for s in (SKU, STORE, START))
-        clear = [SlotSet(SKU, None), SlotSet(START, None), SlotSet(OPTIONS, None), SlotSet(WHEN, None)]
+        clear = [
+            SlotSet(SKU, None), SlotSet(START, None), SlotSet(OPTIONS, None), SlotSet(WHEN, None)
+        ]
         bookings = get_runtime().bookings
         try:
             zone = await bookings.store_zone(store)
@@ -593,17 +595,21 @@ class ActionBookTryOn(Action):
             # Someone took the last place since it was offered: offer the next ones.
             options = await bookings.next_free_slots(store)
             zone = await bookings.store_zone(store)
-            send(dispatcher, [_slots_reply("utter_try_on_slot_taken", options, zone, language, domain)])
-            return clear + [SlotSet(OPTIONS, [s.starts_at.isoformat() for s in options])]
+            taken = _slots_reply("utter_try_on_slot_taken", options, zone, language, domain)
+            send(dispatcher, [taken])
+            return [*clear, SlotSet(OPTIONS, [s.starts_at.isoformat() for s in options])]
         except (ItemNotBookable, StoreNotBookable):
             send(dispatcher, [Reply("utter_try_on_item_gone")])
-            return clear + [SlotSet(STORE, None)]
+            return [*clear, SlotSet(STORE, None)]
         except (BookingError, TypeError, ValueError):
             log.exception("booking failed for %s", tracker.sender_id)
             send(dispatcher, [Reply("utter_try_on_failed")])
             return clear
-        send(dispatcher, [await confirmation(view, language, domain, "utter_try_on_booked", channel_of(tracker))])
-        return clear + [SlotSet(STORE, None), SlotSet(CODE, None)]
+        booked = await confirmation(
+            view, language, domain, "utter_try_on_booked", channel_of(tracker)
+        )
+        send(dispatcher, [booked])
+        return [*clear, SlotSet(STORE, None), SlotSet(CODE, None)]
 
 
 # --- my bookings, cancel, reschedule ----------------------------------------------------
@@ -650,7 +656,13 @@ class ActionMyBookings(Action):
         )
         send(
             dispatcher,
-            [Reply("utter_my_bookings", {"bookings": booking_lines(views, language, domain)}, buttons)],
+            [
+                Reply(
+                    "utter_my_bookings",
+                    {"bookings": booking_lines(views, language, domain)},
+                    buttons,
+                )
+            ],
         )
         return []
 
@@ -715,7 +727,10 @@ class ActionCancelBooking(Action):
         except BookingError as error:
             send(dispatcher, [refusal(error, code)])
             return []
-        send(dispatcher, [await confirmation(view, language_of(tracker), domain, "utter_booking_cancelled", channel_of(tracker))])
+        done = await confirmation(
+            view, language_of(tracker), domain, "utter_booking_cancelled", channel_of(tracker)
+        )
+        send(dispatcher, [done])
         return [SlotSet(CODE, None)]
 
 
@@ -764,13 +779,21 @@ class ActionRescheduleBooking(Action):
             )
         except BookingError as error:
             if isinstance(error, SlotFull):
-                options_left = await bookings.next_free_slots(view.store_code, after=proposal.slot.starts_at)
+                options_left = await bookings.next_free_slots(
+                    view.store_code, after=proposal.slot.starts_at
+                )
                 zone = ZoneInfo(view.store_timezone)
-                send(dispatcher, [_slots_reply("utter_try_on_slot_taken", options_left, zone, language, domain)])
+                taken = _slots_reply(
+                    "utter_try_on_slot_taken", options_left, zone, language, domain
+                )
+                send(dispatcher, [taken])
                 return [SlotSet(CODE, view.code)]
             send(dispatcher, [refusal(error, view.code)])
             return [SlotSet(CODE, None)]
-        send(dispatcher, [await confirmation(moved, language, domain, "utter_booking_rescheduled", channel_of(tracker))])
+        done = await confirmation(
+            moved, language, domain, "utter_booking_rescheduled", channel_of(tracker)
+        )
+        send(dispatcher, [done])
         return [SlotSet(CODE, None), SlotSet(OPTIONS, None)]
 
 
@@ -853,4 +876,6 @@ class ActionAddToBooking(Action):
             return Reply("utter_add_to_booking_too_many", {"code": view.code})
         except BookingError as error:
             return refusal(error, view.code)
-        return await confirmation(added, language, domain, "utter_booking_items_added", channel_of(tracker))
+        return await confirmation(
+            added, language, domain, "utter_booking_items_added", channel_of(tracker)
+        )

@@ -66,7 +66,9 @@ def misunderstood_in_a_row(tracker: Tracker) -> int:
     return count
 
 
-def when_text(at: datetime, now: datetime, zone: Any, domain: Mapping[str, Any], language: str) -> str:
+def when_text(
+    at: datetime, now: datetime, zone: Any, domain: Mapping[str, Any], language: str
+) -> str:
     """"oggi alle 09:00" / "domani alle 09:00" / "lun alle 09:00" in the consultants' zone."""
     local, today = at.astimezone(zone), now.astimezone(zone).date()
     time = local.strftime("%H:%M")

@@ -155,18 +155,19 @@ def sizes_text(
 def hours_text(intervals: Sequence[Interval], language: str, domain: Mapping[str, Any]) -> str:
     if not intervals:
         return label(domain, "utter_label_closed", language)
-    return ", ".join(f"{i.opens:%H:%M}–{i.closes:%H:%M}" for i in intervals)
+    return ", ".join(f"{i.opens:%H:%M}\N{EN DASH}{i.closes:%H:%M}" for i in intervals)
 
 
 def week_text(store: StoreInfo, language: str, domain: Mapping[str, Any]) -> str:
-    """The weekly hours, equal days grouped: "lun–ven 10:00–19:30 · sab 10:00–20:00"."""
+    """The weekly hours, equal days grouped: "lun-ven 10:00-19:30 · sab 10:00-20:00"
+    (with en dashes)."""
     names = weekday_names(domain, language)
     days = [hours_text(store.hours.weekly[n], language, domain) for n in range(7)]
     parts = []
     start = 0
     for n in range(1, 8):
         if n == 7 or days[n] != days[start]:
-            span = names[start] if n - 1 == start else f"{names[start]}–{names[n - 1]}"
+            span = names[start] if n - 1 == start else f"{names[start]}\N{EN DASH}{names[n - 1]}"
             parts.append(f"{span} {days[start]}")
             start = n
     return " · ".join(parts)
@@ -287,7 +288,7 @@ def unknown_store(place: str, cities: Sequence[str]) -> Reply:
 
 
 def _answer(check: StockCheck, language: str, domain: Mapping[str, Any]) -> list[Reply]:
-    assert check.product is not None and check.store is not None
+    assert check.product is not None and check.store is not None  # noqa: S101 -- an answer
     result = check.store
     store = result.store
     name = check.product.name(language)

@@ -187,9 +187,9 @@ def print_report(
         ]
         hits = sum(1 for g, p in pairs if g == p)
         print(f"accuracy {language}: {percent(hits, len(pairs)):.1f} % ({hits}/{len(pairs)})")
-    pairs = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
+    confused = Counter((g, p) for g, p in zip(gold, predicted, strict=True) if g != p)
     print("\nConfusion pairs (gold -> predicted: count, examples):")
-    for (g, p), count in pairs.most_common():
+    for (g, p), count in confused.most_common():
         texts = [
             e.text for e, q in zip(examples, predicted, strict=True) if e.intent == g and q == p
         ]
