@@ -103,7 +103,9 @@ async def test_one_message_fills_the_form_and_the_booking_holds_the_item(runtime
     words, start = tomorrow_words()
     _, events = await run(
         ValidateTryOnForm(),
-        tracker(f"vorrei prenotare una prova degli stivali neri 41 a Milano {words}", "book_try_on"),
+        tracker(
+            f"vorrei prenotare una prova degli stivali neri 41 a Milano {words}", "book_try_on"
+        ),
     )
     filled = slots(events)
     assert filled["try_on_sku"] == "BOOT-NER-41" and filled["try_on_store"] == "MI"
@@ -159,7 +161,9 @@ async def test_the_form_asks_for_what_is_missing(runtime: Runtime) -> None:
     # "il secondo orario" picks the second button's slot.
     _, events = await run(
         ValidateTryOnForm(),
-        tracker("prendo il secondo orario", "choose_slot", slots={**filled, "slot_options": offered}),
+        tracker(
+            "prendo il secondo orario", "choose_slot", slots={**filled, "slot_options": offered}
+        ),
     )
     assert slots(events)["try_on_start"] == offered[1]
     # A button press gives the slot directly.
@@ -239,7 +243,8 @@ async def test_my_bookings_cancel_twice_and_someone_elses_code(runtime: Runtime)
     (listing,) = messages
     assert listing["response"] == "utter_my_bookings"
     assert mine["code"] in listing["bookings"] and theirs["code"] not in listing["bookings"]
-    assert {b["title"] for b in listing["buttons"]} == {f"Sposta {mine['code']}", f"Annulla {mine['code']}"}
+    titles = {b["title"] for b in listing["buttons"]}
+    assert titles == {f"Sposta {mine['code']}", f"Annulla {mine['code']}"}
 
     # Someone else's code and a code that does not exist get the same answer.
     replies = []
@@ -252,8 +257,11 @@ async def test_my_bookings_cancel_twice_and_someone_elses_code(runtime: Runtime)
     assert await stock_of(runtime.db, "RM", "BOOT-NER-42") == (5, 1)  # theirs still held
 
     # Without a code: the only upcoming booking. Then again: already cancelled.
-    messages, _ = await run(ActionCancelBooking(), tracker("annulla la prenotazione", "cancel_booking"))
-    assert responses(messages) == ["utter_booking_cancelled"] and messages[0]["code"] == mine["code"]
+    messages, _ = await run(
+        ActionCancelBooking(), tracker("annulla la prenotazione", "cancel_booking")
+    )
+    assert responses(messages) == ["utter_booking_cancelled"]
+    assert messages[0]["code"] == mine["code"]
     assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 0)
     messages, _ = await run(
         ActionCancelBooking(), tracker(f"cancel {mine['code'].lower()}", "cancel_booking",
@@ -336,7 +344,8 @@ async def test_adding_asks_which_booking_and_refuses_what_cannot_be_held(runtime
         tracker(button["payload"], "add_to_booking", slots={"language": "en", **slots(events)},
                 entities=[{"entity": "booking_code", "value": milan["code"]}]),
     )
-    assert responses(messages) == ["utter_booking_items_added"] and messages[0]["code"] == milan["code"]
+    assert responses(messages) == ["utter_booking_items_added"]
+    assert messages[0]["code"] == milan["code"]
     assert slots(events)["adding_item"] is None
     assert await stock_of(runtime.db, "MI", "BOOT-NER-41") == (5, 1)
     assert await stock_of(runtime.db, "RM", "BOOT-NER-41") == (5, 0)
@@ -354,7 +363,9 @@ async def test_adding_asks_which_booking_and_refuses_what_cannot_be_held(runtime
     theirs = await book_via_form(f"prova degli stivali neri 41 a Roma {words}", sender=OTHER)
     messages, _ = await run(
         ActionAddToBooking(),
-        tracker(f"aggiungi gli stivali neri 40 alla prenotazione {theirs['code']}", "add_to_booking"),
+        tracker(
+            f"aggiungi gli stivali neri 40 alla prenotazione {theirs['code']}", "add_to_booking"
+        ),
     )
     assert responses(messages) == ["utter_booking_not_found"]
     assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 1)  # mine only

@@ -40,10 +40,12 @@ def fallback_tracker(*texts: str, understood_before: bool = True) -> Tracker:
     t = tracker(texts[-1], "nlu_fallback")
     events: list[dict[str, Any]] = []
     if understood_before:
-        events.append({"event": "user", "text": "ciao", "parse_data": {"intent": {"name": "greet"}}})
+        greet = {"intent": {"name": "greet"}}
+        events.append({"event": "user", "text": "ciao", "parse_data": greet})
         events.append({"event": "bot", "text": "Ciao!"})
     for text in texts:
-        events.append({"event": "user", "text": text, "parse_data": {"intent": {"name": "nlu_fallback"}}})
+        fallback = {"intent": {"name": "nlu_fallback"}}
+        events.append({"event": "user", "text": text, "parse_data": fallback})
         events.append({"event": "action", "name": "action_not_understood"})
     t.events = events[:-1]
     return t
@@ -76,7 +78,9 @@ async def test_asking_for_a_person_queues_at_the_store_talked_about(
 ) -> None:
     tuesday_11 = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
     runtime.clock = lambda: tuesday_11
-    anna = await create_consultant(runtime.db, "anna@example.com", "Anna", "long password 1", stores=["MI"])
+    anna = await create_consultant(
+        runtime.db, "anna@example.com", "Anna", "long password 1", stores=["MI"]
+    )
     await set_presence(runtime.db, anna.id, Presence.ONLINE, now=tuesday_11)
     t = tracker("voglio parlare con un commesso", "request_consultant", slots={"store_code": "MI"})
     messages = await run(ActionRequestConsultant(), t)
@@ -107,7 +111,8 @@ async def test_nobody_online_within_hours_says_by_when(runtime: Runtime) -> None
     runtime.clock = lambda: tuesday_11
     messages = await run(ActionRequestConsultant(), tracker("un consulente", "request_consultant"))
     assert responses(messages) == ["utter_handoff_nobody_online"]
-    assert messages[0]["until"] == "18:00" and messages[0]["buttons"][0]["payload"] == "/book_try_on"
+    assert messages[0]["until"] == "18:00"
+    assert messages[0]["buttons"][0]["payload"] == "/book_try_on"
 
 
 async def test_the_second_misunderstanding_in_a_row_asks_for_a_consultant(

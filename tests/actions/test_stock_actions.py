@@ -2,7 +2,8 @@
 CollectingDispatcher in, the exact responses and events out, on a real (SQLite) catalog.
 
 Also checks that every response these actions send exists in the domain (bot/domain/) with
-an Italian default and an English variation, and that every placeholder gets a value: each run() checks
+an Italian default and an English variation, and that every placeholder gets a value:
+each run() checks
 its own messages (tests/actions/support.py).
 """
 
@@ -71,7 +72,7 @@ async def test_in_stock_answer_slots_favourite_offer_and_interaction(runtime: Ru
     answer = messages[0]
     assert answer["item"] == "Stivale Brera (nero, 41)"
     assert answer["store"] == "Vetrina Milano" and answer["price"] == "129,90 €"
-    assert messages[1]["hours"] == "10:00–19:30"
+    assert messages[1]["hours"] == "10:00–19:30"  # noqa: RUF001 -- the en dash shoppers see
     assert slots(events) == {
         "page_product": None,
         "product_code": "BOOT",
@@ -272,7 +273,9 @@ async def test_store_hours(runtime: Runtime) -> None:
         ActionStoreHours(), tracker("a che ora chiude il negozio di Torino?", "ask_store_hours")
     )
     assert responses(messages) == ["utter_store_hours_open"]
-    assert messages[0]["week"] == "lun–dom 10:00–19:30" and messages[0]["today"] == "10:00–19:30"
+    dash = "\N{EN DASH}"
+    assert messages[0]["week"] == f"lun{dash}dom 10:00{dash}19:30"
+    assert messages[0]["today"] == f"10:00{dash}19:30"
     assert slots(events) == {"store_code": "TO"}
     messages, _ = await run(
         ActionStoreHours(),
