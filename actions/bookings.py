@@ -615,11 +615,12 @@ class ActionBookTryOn(Action):
 # --- my bookings, cancel, reschedule ----------------------------------------------------
 
 
-def booking_lines(views: list[BookingView], language: str, domain: DomainDict) -> str:
+async def booking_lines(views: list[BookingView], language: str, domain: DomainDict) -> str:
+    """One line per booking: code, store, when, and the items in the shopper's language."""
     lines = []
     for view in views:
         zone = ZoneInfo(view.store_timezone)
-        items = ", ".join(item(i.product, i.colour, i.size, language) for i in view.items)
+        items = await items_text(view, language)
         when = when_of(view.starts_at, zone, language, domain)
         lines.append(f"• {view.code} — {view.store_name}, {when}: {items}")
     return "\n".join(lines)
@@ -659,7 +660,7 @@ class ActionMyBookings(Action):
             [
                 Reply(
                     "utter_my_bookings",
-                    {"bookings": booking_lines(views, language, domain)},
+                    {"bookings": await booking_lines(views, language, domain)},
                     buttons,
                 )
             ],
@@ -689,7 +690,7 @@ async def which_booking(
         [
             Reply(
                 "utter_which_booking",
-                {"bookings": booking_lines(views, language, domain)},
+                {"bookings": await booking_lines(views, language, domain)},
                 booking_buttons(views[:5], language, intent),
             )
         ],
