@@ -1,12 +1,15 @@
 """Try-on bookings by conversation: the form, the booking, my bookings, cancel, reschedule.
 
-``try_on_form`` (bot/domain.yml) collects three slots: ``try_on_sku`` (the variant),
+``try_on_form`` (bot/domain/bookings.yml) collects three slots: ``try_on_sku`` (the variant),
 ``try_on_store`` and ``try_on_start`` (UTC ISO time of a free slot). One validation
 action reads every message of the form: the item and the store through the same stock
 check as "is it in stock?" (so the bot never offers to book what it just said is not
 there), the moment through :mod:`vetrina.bookings.when` and :mod:`vetrina.bookings.planner`.
 What to say next is decided there and kept in ``try_on_prompt``; the form's ``action_ask_*``
-actions send it (or the plain question for the slot), so a question is asked once.
+actions send it (or the plain question for the slot), so a question is asked once. Which
+kind of step a message is (:func:`next_step`) is a pure function of what is known; the day
+and time said in any message of the conversation (``try_on_when``) carry through every
+re-prompt, and stores the conversation talked about are offered first.
 
 Everything the business refuses (item below the safety stock, store with try-on switched
 off, slot full, past time, impossible date) gets a reply that says why and offers what is

@@ -6,7 +6,7 @@ events out.
 (the customer types the code here) links the number — merging its history into this
 customer — and gives this conversation the slots of the merged history (language,
 product, size, colour, store), so "is it still available?" works across channels. The
-rules are in :mod:`vetrina.customers.linking`; the sentences in ``bot/domain.yml``.
+rules are in :mod:`vetrina.customers.linking`; the sentences in ``bot/domain/identity.yml``.
 
 The slots are returned as events rather than posted to Rasa's HTTP API: this
 conversation is the one being processed (Rasa holds its lock).
@@ -44,7 +44,7 @@ from vetrina.customers.profile import memory_slots
 
 log = logging.getLogger(__name__)
 
-# LinkError code → response (every one in bot/domain.yml, Italian and English).
+# LinkError code → response (every one in bot/domain/identity.yml, Italian and English).
 REQUEST_REPLIES = {
     NO_PHONE: "utter_link_ask_phone",
     INVALID_PHONE: "utter_link_invalid_phone",

@@ -1,7 +1,7 @@
 """Stock checks, store hours and the favourite store: tracker in, domain service, events out.
 
 The decisions are in :mod:`vetrina.catalog.stock_check`; the wording is in
-``bot/domain.yml`` (picked by :mod:`actions.replies`). These actions read the message
+``bot/domain/stock.yml`` (picked by :mod:`actions.replies`). These actions read the message
 (text, entities, metadata: the product on screen, a shared location), the slots and the
 customer's favourite store, call the service, send the replies, record the check on the
 customer's profile, and set the slots the next turn needs.
@@ -41,7 +41,7 @@ INFORM = "inform"
 AFFIRM = "affirm"
 DENY = "deny"
 
-# Slots (bot/domain.yml); none of them influences the dialogue: the rules do not branch.
+# Slots (bot/domain/stock.yml); none of them influences the dialogue: the rules do not branch.
 PRODUCT = "product_code"
 SIZE = "size"
 COLOUR = "colour"
