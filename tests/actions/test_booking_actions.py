@@ -369,3 +369,17 @@ async def test_adding_asks_which_booking_and_refuses_what_cannot_be_held(runtime
     )
     assert responses(messages) == ["utter_booking_not_found"]
     assert await stock_of(runtime.db, "RM", "BOOT-NER-40") == (5, 1)  # mine only
+
+
+async def test_english_bookings_name_the_items_in_english(runtime: Runtime) -> None:
+    """Bookings store the Italian product name; an English shopper reads the English one."""
+    words, start = tomorrow_words()
+    booked = await book_via_form(f"vorrei prenotare una prova degli stivali neri 40 a Roma {words}")
+    t = tracker("my bookings", "my_bookings", slots={"language": "en"})
+    messages, _ = await run(ActionMyBookings(), t)
+    assert responses(messages) == ["utter_my_bookings"]
+    listing = messages[0]["bookings"]
+    assert booked["code"] in listing and "Brera boot (black, 40)" in listing, listing
+    assert "Stivale" not in listing and "nero" not in listing
+    english = said(start, "11:00").replace("domani alle", "tomorrow at").replace(" alle ", " at ")
+    assert english in listing, listing
