@@ -98,6 +98,22 @@ LEAVING = {
     "bot_challenge", "ask_capabilities", "link_channel", "give_code",
 }  # fmt: skip
 
+# "at the same appointment" / "nello stesso appuntamento": about the booking, not the item
+# (the resolver would read "same"/"stesso" as a place or a product word).
+_SAME_BOOKING = re.compile(
+    r"\b(?:(?:at|in|during|for|to)\s+)?(?:the\s+|my\s+)?same\s+"
+    r"(?:appointment|booking|try-?on|fitting|visit)\b"
+    r"|\b(?:nell[oa']?|all[oa']?|per\s+l[oa']?|durante\s+l[oa']?)\s*stess[oa]\s+"
+    r"(?:appuntamento|prenotazione|prova|visita)\b",
+    re.IGNORECASE,
+)
+
+
+def without_booking_words(text: str) -> str:
+    """The item part of "can I also try X at the same appointment"."""
+    return " ".join(_SAME_BOOKING.sub(" ", text).split())
+
+
 _CODE = re.compile(rf"\b[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{{CODE_LENGTH}}}\b")
 _STEP_FIT = {
     Fit.PAST: "utter_try_on_time_past",
@@ -391,7 +407,7 @@ class ValidateTryOnForm(Action):
         elif step is Step.ITEM_IN_STORE:
             sku, store, prompt = await self._item_in_store(check, language, domain, tracker)
         elif step is Step.SHOW_SIZES:
-            assert check.store is not None  # noqa: S101 -- next_step checked it
+            assert check.store is not None
             sku, store = None, check.store.store.code
             prompt = stock_replies(check, language, domain, channel=channel)
             prompt.append(self._ask_variant(check, language))
@@ -476,7 +492,7 @@ class ValidateTryOnForm(Action):
 
     @staticmethod
     def _ask_variant(check: StockCheck, language: str) -> Reply:
-        assert check.product is not None  # noqa: S101 -- only for an answer with a product
+        assert check.product is not None
         name = check.product.name(language)
         if check.colour is None and len(check.product.colours) > 1:
             return Reply("utter_ask_try_on_colour", {"product": name})
@@ -486,8 +502,8 @@ class ValidateTryOnForm(Action):
         self, check: StockCheck, language: str, domain: DomainDict, tracker: Tracker
     ) -> tuple[str | None, str | None, list[Reply]]:
         """The variant in the chosen store: bookable, or why not and where else."""
-        assert check.sku is not None and check.store is not None  # noqa: S101 -- see next_step
-        assert check.product is not None  # noqa: S101 -- an answer always has its product
+        assert check.sku is not None and check.store is not None
+        assert check.product is not None
         sku, store = check.sku, check.store.store
         try:
             await get_runtime().bookings.store_zone(store.code)
@@ -818,7 +834,7 @@ class ActionAddToBooking(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         language = language_of(tracker)
-        text = _CODE.sub(" ", without_when(typed_text(tracker))).strip() or (
+        text = without_booking_words(_CODE.sub(" ", without_when(typed_text(tracker)))) or (
             tracker.get_slot(ADDING) or ""
         )
         code = await which_booking(tracker, dispatcher, domain, ADD_TO_BOOKING)
@@ -865,7 +881,7 @@ class ActionAddToBooking(Action):
         language: str,
         domain: DomainDict,
     ) -> Reply:
-        assert check.sku is not None  # noqa: S101 -- only called for one variant
+        assert check.sku is not None
         try:
             added = await get_runtime().bookings.add_items(
                 tracker.sender_id, view.code, [(check.sku, 1)], channel=channel_of(tracker)

@@ -288,7 +288,7 @@ def unknown_store(place: str, cities: Sequence[str]) -> Reply:
 
 
 def _answer(check: StockCheck, language: str, domain: Mapping[str, Any]) -> list[Reply]:
-    assert check.product is not None and check.store is not None  # noqa: S101 -- an answer
+    assert check.product is not None and check.store is not None
     result = check.store
     store = result.store
     name = check.product.name(language)

@@ -9,7 +9,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from actions.bookings import Known, Step, nearest_first, next_step, remembered_when, state_label
+from actions.bookings import (
+    Known,
+    Step,
+    nearest_first,
+    next_step,
+    remembered_when,
+    state_label,
+    without_booking_words,
+)
 from actions.calendar_link import KEY_LENGTH, matches, short_key, short_path
 from actions.replies import city_name, moment_text
 from tests.actions.support import DOMAIN
@@ -142,3 +150,19 @@ def test_the_short_calendar_link_is_short_unguessable_and_checkable() -> None:
     assert matches(token, key) and matches(token, key.upper())
     assert not matches(token, "a" * KEY_LENGTH) and not matches(token + "x", key)
     assert short_key(token + "x") != key
+
+
+@pytest.mark.parametrize(
+    ("text", "item"),
+    [
+        ("can I also try the black jeans 32 at the same appointment",
+         "can I also try the black jeans 32"),
+        ("posso provare anche i jeans neri 32 nello stesso appuntamento?",
+         "posso provare anche i jeans neri 32 ?"),
+        ("add the coat to my same booking", "add the coat"),
+        ("aggiungi la giacca alla stessa prenotazione", "aggiungi la giacca"),
+        ("aggiungi il trench nero M", "aggiungi il trench nero M"),
+    ],
+)
+def test_the_same_appointment_is_not_read_as_an_item(text: str, item: str) -> None:
+    assert without_booking_words(text) == item
