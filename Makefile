@@ -4,7 +4,7 @@ SHELL := /bin/bash
 RASA_VERSION := 3.6.21
 RASA := .venv-rasa/bin/rasa
 PY := .venv/bin/python
-RASA_DATA := --config config.yml --domain bot/domain.yml --data nlu_data bot/data
+RASA_DATA := --config config.yml --domain bot/domain --data nlu_data bot/data
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .PHONY: help setup run run-prod test validate test-stories pytest train migrate demo bench clean lint

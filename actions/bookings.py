@@ -1,12 +1,15 @@
 """Try-on bookings by conversation: the form, the booking, my bookings, cancel, reschedule.
 
-``try_on_form`` (bot/domain.yml) collects three slots: ``try_on_sku`` (the variant),
+``try_on_form`` (bot/domain/bookings.yml) collects three slots: ``try_on_sku`` (the variant),
 ``try_on_store`` and ``try_on_start`` (UTC ISO time of a free slot). One validation
 action reads every message of the form: the item and the store through the same stock
 check as "is it in stock?" (so the bot never offers to book what it just said is not
 there), the moment through :mod:`vetrina.bookings.when` and :mod:`vetrina.bookings.planner`.
 What to say next is decided there and kept in ``try_on_prompt``; the form's ``action_ask_*``
-actions send it (or the plain question for the slot), so a question is asked once.
+actions send it (or the plain question for the slot), so a question is asked once. Which
+kind of step a message is (:func:`next_step`) is a pure function of what is known; the day
+and time said in any message of the conversation (``try_on_when``) carry through every
+re-prompt, and stores the conversation talked about are offered first.
 
 Everything the business refuses (item below the safety stock, store with try-on switched
 off, slot full, past time, impossible date) gets a reply that says why and offers what is
@@ -16,9 +19,12 @@ possible instead: other stores, the nearest free slots as buttons.
 from __future__ import annotations
 
 import abc
+import enum
 import json
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,7 +34,8 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.replies import Reply, item, stock_replies, weekday_names
+from actions.calendar_link import short_path
+from actions.replies import Reply, item, label, moment_text, stock_replies, weekday_names
 from actions.runtime import get_runtime
 from actions.stock import (
     CHOOSE_PRODUCT,
@@ -36,6 +43,7 @@ from actions.stock import (
     INFORM,
     PENDING,
     SHARE_LOCATION,
+    TALKED_ABOUT,
     channel_of,
     entity,
     favourite_of,
@@ -47,6 +55,7 @@ from actions.stock import (
     send,
     shared_location,
     stock_slots,
+    talked_about,
     typed_text,
 )
 from vetrina.bookings.calendar import CODE_ALPHABET, CODE_LENGTH
@@ -64,10 +73,10 @@ from vetrina.bookings.errors import (
 from vetrina.bookings.planner import Fit, Proposal, propose
 from vetrina.bookings.service import BookingView, Slot
 from vetrina.bookings.when import WhenAsked, read_when, without_when
-from vetrina.catalog.resolution import pick
+from vetrina.catalog.availability import Status
+from vetrina.catalog.resolution import Resolver, pick
 from vetrina.catalog.stock_check import CheckContext, Outcome, StockCheck
-from vetrina.catalog.stores import distance_km
-from vetrina.storage.base import utcnow
+from vetrina.catalog.stores import Coordinates, StoreInfo, distance_km
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +86,10 @@ OPTIONS = "slot_options"
 CODE = "booking_code"
 ADDING = "adding_item"  # what to add, kept while the shopper picks which booking
 ADD_TO_BOOKING = "add_to_booking"
+# The latest message of the conversation that said a day or time ("sabato alle 11"): read
+# again whenever the current message says none, so no re-prompt forgets it.
+WHEN = "try_on_when"
+WEB = "web"
 CHOOSE_SLOT = "choose_slot"
 # Messages that leave the form: the rules in bot/data/rules.yml take over.
 LEAVING = {
@@ -84,6 +97,22 @@ LEAVING = {
     "reschedule_booking", "add_to_booking", "switch_language", "out_of_scope",
     "bot_challenge", "ask_capabilities", "link_channel", "give_code",
 }  # fmt: skip
+
+# "at the same appointment" / "nello stesso appuntamento": about the booking, not the item
+# (the resolver would read "same"/"stesso" as a place or a product word).
+_SAME_BOOKING = re.compile(
+    r"\b(?:(?:at|in|during|for|to)\s+)?(?:the\s+|my\s+)?same\s+"
+    r"(?:appointment|booking|try-?on|fitting|visit)\b"
+    r"|\b(?:nell[oa']?|all[oa']?|per\s+l[oa']?|durante\s+l[oa']?)\s*stess[oa]\s+"
+    r"(?:appuntamento|prenotazione|prova|visita)\b",
+    re.IGNORECASE,
+)
+
+
+def without_booking_words(text: str) -> str:
+    """The item part of "can I also try X at the same appointment"."""
+    return " ".join(_SAME_BOOKING.sub(" ", text).split())
+
 
 _CODE = re.compile(rf"\b[{CODE_ALPHABET}{CODE_ALPHABET.lower()}]{{{CODE_LENGTH}}}\b")
 _STEP_FIT = {
@@ -112,12 +141,9 @@ def booking_code_in(tracker: Tracker) -> str | None:
     return None
 
 
-def moment_text(moment: datetime, zone: ZoneInfo, language: str, domain: DomainDict) -> str:
-    """"sabato 28/11 alle 17:00" / "Saturday 28/11 at 17:00"."""
-    local = moment.astimezone(zone)
-    day = weekday_names(domain, language)[local.weekday()]
-    joiner = "alle" if language == "it" else "at"
-    return f"{day} {local:%d/%m} {joiner} {local:%H:%M}"
+def when_of(moment: datetime, zone: ZoneInfo, language: str, domain: DomainDict) -> str:
+    """"domani alle 17:00" / "sab 28/11 alle 17:00", against the runtime's clock."""
+    return moment_text(moment, zone, language, domain, now=get_runtime().now())
 
 
 def slot_button(slot: Slot, zone: ZoneInfo, language: str, domain: DomainDict) -> dict[str, str]:
@@ -165,22 +191,46 @@ def asked_start(tracker: Tracker, zone: ZoneInfo, now: datetime) -> WhenAsked | 
     return WhenAsked(local.date(), local.time().replace(tzinfo=None))
 
 
+def says_when(text: str, now: datetime) -> bool:
+    """Whether ``text`` names a day, a time or a part of the day (even an impossible one)."""
+    try:
+        return not read_when(text, now.replace(tzinfo=None)).empty
+    except InvalidDate:
+        return True
+
+
+def remembered_when(text: str, remembered: str | None, local_now: datetime) -> WhenAsked:
+    """The moment of this message, completed by the one said earlier: "alle 11" keeps the
+    day said before, and a message without any moment takes the earlier one whole."""
+    asked = read_when(text, local_now)
+    if not remembered or not (asked.empty or asked.day is None):
+        return asked
+    try:
+        before = read_when(remembered, local_now)
+    except InvalidDate:
+        return asked
+    if asked.empty:
+        return before
+    return WhenAsked(before.day, asked.at, asked.part) if before.day else asked
+
+
 async def plan_time(
     tracker: Tracker, store_code: str, language: str, domain: DomainDict, now: datetime
 ) -> tuple[Proposal | None, list[Reply], list[str]]:
-    """The moment the message asks for: a proposal, or the replies that explain why not
-    (with the nearest free slots as buttons) and those slots' ISO times."""
+    """The moment the message asks for (or the one said earlier in the conversation): a
+    proposal, or the replies that explain why not (with the nearest free slots as
+    buttons) and those slots' ISO times."""
     bookings = get_runtime().bookings
     zone = await bookings.store_zone(store_code)
     asked = asked_start(tracker, zone, now)
     if asked is None:
+        local_now = now.astimezone(zone).replace(tzinfo=None)
         try:
-            asked = read_when(typed_text(tracker), now.astimezone(zone).replace(tzinfo=None))
+            asked = remembered_when(typed_text(tracker), tracker.get_slot(WHEN), local_now)
         except InvalidDate:
             options = await bookings.next_free_slots(store_code, after=now)
-            return None, [_slots_reply("utter_try_on_date_invalid", options, zone, language, domain)], [
-                s.starts_at.isoformat() for s in options
-            ]
+            invalid = _slots_reply("utter_try_on_date_invalid", options, zone, language, domain)
+            return None, [invalid], [s.starts_at.isoformat() for s in options]
     proposal = await propose(bookings, store_code, asked, now)
     if proposal.fit is Fit.EXACT:
         return proposal, [], []
@@ -203,26 +253,122 @@ def _slots_reply(
     return Reply(response, {"day": "", "time": ""}, buttons)
 
 
-def confirmation(view: BookingView, language: str, domain: DomainDict, response: str) -> Reply:
-    zone = ZoneInfo(view.store_timezone)
-    items = ", ".join(
-        item(i.product, i.colour, i.size, language) + (f" ×{i.quantity}" if i.quantity > 1 else "")
+def product_name(resolver: Resolver | None, sku: str, stored: str, language: str) -> str:
+    """The product's name in ``language`` (bookings store the Italian one)."""
+    if resolver is None or language == "it":
+        return stored
+    found = resolver.index.exact(sku)
+    info = resolver.index.info(found[0]) if found else None
+    return info.name(language) if info is not None else stored
+
+
+async def items_text(view: BookingView, language: str) -> str:
+    """"Stivale Brera (nero, 41)" / "Brera boot (black, 41)", one per booked item."""
+    resolver = await get_runtime().resolvers.get() if language != "it" else None
+    return ", ".join(
+        item(product_name(resolver, i.sku, i.product, language), i.colour, i.size, language)
+        + (f" ×{i.quantity}" if i.quantity > 1 else "")  # noqa: RUF001 -- typography
         for i in view.items
     )
+
+
+def calendar_link(
+    view: BookingView, channel: str | None, language: str, domain: DomainDict
+) -> tuple[str, list[dict[str, str]]]:
+    """The calendar file: a button in the web widget (the long private link stays out of
+    the bubble), a short unguessable link in the text elsewhere (WhatsApp, Instagram)."""
+    base = get_runtime().public_url.rstrip("/")
+    if channel in (None, WEB):
+        url = base + view.calendar_path
+        title = label(domain, "utter_label_add_to_calendar", language)
+        return "", [{"title": title, "url": url, "payload": url, "type": "web_url"}]
+    url = base + short_path(view.code, view.calendar_token)
+    return label(domain, "utter_label_calendar_line", language).format(url=url), []
+
+
+async def confirmation(
+    view: BookingView, language: str, domain: DomainDict, response: str, channel: str | None
+) -> Reply:
+    zone = ZoneInfo(view.store_timezone)
+    calendar, buttons = calendar_link(view, channel, language, domain)
     return Reply(
         response,
         {
             "code": view.code,
             "store": view.store_name,
             "address": view.store_address,
-            "when": moment_text(view.starts_at, zone, language, domain),
-            "items": items,
-            "calendar": get_runtime().public_url.rstrip("/") + view.calendar_path,
+            "when": when_of(view.starts_at, zone, language, domain),
+            "items": await items_text(view, language),
+            "calendar": calendar,
         },
+        buttons if response != "utter_booking_cancelled" else [],
     )
 
 
 # --- the form -------------------------------------------------------------------------------
+
+
+class Step(str, enum.Enum):
+    """What the form does with a message, decided by :func:`next_step`."""
+
+    TIME_ONLY = "time_only"  # item and store known, the message is about the time
+    ITEM_IN_STORE = "item_in_store"  # one variant in one store: bookable, or why not
+    SHOW_SIZES = "show_sizes"  # product and store known, size or colour missing
+    ASK_ITEM = "ask_item"  # nothing about the item yet
+    KEEP = "keep"  # nothing new: keep what is known, plan the time
+    NEAREST_STORE = "nearest_store"  # a place or location: its nearest store
+    EXPLAIN = "explain"  # the stock check's own answer (unknown product, ask store…)
+
+
+@dataclass(frozen=True)
+class Known:
+    """What the form knows before a message, and what the message's stock check found."""
+
+    sku: bool  # try_on_sku is set
+    store: bool  # try_on_store is set
+    checked: bool  # the message was checked (False: it names no item or store)
+    outcome: Outcome | None = None
+    check_sku: bool = False  # the check found one variant
+    check_store: bool = False  # the check found one store
+    nearest: bool = False  # the check found stores near a place
+
+
+def next_step(known: Known) -> Step:
+    """The form's next move: a pure function of what is known (tested by a table)."""
+    if not known.checked:
+        return Step.TIME_ONLY
+    if known.outcome is Outcome.ANSWER and known.check_store:
+        return Step.ITEM_IN_STORE if known.check_sku else Step.SHOW_SIZES
+    if known.outcome is Outcome.ASK_PRODUCT:
+        return Step.KEEP if known.sku and known.store else Step.ASK_ITEM
+    if known.outcome is Outcome.STORE_INFO and known.nearest:
+        return Step.NEAREST_STORE
+    return Step.EXPLAIN
+
+
+def state_label(status: Status | None, domain: DomainDict, language: str) -> str:
+    """Why an item cannot be held, exactly: last pieces, sold out, or held for others."""
+    name = {
+        Status.LAST_PIECES: "utter_label_state_last_pieces",
+        Status.OUT_OF_STOCK: "utter_label_state_sold_out",
+    }.get(status, "utter_label_state_held") if status is not None else "utter_label_state_held"
+    return label(domain, name, language)
+
+
+def nearest_first(
+    stores: Sequence[StoreInfo], talked: Sequence[str], origin: Coordinates | None
+) -> list[StoreInfo]:
+    """Stores talked about in the conversation first (latest first), then the rest by
+    distance from ``origin`` (the store or place talked about, else the shopper)."""
+    rank = {code: n for n, code in enumerate(talked)}
+    return sorted(
+        stores,
+        key=lambda s: (
+            rank.get(s.code, len(rank)),
+            distance_km(s.location, origin) if origin is not None else 0.0,
+            s.code,
+        ),
+    )
 
 
 class ValidateTryOnForm(Action):
@@ -234,40 +380,53 @@ class ValidateTryOnForm(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
-        intent = intent_of(tracker)
-        if intent in LEAVING:
+        if intent_of(tracker) in LEAVING:
             return []  # the form is rejected and the rules handle the message
         language = language_of(tracker)
-        now = utcnow()
+        now = get_runtime().now()
         events: list[EventType] = []
         prompt: list[Reply] = []
         sku, store = tracker.get_slot(SKU), tracker.get_slot(STORE)
+        text = typed_text(tracker)
+        if says_when(text, now):
+            events.append(SlotSet(WHEN, text[:500]))
 
-        check = None if await self._about_time_only(tracker, sku, store) else await self._check(tracker)
-        if check is None:
-            pass  # item and store known, the message is about the time
-        elif check.outcome is Outcome.ANSWER and check.sku and check.store is not None:
+        time_only = await self._about_time_only(tracker, sku, store)
+        check = None if time_only else await self._check(tracker)
+        step = next_step(
+            Known(
+                sku=bool(sku), store=bool(store), checked=check is not None,
+                outcome=check.outcome if check else None,
+                check_sku=bool(check and check.sku), check_store=bool(check and check.store),
+                nearest=bool(check and check.nearest),
+            )
+        )
+        channel = channel_of(tracker)
+        if check is None or step in (Step.TIME_ONLY, Step.KEEP):
+            pass
+        elif step is Step.ITEM_IN_STORE:
             sku, store, prompt = await self._item_in_store(check, language, domain, tracker)
-        elif check.outcome is Outcome.ANSWER and check.store is not None:
-            # Product and store known, the size (or colour) not yet: show the sizes there.
+        elif step is Step.SHOW_SIZES:
+            assert check.store is not None
             sku, store = None, check.store.store.code
-            prompt = stock_replies(check, language, domain, channel=channel_of(tracker))
+            prompt = stock_replies(check, language, domain, channel=channel)
             prompt.append(self._ask_variant(check, language))
-        elif check.outcome is Outcome.ASK_PRODUCT and not (sku and store):
+        elif step is Step.ASK_ITEM:
             prompt = [Reply("utter_ask_try_on_item")]
-        elif check.outcome is Outcome.STORE_INFO and check.nearest:
+        elif step is Step.NEAREST_STORE:
             store = check.nearest[0].store.code
             events.append(SlotSet("store_code", store))
             prompt = [] if sku else [Reply("utter_ask_try_on_item")]
-        elif check.outcome is not Outcome.ASK_PRODUCT:
+        else:
             sku = None if check.outcome is not Outcome.ASK_STORE else sku
-            prompt = stock_replies(check, language, domain, channel=channel_of(tracker))
+            prompt = stock_replies(check, language, domain, channel=channel)
             if check.outcome is Outcome.ASK_STORE:
                 prompt = [Reply("utter_ask_try_on_store", prompt[0].variables, prompt[0].buttons)]
 
         if check is not None:
             events += stock_slots(
-                check, without_when(typed_text(tracker)), page_product(metadata_of(tracker))
+                check, without_when(text), page_product(metadata_of(tracker)),
+                talked=tracker.get_slot(TALKED_ABOUT),
             )
         start = tracker.get_slot(START)
         options: list[str] | None = None
@@ -275,8 +434,8 @@ class ValidateTryOnForm(Action):
             try:
                 proposal, prompt, options = await plan_time(tracker, store, language, domain, now)
             except StoreNotBookable:
-                store, prompt = None, await self._other_stores(sku, store)
-                proposal = None
+                prompt = await self._other_stores(sku, store, tracker)
+                store, proposal = None, None
             if proposal is not None and proposal.fit is Fit.EXACT and proposal.slot is not None:
                 start = proposal.slot.starts_at.isoformat()
             elif prompt:
@@ -343,38 +502,44 @@ class ValidateTryOnForm(Action):
         self, check: StockCheck, language: str, domain: DomainDict, tracker: Tracker
     ) -> tuple[str | None, str | None, list[Reply]]:
         """The variant in the chosen store: bookable, or why not and where else."""
-        assert check.sku is not None and check.store is not None and check.product is not None
+        assert check.sku is not None and check.store is not None
+        assert check.product is not None
         sku, store = check.sku, check.store.store
         try:
             await get_runtime().bookings.store_zone(store.code)
         except StoreNotBookable:
-            return sku, None, await self._other_stores(sku, store.code)
+            return sku, None, await self._other_stores(sku, store.code, tracker)
         if check.bookable:
             return sku, store.code, []
         name = item(check.product.name(language), check.colour, check.size, language)
-        others = await self._other_store_buttons(sku, store.code)
+        others = await self._other_store_buttons(sku, store.code, tracker)
         response = (
             "utter_try_on_item_unavailable_elsewhere" if others else "utter_try_on_item_unavailable"
         )
-        return sku, None, [Reply(response, {"item": name, "store": store.name}, others)]
+        state = state_label(check.status, domain, language)
+        values = {"item": name, "store": store.name, "state": state}
+        return sku, None, [Reply(response, values, others)]
 
-    async def _other_stores(self, sku: str, store_code: str) -> list[Reply]:
+    async def _other_stores(self, sku: str, store_code: str, tracker: Tracker) -> list[Reply]:
         directory = await get_runtime().inventory.stores()
         name = next((s.name for s in directory if s.code == store_code), store_code)
-        others = await self._other_store_buttons(sku, store_code)
+        others = await self._other_store_buttons(sku, store_code, tracker)
         response = "utter_try_on_store_off_elsewhere" if others else "utter_try_on_store_off"
         return [Reply(response, {"store": name}, others)]
 
     @staticmethod
-    async def _other_store_buttons(sku: str, store_code: str, limit: int = 3) -> list[dict[str, str]]:
-        """Stores that take bookings and could hold the item, nearest first."""
+    async def _other_store_buttons(
+        sku: str, store_code: str, tracker: Tracker, limit: int = 3
+    ) -> list[dict[str, str]]:
+        """Stores that take bookings and could hold the item: those talked about first,
+        then the nearest to the store asked about (else the shopper's location)."""
         runtime = get_runtime()
         codes = set(await runtime.bookings.bookable_stores([(sku, 1)])) - {store_code}
         stores = {s.code: s for s in await runtime.inventory.stores()}
-        origin = stores.get(store_code)
-        ordered = sorted(
-            (stores[c] for c in codes if c in stores),
-            key=lambda s: (distance_km(s.location, origin.location) if origin else 0.0, s.code),
+        asked = stores.get(store_code)
+        origin = asked.location if asked is not None else remembered_location(tracker)
+        ordered = nearest_first(
+            [stores[c] for c in codes if c in stores], talked_about(tracker), origin
         )
         return [store_choice_button(s.code, s.name) for s in ordered[:limit]]
 
@@ -400,7 +565,7 @@ class AskTryOnSlot(Action, abc.ABC):
         if not replies and self.slot == START:
             store = tracker.get_slot(STORE)
             _, replies, options = await plan_time(
-                tracker, store, language_of(tracker), domain, utcnow()
+                tracker, store, language_of(tracker), domain, get_runtime().now()
             )
             send(dispatcher, replies or [Reply(self.question)])
             return [SlotSet(PROMPT, None), SlotSet(OPTIONS, options)]
@@ -434,7 +599,9 @@ class ActionBookTryOn(Action):
     ) -> list[EventType]:
         language = language_of(tracker)
         sku, store, start = (tracker.get_slot(s) for s in (SKU, STORE, START))
-        clear = [SlotSet(SKU, None), SlotSet(START, None), SlotSet(OPTIONS, None)]
+        clear = [
+            SlotSet(SKU, None), SlotSet(START, None), SlotSet(OPTIONS, None), SlotSet(WHEN, None)
+        ]
         bookings = get_runtime().bookings
         try:
             zone = await bookings.store_zone(store)
@@ -447,28 +614,33 @@ class ActionBookTryOn(Action):
             # Someone took the last place since it was offered: offer the next ones.
             options = await bookings.next_free_slots(store)
             zone = await bookings.store_zone(store)
-            send(dispatcher, [_slots_reply("utter_try_on_slot_taken", options, zone, language, domain)])
-            return clear + [SlotSet(OPTIONS, [s.starts_at.isoformat() for s in options])]
+            taken = _slots_reply("utter_try_on_slot_taken", options, zone, language, domain)
+            send(dispatcher, [taken])
+            return [*clear, SlotSet(OPTIONS, [s.starts_at.isoformat() for s in options])]
         except (ItemNotBookable, StoreNotBookable):
             send(dispatcher, [Reply("utter_try_on_item_gone")])
-            return clear + [SlotSet(STORE, None)]
+            return [*clear, SlotSet(STORE, None)]
         except (BookingError, TypeError, ValueError):
             log.exception("booking failed for %s", tracker.sender_id)
             send(dispatcher, [Reply("utter_try_on_failed")])
             return clear
-        send(dispatcher, [confirmation(view, language, domain, "utter_try_on_booked")])
-        return clear + [SlotSet(STORE, None), SlotSet(CODE, None)]
+        booked = await confirmation(
+            view, language, domain, "utter_try_on_booked", channel_of(tracker)
+        )
+        send(dispatcher, [booked])
+        return [*clear, SlotSet(STORE, None), SlotSet(CODE, None)]
 
 
 # --- my bookings, cancel, reschedule ----------------------------------------------------
 
 
-def booking_lines(views: list[BookingView], language: str, domain: DomainDict) -> str:
+async def booking_lines(views: list[BookingView], language: str, domain: DomainDict) -> str:
+    """One line per booking: code, store, when, and the items in the shopper's language."""
     lines = []
     for view in views:
         zone = ZoneInfo(view.store_timezone)
-        items = ", ".join(item(i.product, i.colour, i.size, language) for i in view.items)
-        when = moment_text(view.starts_at, zone, language, domain)
+        items = await items_text(view, language)
+        when = when_of(view.starts_at, zone, language, domain)
         lines.append(f"• {view.code} — {view.store_name}, {when}: {items}")
     return "\n".join(lines)
 
@@ -504,7 +676,13 @@ class ActionMyBookings(Action):
         )
         send(
             dispatcher,
-            [Reply("utter_my_bookings", {"bookings": booking_lines(views, language, domain)}, buttons)],
+            [
+                Reply(
+                    "utter_my_bookings",
+                    {"bookings": await booking_lines(views, language, domain)},
+                    buttons,
+                )
+            ],
         )
         return []
 
@@ -531,7 +709,7 @@ async def which_booking(
         [
             Reply(
                 "utter_which_booking",
-                {"bookings": booking_lines(views, language, domain)},
+                {"bookings": await booking_lines(views, language, domain)},
                 booking_buttons(views[:5], language, intent),
             )
         ],
@@ -569,7 +747,10 @@ class ActionCancelBooking(Action):
         except BookingError as error:
             send(dispatcher, [refusal(error, code)])
             return []
-        send(dispatcher, [confirmation(view, language_of(tracker), domain, "utter_booking_cancelled")])
+        done = await confirmation(
+            view, language_of(tracker), domain, "utter_booking_cancelled", channel_of(tracker)
+        )
+        send(dispatcher, [done])
         return [SlotSet(CODE, None)]
 
 
@@ -592,7 +773,7 @@ class ActionRescheduleBooking(Action):
             if view.status != "confirmed":
                 raise BookingNotActive(view.code, view.status)
             proposal, prompt, options = await plan_time(
-                tracker, view.store_code, language, domain, utcnow()
+                tracker, view.store_code, language, domain, get_runtime().now()
             )
         except BookingError as error:
             send(dispatcher, [refusal(error, code)])
@@ -602,7 +783,7 @@ class ActionRescheduleBooking(Action):
                 prompt = [
                     Reply(
                         "utter_ask_reschedule_time",
-                        {"code": view.code, "when": moment_text(
+                        {"code": view.code, "when": when_of(
                             view.starts_at, ZoneInfo(view.store_timezone), language, domain
                         )},
                         prompt[0].buttons if prompt else [],
@@ -618,13 +799,21 @@ class ActionRescheduleBooking(Action):
             )
         except BookingError as error:
             if isinstance(error, SlotFull):
-                options_left = await bookings.next_free_slots(view.store_code, after=proposal.slot.starts_at)
+                options_left = await bookings.next_free_slots(
+                    view.store_code, after=proposal.slot.starts_at
+                )
                 zone = ZoneInfo(view.store_timezone)
-                send(dispatcher, [_slots_reply("utter_try_on_slot_taken", options_left, zone, language, domain)])
+                taken = _slots_reply(
+                    "utter_try_on_slot_taken", options_left, zone, language, domain
+                )
+                send(dispatcher, [taken])
                 return [SlotSet(CODE, view.code)]
             send(dispatcher, [refusal(error, view.code)])
             return [SlotSet(CODE, None)]
-        send(dispatcher, [confirmation(moved, language, domain, "utter_booking_rescheduled")])
+        done = await confirmation(
+            moved, language, domain, "utter_booking_rescheduled", channel_of(tracker)
+        )
+        send(dispatcher, [done])
         return [SlotSet(CODE, None), SlotSet(OPTIONS, None)]
 
 
@@ -645,7 +834,7 @@ class ActionAddToBooking(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
         language = language_of(tracker)
-        text = _CODE.sub(" ", without_when(typed_text(tracker))).strip() or (
+        text = without_booking_words(_CODE.sub(" ", without_when(typed_text(tracker)))) or (
             tracker.get_slot(ADDING) or ""
         )
         code = await which_booking(tracker, dispatcher, domain, ADD_TO_BOOKING)
@@ -672,10 +861,10 @@ class ActionAddToBooking(Action):
             store_code=view.store_code,
         )
         check = await get_runtime().checker.check(text, context)
-        events = [SlotSet(ADDING, None)] + stock_slots(check, text)
+        events = [SlotSet(ADDING, None), *stock_slots(check, text, talked=talked_about(tracker))]
         if check.outcome is Outcome.ANSWER and check.sku and check.product is not None:
             name = item(check.product.name(language), check.colour, check.size, language)
-            send(dispatcher, [await self._add(tracker, view, check.sku, name, language, domain)])
+            send(dispatcher, [await self._add(tracker, view, check, name, language, domain)])
         elif check.outcome is Outcome.ANSWER and check.product is not None:
             name = check.product.name(language)
             send(dispatcher, [Reply("utter_add_to_booking_which_size", {"product": name})])
@@ -685,16 +874,28 @@ class ActionAddToBooking(Action):
 
     @staticmethod
     async def _add(
-        tracker: Tracker, view: BookingView, sku: str, name: str, language: str, domain: DomainDict
+        tracker: Tracker,
+        view: BookingView,
+        check: StockCheck,
+        name: str,
+        language: str,
+        domain: DomainDict,
     ) -> Reply:
+        assert check.sku is not None
         try:
             added = await get_runtime().bookings.add_items(
-                tracker.sender_id, view.code, [(sku, 1)], channel=channel_of(tracker)
+                tracker.sender_id, view.code, [(check.sku, 1)], channel=channel_of(tracker)
             )
         except ItemNotBookable:
-            return Reply("utter_add_to_booking_unavailable", {"item": name, "store": view.store_name})
+            state = state_label(check.status, domain, language)
+            return Reply(
+                "utter_add_to_booking_unavailable",
+                {"item": name, "store": view.store_name, "state": state},
+            )
         except InvalidItems:
             return Reply("utter_add_to_booking_too_many", {"code": view.code})
         except BookingError as error:
             return refusal(error, view.code)
-        return confirmation(added, language, domain, "utter_booking_items_added")
+        return await confirmation(
+            added, language, domain, "utter_booking_items_added", channel_of(tracker)
+        )

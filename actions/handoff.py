@@ -42,8 +42,6 @@ from vetrina.conversations.handoff import (
     RequestOutcome,
     request_consultant,
 )
-from vetrina.conversations.routing import ConsultantHours
-from vetrina.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -52,27 +50,6 @@ STORE_SLOT = "store_code"
 BOOK_TRY_ON = "/book_try_on"
 # Sent by the gateway (through Rasa) when a consultant hands the conversation back.
 BACK_RESPONSE = "utter_handoff_back"
-
-_options: HandoffOptions | None = None
-
-
-def handoff_options() -> HandoffOptions:
-    """Consultant hours and the estimate's pace, from the settings (read once)."""
-    global _options
-    if _options is None:
-        settings = Settings.from_env()
-        _options = HandoffOptions(
-            ConsultantHours.parse(settings.consultant_hours, settings.consultant_timezone),
-            settings.handoff_minutes_per_customer,
-        )
-    return _options
-
-
-def install_options(options: HandoffOptions | None) -> None:
-    """Use ``options`` from now on (tests); ``None`` reads the settings again."""
-    global _options
-    _options = options
-
 
 def misunderstood_in_a_row(tracker: Tracker) -> int:
     """How many of the latest user messages, back to the first understood one, fell back."""
@@ -89,14 +66,16 @@ def misunderstood_in_a_row(tracker: Tracker) -> int:
     return count
 
 
-def when_text(at: datetime, now: datetime, zone: Any, domain: Mapping[str, Any], language: str) -> str:
+def when_text(
+    at: datetime, now: datetime, zone: Any, domain: Mapping[str, Any], language: str
+) -> str:
     """"oggi alle 09:00" / "domani alle 09:00" / "lun alle 09:00" in the consultants' zone."""
     local, today = at.astimezone(zone), now.astimezone(zone).date()
     time = local.strftime("%H:%M")
     if local.date() == today:
-        return label(domain, "utter_label_handoff_today", language).format(time=time)
+        return label(domain, "utter_label_today", language).format(time=time)
     if local.date() == today + timedelta(days=1):
-        return label(domain, "utter_label_handoff_tomorrow", language).format(time=time)
+        return label(domain, "utter_label_tomorrow", language).format(time=time)
     day = weekday_names(domain, language)[local.weekday()]
     return label(domain, "utter_label_handoff_day", language).format(day=day, time=time)
 
@@ -161,14 +140,13 @@ async def ask_for_consultant(
     For any action that decides a person is needed. ``None`` (and an apology, the
     shopper can ask again) when the request could not be stored.
     """
-    from vetrina.storage.base import utcnow
-
+    runtime = get_runtime()
     language = language_of(tracker)
-    options = handoff_options()
-    now = now or utcnow()
+    options = runtime.handoff_options
+    now = now or runtime.now()
     try:
         outcome = await request_consultant(
-            get_runtime().db, tracker.sender_id, reason=reason, actor=actor, options=options,
+            runtime.db, tracker.sender_id, reason=reason, actor=actor, options=options,
             store_hint=tracker.get_slot(STORE_SLOT), channel=channel_of(tracker), now=now,
         )
     except Exception:

@@ -6,7 +6,7 @@ events out.
 (the customer types the code here) links the number — merging its history into this
 customer — and gives this conversation the slots of the merged history (language,
 product, size, colour, store), so "is it still available?" works across channels. The
-rules are in :mod:`vetrina.customers.linking`; the sentences in ``bot/domain.yml``.
+rules are in :mod:`vetrina.customers.linking`; the sentences in ``bot/domain/identity.yml``.
 
 The slots are returned as events rather than posted to Rasa's HTTP API: this
 conversation is the one being processed (Rasa holds its lock).
@@ -15,8 +15,6 @@ conversation is the one being processed (Rasa holds its lock).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
-from functools import lru_cache
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -43,11 +41,10 @@ from vetrina.customers.linking import (
     request_link_code,
 )
 from vetrina.customers.profile import memory_slots
-from vetrina.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# LinkError code → response (every one in bot/domain.yml, Italian and English).
+# LinkError code → response (every one in bot/domain/identity.yml, Italian and English).
 REQUEST_REPLIES = {
     NO_PHONE: "utter_link_ask_phone",
     INVALID_PHONE: "utter_link_invalid_phone",
@@ -64,9 +61,9 @@ VERIFY_REPLIES = {
 }
 
 
-@lru_cache(maxsize=1)
 def link_options() -> LinkOptions:
-    return LinkOptions(ttl=timedelta(minutes=Settings.from_env().link_code_minutes))
+    """How long a code lives, from the injected runtime's settings."""
+    return LinkOptions(ttl=get_runtime().link_code_ttl)
 
 
 class ActionLinkChannel(Action):

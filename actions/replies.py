@@ -1,6 +1,6 @@
 """Stock and store answers as domain responses: which ``utter_*`` to send, with what values.
 
-Every sentence lives in ``bot/domain.yml`` (an Italian default and an English variation
+Every sentence lives in ``bot/domain/*.yml`` (an Italian default and an English variation
 for ``language: en``); this module only picks the response and fills its variables with
 data: product and store names, sizes, prices (``format_price``), distances, hours. The
 few words that appear *inside* those values ("last pieces", weekday names, "closed")
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
 from vetrina.catalog.availability import Status, VariantStock
@@ -26,9 +26,12 @@ from vetrina.catalog.stock_check import (
     StoreHours,
 )
 from vetrina.catalog.stores import WEEKDAYS, Interval, StoreInfo
-from vetrina.catalog.vocabulary import colour_name
+from vetrina.catalog.vocabulary import CITY_ALIASES, colour_name
+from vetrina.storage.base import utcnow
 
 WHATSAPP = "whatsapp"
+# Italian city name (folded) → its English name, where English has one ("Roma" → "Rome").
+_CITY_EN = {italian: english.title() for english, italian in CITY_ALIASES.items()}
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,37 @@ def label(domain: Mapping[str, Any], name: str, language: str) -> str:
 def weekday_names(domain: Mapping[str, Any], language: str) -> list[str]:
     names = [n.strip() for n in label(domain, "utter_label_weekdays", language).split(",")]
     return names if len(names) == 7 else list(WEEKDAYS)
+
+
+def moment_text(
+    moment: datetime,
+    zone: tzinfo,
+    language: str,
+    domain: Mapping[str, Any],
+    *,
+    now: datetime | None = None,
+    with_date: bool = True,
+) -> str:
+    """"oggi alle 10:00", "domani alle 10:00", else "sab 28/11 alle 10:00" (no date with
+    ``with_date=False``): a weekday is never said when the day is today or tomorrow."""
+    local = moment.astimezone(zone)
+    today = (now or utcnow()).astimezone(zone).date()
+    time = f"{local:%H:%M}"
+    if local.date() == today:
+        return label(domain, "utter_label_today", language).format(time=time)
+    if local.date() == today + timedelta(days=1):
+        return label(domain, "utter_label_tomorrow", language).format(time=time)
+    day = weekday_names(domain, language)[local.weekday()]
+    if with_date:
+        day = f"{day} {local:%d/%m}"
+    return label(domain, "utter_label_moment", language).format(day=day, time=time)
+
+
+def city_name(city: str, language: str) -> str:
+    """A store's city as the shopper reads it: "Rome" in English, "Roma" in Italian."""
+    if language == "en":
+        return _CITY_EN.get(city.strip().casefold(), city)
+    return city
 
 
 # --- values ------------------------------------------------------------------------------
@@ -121,18 +155,19 @@ def sizes_text(
 def hours_text(intervals: Sequence[Interval], language: str, domain: Mapping[str, Any]) -> str:
     if not intervals:
         return label(domain, "utter_label_closed", language)
-    return ", ".join(f"{i.opens:%H:%M}–{i.closes:%H:%M}" for i in intervals)
+    return ", ".join(f"{i.opens:%H:%M}\N{EN DASH}{i.closes:%H:%M}" for i in intervals)
 
 
 def week_text(store: StoreInfo, language: str, domain: Mapping[str, Any]) -> str:
-    """The weekly hours, equal days grouped: "lun–ven 10:00–19:30 · sab 10:00–20:00"."""
+    """The weekly hours, equal days grouped: "lun-ven 10:00-19:30 · sab 10:00-20:00"
+    (with en dashes)."""
     names = weekday_names(domain, language)
     days = [hours_text(store.hours.weekly[n], language, domain) for n in range(7)]
     parts = []
     start = 0
     for n in range(1, 8):
         if n == 7 or days[n] != days[start]:
-            span = names[start] if n - 1 == start else f"{names[start]}–{names[n - 1]}"
+            span = names[start] if n - 1 == start else f"{names[start]}\N{EN DASH}{names[n - 1]}"
             parts.append(f"{span} {days[start]}")
             start = n
     return " · ".join(parts)
@@ -141,16 +176,16 @@ def week_text(store: StoreInfo, language: str, domain: Mapping[str, Any]) -> str
 def when_text(
     moment: datetime | None, store: StoreInfo, language: str, domain: Mapping[str, Any]
 ) -> str:
+    """When a store opens again: "oggi alle 10:00", "domani alle 10:00", "lun alle 10:00"."""
     if moment is None:
         return "—"
-    local = moment.astimezone(store.hours.zone)
-    return f"{weekday_names(domain, language)[local.weekday()]} {local:%H:%M}"
+    return moment_text(moment, store.hours.zone, language, domain, with_date=False)
 
 
 def store_lines(entries: Iterable[tuple[StoreInfo, float | None, str]], language: str) -> str:
     lines = []
     for store, km, extra in entries:
-        line = f"• {store.name} ({store.address}, {store.city})"
+        line = f"• {store.name} ({store.address}, {city_name(store.city, language)})"
         if km is not None:
             line += f" — {distance(km, language)}"
         if extra:
@@ -227,7 +262,7 @@ def stock_replies(
     if outcome is Outcome.INVALID_LOCATION:
         return [Reply("utter_location_invalid")]
     if outcome is Outcome.UNKNOWN_STORE:
-        return [unknown_store(check.place or "", check.cities)]
+        return [unknown_store(check.place or "", [city_name(c, language) for c in check.cities])]
     if outcome is Outcome.NEAREST_STORES:
         entries = [(h.store, h.distance_km, "") for h in check.nearest]
         return [
@@ -297,7 +332,10 @@ def _answer(check: StockCheck, language: str, domain: Mapping[str, Any]) -> list
         replies.append(
             Reply(
                 "utter_stock_also_in_city",
-                {"city": store.city, "stores": ", ".join(s.name for s in check.also_in_city)},
+                {
+                    "city": city_name(store.city, language),
+                    "stores": ", ".join(s.name for s in check.also_in_city),
+                },
             )
         )
     if status is Status.OUT_OF_STOCK:
@@ -351,7 +389,7 @@ def _alt_extra(a: Alternative, check: StockCheck, language: str, domain: Mapping
 def _open_now(hours: StoreHours, language: str, domain: Mapping[str, Any]) -> Reply:
     values = {
         "store": hours.store.name,
-        "address": f"{hours.store.address}, {hours.store.city}",
+        "address": f"{hours.store.address}, {city_name(hours.store.city, language)}",
         "hours": hours_text(hours.today, language, domain),
         "next": when_text(hours.next_opening, hours.store, language, domain),
     }
@@ -364,7 +402,7 @@ def _open_now(hours: StoreHours, language: str, domain: Mapping[str, Any]) -> Re
 def hours_reply(hours: StoreHours, language: str, domain: Mapping[str, Any]) -> Reply:
     values = {
         "store": hours.store.name,
-        "address": f"{hours.store.address}, {hours.store.city}",
+        "address": f"{hours.store.address}, {city_name(hours.store.city, language)}",
         "today": hours_text(hours.today, language, domain),
         "week": week_text(hours.store, language, domain),
         "next": when_text(hours.next_opening, hours.store, language, domain),
@@ -382,7 +420,7 @@ def hours_replies(
     if answer.outcome is Outcome.NEED_LOCATION:
         return [ask_location(channel)]
     if answer.outcome is Outcome.UNKNOWN_STORE:
-        return [unknown_store(answer.place or "", answer.cities)]
+        return [unknown_store(answer.place or "", [city_name(c, language) for c in answer.cities])]
     if answer.outcome is Outcome.INVALID_LOCATION:
         return [Reply("utter_location_invalid")]
     return [Reply("utter_ask_store_for_hours")]

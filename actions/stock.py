@@ -1,7 +1,7 @@
 """Stock checks, store hours and the favourite store: tracker in, domain service, events out.
 
 The decisions are in :mod:`vetrina.catalog.stock_check`; the wording is in
-``bot/domain.yml`` (picked by :mod:`actions.replies`). These actions read the message
+``bot/domain/stock.yml`` (picked by :mod:`actions.replies`). These actions read the message
 (text, entities, metadata: the product on screen, a shared location), the slots and the
 customer's favourite store, call the service, send the replies, record the check on the
 customer's profile, and set the slots the next turn needs.
@@ -41,7 +41,7 @@ INFORM = "inform"
 AFFIRM = "affirm"
 DENY = "deny"
 
-# Slots (bot/domain.yml); none of them influences the dialogue: the rules do not branch.
+# Slots (bot/domain/stock.yml); none of them influences the dialogue: the rules do not branch.
 PRODUCT = "product_code"
 SIZE = "size"
 COLOUR = "colour"
@@ -54,6 +54,10 @@ FAVOURITE_OFFER = "favourite_offer"
 FAVOURITE_DECLINED = "favourite_declined"
 PRODUCT_CANDIDATES = "product_candidates"
 STORE_CANDIDATES = "store_candidates"
+# The stores the answers named (asked about, or "also in the city"), latest first: a
+# booking that cannot be held in one store offers these before any other.
+TALKED_ABOUT = "stores_talked_about"
+TALKED_ABOUT_MAX = 6
 
 # Outcomes after which the next message completes the same question ("which one?",
 # "where are you?", "we have no store there"): the question is kept and read again.
@@ -140,8 +144,17 @@ async def favourite_of(tracker: Tracker) -> str | None:
         return None
 
 
-def stock_slots(check: StockCheck, text: str, on_screen: str | None = None) -> list[EventType]:
-    """The slots a stock check sets (the booking form reads the same ones)."""
+def talked_about(tracker: Tracker) -> list[str]:
+    """The store codes the conversation's answers named, latest first."""
+    value = tracker.get_slot(TALKED_ABOUT)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def stock_slots(
+    check: StockCheck, text: str, on_screen: str | None = None, *, talked: Any = None
+) -> list[EventType]:
+    """The slots a stock check sets (the booking form reads the same ones); ``talked`` is
+    the ``stores_talked_about`` slot before this check."""
     events: list[EventType] = [SlotSet(PAGE_PRODUCT, on_screen)]
     if check.product is not None:
         events += [
@@ -151,6 +164,10 @@ def stock_slots(check: StockCheck, text: str, on_screen: str | None = None) -> l
         ]
     if check.store is not None:
         events.append(SlotSet(STORE, check.store.store.code))
+        named = [check.store.store.code] + [s.code for s in check.also_in_city]
+        before = [str(c) for c in talked] if isinstance(talked, list) else []
+        latest = list(dict.fromkeys(named + before))[:TALKED_ABOUT_MAX]
+        events.append(SlotSet(TALKED_ABOUT, latest))
     events.append(SlotSet(STATUS, check.status.value if check.status else None))
     if check.location is not None:
         events.append(
@@ -212,7 +229,7 @@ class ActionCheckStock(Action):
         check = await get_runtime().checker.check(text, context)
 
         replies = stock_replies(check, language, domain, channel=channel)
-        events = self._slots(check, text, on_screen)
+        events = stock_slots(check, text, on_screen, talked=tracker.get_slot(TALKED_ABOUT))
         offer = self._offer_favourite(check, tracker, favourite)
         if offer:
             replies.append(Reply("utter_ask_favourite_store", {"store": offer[1]}))
@@ -220,10 +237,6 @@ class ActionCheckStock(Action):
         send(dispatcher, replies)
         await self._record(tracker, check, channel)
         return events
-
-    @staticmethod
-    def _slots(check: StockCheck, text: str, on_screen: str | None) -> list[EventType]:
-        return stock_slots(check, text, on_screen)
 
     @staticmethod
     def _offer_favourite(

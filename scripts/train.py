@@ -47,7 +47,7 @@ def main() -> int:
     code = subprocess.call(
         [
             str(ROOT / ".venv-rasa" / "bin" / "rasa"), "train",
-            "--config", "config.yml", "--domain", "bot/domain.yml",
+            "--config", "config.yml", "--domain", "bot/domain",
             "--data", "nlu_data", "bot/data",
             "--out", "models", "--fixed-model-name", "vetrina",
         ],

@@ -45,7 +45,7 @@ def main() -> int:
             "--config",
             "config.yml",
             "--domain",
-            "bot/domain.yml",
+            "bot/domain",
             "--data",
             "nlu_data",
             "bot/data",

@@ -1,5 +1,9 @@
 """Running rasa-sdk actions in tests: a Tracker in, the messages and events out, and the
-check that every response sent exists in bot/domain.yml in both languages."""
+check that every response sent exists in the domain (bot/domain/*.yml) in both languages.
+
+Each :func:`run` checks the messages of that call, inside the test that made it, so a
+test passes or fails on its own, in any order (pytest-randomly) and alone.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +15,30 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from ruamel.yaml import YAML
 
-DOMAIN_FILE = Path(__file__).resolve().parents[2] / "bot" / "domain.yml"
-DOMAIN: dict[str, Any] = YAML(typ="safe").load(DOMAIN_FILE.read_text(encoding="utf-8"))
+BOT = Path(__file__).resolve().parents[2] / "bot"
 CUSTOMER = "c0ffee00c0ffee00c0ffee00c0ffee00"
+ENGLISH = [{"type": "slot", "name": "language", "value": "en"}]
+
+
+def load_domain(bot: Path = BOT) -> dict[str, Any]:
+    """The domain as Rasa merges it: every file of bot/domain/ (or one bot/domain.yml)."""
+    files = sorted((bot / "domain").glob("*.yml")) or [bot / "domain.yml"]
+    merged: dict[str, Any] = {}
+    for path in files:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8")) or {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                clash = set(merged.setdefault(key, {})) & set(value)
+                assert not clash, f"{path.name}: {sorted(clash)} defined twice"
+                merged[key].update(value)
+            elif isinstance(value, list):
+                merged.setdefault(key, []).extend(value)
+            else:
+                merged[key] = value
+    return merged
+
+
+DOMAIN: dict[str, Any] = load_domain()
 
 
 def tracker(
@@ -46,11 +71,15 @@ def tracker(
 
 
 async def run(
-    action: Any, t: Tracker, sent: list[dict[str, Any]]
+    action: Any, t: Tracker, sent: list[dict[str, Any]] | None = None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Run ``action`` on ``t``; every message it sends is checked against the domain now
+    (``sent``, if given, also collects them)."""
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, t, DOMAIN)
-    sent.extend(dispatcher.messages)
+    check_sent(dispatcher.messages)
+    if sent is not None:
+        sent.extend(dispatcher.messages)
     return dispatcher.messages, events
 
 
@@ -69,17 +98,12 @@ def _variables(text: str) -> set[str]:
 def check_sent(sent: list[dict[str, Any]]) -> None:
     """Every response sent is in the domain with an Italian default and an English
     variation, and every placeholder of both got a value."""
-    assert sent, "run with the tests above"
     for message in sent:
         name = message["response"]
         variations = DOMAIN["responses"].get(name)
-        assert variations, f"{name} is not in bot/domain.yml"
+        assert variations, f"{name} is not in the domain (bot/domain/)"
         italian = [v for v in variations if not v.get("condition")]
-        english = [
-            v
-            for v in variations
-            if v.get("condition") == [{"type": "slot", "name": "language", "value": "en"}]
-        ]
+        english = [v for v in variations if v.get("condition") == ENGLISH]
         assert italian and english, f"{name} needs an Italian default and an English variation"
         for variation in italian + english:
             missing = _variables(variation["text"]) - set(message)

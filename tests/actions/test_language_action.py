@@ -8,20 +8,17 @@ message. The action tests run it the rasa-sdk way: a `Tracker` and a
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
-from ruamel.yaml import YAML
 
 from actions import language as language_module
 from actions.language import choose_language, language_from_entity, requested_language
 from actions.slots import ValidateSlotMappings
-
-DOMAIN_FILE = Path(__file__).resolve().parents[2] / "bot" / "domain.yml"
+from tests.actions.support import load_domain
 
 ITALIAN_TEXT = "vorrei sapere se avete questa giacca nera in taglia 44"
 ENGLISH_TEXT = "I would like to know if you have this black jacket in a size 12"
@@ -183,7 +180,7 @@ def test_language_from_entity(value, expected):
 
 @pytest.fixture(scope="module")
 def domain() -> dict[str, Any]:
-    return YAML(typ="safe").load(DOMAIN_FILE.read_text(encoding="utf-8"))
+    return load_domain()
 
 
 def make_tracker(

@@ -12,6 +12,7 @@ import asyncio
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import httpx
 import pytest
@@ -119,6 +120,21 @@ async def free_day_at_11(gateway: Gateway, store: str) -> date:
     raise AssertionError(f"no free 11:00 slot at {store} this week")
 
 
+def said_day(day: date, language: str) -> str:
+    """How the bot names 11:00 on ``day``: "domani alle 11:00", else "… 28/11 alle 11:00"."""
+    at = "alle" if language == "it" else "at"
+    if day == date.today() + timedelta(days=1):
+        return f"{'domani' if language == 'it' else 'tomorrow'} {at} 11:00"
+    return f"{day:%d/%m} {at} 11:00"
+
+
+def calendar_button(replies: list[dict[str, Any]], title: str) -> str:
+    """The URL behind the widget's calendar button (the bubble has no raw link)."""
+    found = [b["payload"] for b in buttons(replies) if b["title"] == title]
+    assert len(found) == 1, buttons(replies)
+    return str(found[0])
+
+
 def day_words(day: date, language: str) -> str:
     tomorrow = date.today() + timedelta(days=1)
     if day == tomorrow:
@@ -161,13 +177,14 @@ async def test_it_book_in_one_message_add_an_item_list_and_cancel_twice(gateway:
         assert found and "Prenotato" in answer, answer
         code = found.group(1)
         assert trench.name in answer and trench.address in answer, answer
-        assert f"{day:%d/%m} alle 11:00" in answer, answer
-        link = re.search(r"(http\S+/bookings/" + code + r"/calendar\.ics\?t=\S+)", answer)
-        assert link, answer
+        assert said_day(day, "it") in answer, answer
+        assert "calendar.ics" not in answer, answer  # the private link is a button
+        link = calendar_button(replies, "Aggiungi al calendario")
+        assert re.fullmatch(r"http\S+/bookings/" + code + r"/calendar\.ics\?t=\S+", link), link
         assert await held(gateway, trench.store, trench.sku) == before + 1
 
         # The calendar file behind the unguessable link; a wrong token gets nothing.
-        path = link.group(1)[link.group(1).index("/bookings/"):]
+        path = link[link.index("/bookings/"):]
         async with httpx.AsyncClient(base_url=gateway.url) as http:
             ics = await http.get(path)
             wrong = await http.get(path.split("?t=")[0] + "?t=guess")
@@ -294,8 +311,71 @@ async def test_low_stock_item_is_not_held(gateway: Gateway) -> None:
         await customer.close()
         await set_stock(gateway.services.db, trench.store, trench.sku, on_hand)
     answer = texts(replies)
-    assert "ultimi pezzi o esaurito" in answer and "Prenotato" not in answer, answer
+    assert "è agli ultimi pezzi, quindi" in answer and "Prenotato" not in answer, answer
+    assert "esaurito" not in answer, answer
     assert await held(gateway, trench.store, trench.sku) == reserved
+
+
+async def two_trench_cities(gateway: Gateway) -> tuple[Stocked, Stocked]:
+    """Two stores, each alone in its city, that can both hold the black trench M."""
+    async with gateway.services.db.sessions() as session:
+        cities = list(await session.scalars(select(Store.city)))
+    found = [
+        s for s in sorted(await trench_stock(gateway), key=lambda s: s.store)
+        if status_for(s.available, SAFETY_STOCK) is Status.IN_STOCK and cities.count(s.city) == 1
+    ]
+    assert len(found) >= 2, found
+    return found[0], found[1]
+
+
+@pytest.mark.parametrize(
+    ("language", "ask", "book", "booked_word"),
+    [
+        ("it", "avete il trench nero in M a {city}?", "vorrei prenotare una prova {day} alle 11",
+         "Prenotato"),
+        ("en", "do you have the black trench in M in {city}?",
+         "I'd like to book a try-on {day} at 11am", "Booked"),
+    ],
+)
+async def test_booking_keeps_the_time_and_offers_the_store_talked_about_first(
+    gateway: Gateway, language: str, ask: str, book: str, booked_word: str
+) -> None:
+    """The issue-14 conversation: a stock answer for one city, then the last pieces in
+    another; "book a try-on Saturday at 11" there offers the first city's store first,
+    and picking it books Saturday at 11 without asking "when?" again."""
+    wanted, low = await two_trench_cities(gateway)
+    day = await free_day_at_11(gateway, wanted.store)
+    async with gateway.services.db.sessions() as session:
+        on_hand, reserved = (
+            await session.execute(
+                select(StoreStock.on_hand, StoreStock.reserved)
+                .join(Store, Store.id == StoreStock.store_id)
+                .join(Variant, Variant.id == StoreStock.variant_id)
+                .where(Store.code == low.store, Variant.sku == low.sku)
+            )
+        ).one()
+    await set_stock(gateway.services.db, low.store, low.sku, reserved + SAFETY_STOCK - 1)
+    customer = await WebCustomer(gateway.url).connect()
+    code = None
+    try:
+        first = texts(await customer.say(ask.format(city=wanted.city)))
+        assert wanted.name in first, first
+        second = texts(await customer.say(ask.format(city=low.city)))
+        assert low.name in second, second
+        offered = await customer.say(book.format(day=day_words(day, language)))
+        stores = [b for b in buttons(offered) if b["payload"].startswith("/choose_store")]
+        assert stores and stores[0]["title"] == wanted.name, (texts(offered), stores)
+        answer = texts(await customer.say(stores[0]["payload"]))
+        found = CODE.search(answer)
+        assert found and booked_word in answer, answer
+        code = found.group(1)
+        assert said_day(day, language) in answer and wanted.address in answer, answer
+    finally:
+        await customer.close()
+        await set_stock(gateway.services.db, low.store, low.sku, on_hand)
+        if code is not None:
+            who = await customer_id(gateway, customer)
+            await booking_service(gateway).cancel(who, code, channel="web")
 
 
 async def test_someone_elses_code_looks_like_an_unknown_code(gateway: Gateway) -> None:
@@ -347,6 +427,9 @@ async def test_whatsapp_books_by_replying_with_the_number_of_a_slot(gateway: Gat
     booked = await say("1")
     found = CODE.search(booked)
     assert found and trench.address in booked, booked
+    # A short unguessable calendar link in the text, never the long private token.
+    assert re.search(r"/c/" + found.group(1) + r"-[a-z2-7]{12}\b", booked), booked
+    assert "calendar.ics" not in booked and "?t=" not in booked, booked
     async with gateway.services.db.sessions() as session:
         booking = await session.scalar(select(Booking).where(Booking.code == found.group(1)))
     assert booking is not None and booking.channel == "whatsapp"

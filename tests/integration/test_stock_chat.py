@@ -398,3 +398,23 @@ async def test_whatsapp_location_answers_for_the_nearest_store_and_is_recorded(
         ).all()
     assert [r.data["outcome"] for r in rows][-2:] == ["need_location", "answer"]
     assert rows[-1].data["store_code"] == nearest.code and rows[-1].data["sku"] == sku
+
+
+async def test_english_answers_use_english_product_and_city_names(gateway: Gateway) -> None:
+    """Issue 14: "In Roma you'll also find it", "Trench Positano (black, M)" in English."""
+    code, _ = await the_black_trench(gateway)
+    async with gateway.services.db.sessions() as session:
+        trench = await session.scalar(select(Product).where(Product.code == code))
+        milan = list(await session.scalars(select(Store.name).where(Store.city == "Milano")))
+    assert trench is not None and trench.name_en != trench.name_it
+    assert len(milan) >= 2, "the demo has two stores in Milan"
+    customer = await WebCustomer(gateway.url).connect()
+    try:
+        answer = texts(await customer.say("is the black trench in M in stock in Milan?"))
+    finally:
+        await customer.close()
+    assert trench.name_en in answer and trench.name_it not in answer, answer
+    assert "(black, M)" in answer and "nero" not in answer, answer
+    assert "In Milano" not in answer and "Milano)" not in answer, answer
+    if "also find it" in answer:  # the other Milan store has it too
+        assert "In Milan you'll also find it" in answer, answer
