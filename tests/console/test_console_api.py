@@ -24,7 +24,8 @@ from vetrina.conversations.inbox import InboundMessage
 from vetrina.conversations.models import Author, Direction, Message
 from vetrina.conversations.routing import ConsultantHours
 from vetrina.gateway.app import SERVICES, init_app
-from vetrina.gateway.console import CONSOLE
+from vetrina.gateway.console.login_guard import PAIR
+from vetrina.gateway.keys import CONSOLE
 from vetrina.settings import Settings
 
 PASSWORD = "console password 1"
@@ -125,6 +126,11 @@ async def test_nothing_without_login(desk: Desk) -> None:
 
 
 async def test_login_needs_csrf_and_is_rate_limited(desk: Desk) -> None:
+    """Wrong passwords for one account from one address: the first PAIR.free + 1 are
+    checked, then 429 with Retry-After until the pair's delay (1 s, then 2 s…) is over."""
+    guard = desk.server.app[CONSOLE].guard
+    now = [1_000_000.0]
+    guard.clock = lambda: now[0]
     client = TestClient(desk.server)
     await client.start_server()
     try:
@@ -134,18 +140,28 @@ async def test_login_needs_csrf_and_is_rate_limited(desk: Desk) -> None:
         assert no_csrf.status == 403
         page = await (await client.get("/console/login")).text()
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        statuses = []
-        for _ in range(12):
+
+        async def attempt(password: str = "wrong password") -> tuple[int, str | None]:
+            nonlocal csrf
             response = await client.post(
                 "/console/login",
-                data={"csrf": csrf, "email": "nobody@example.com", "password": "wrong password"},
+                data={"csrf": csrf, "email": "mi@example.com", "password": password},
                 allow_redirects=False,
             )
-            statuses.append(response.status)
-            page = await response.text()
-            found = re.search(r'name="csrf" value="([^"]+)"', page)
-            csrf = found.group(1) if found and response.status != 429 else csrf
-        assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+            found = re.search(r'name="csrf" value="([^"]+)"', await response.text())
+            csrf = found.group(1) if found else csrf
+            return response.status, response.headers.get("Retry-After")
+
+        statuses = [await attempt() for _ in range(12)]
+        free = PAIR.free + 1
+        assert [s for s, _ in statuses] == [401] * free + [429] * (12 - free)
+        assert statuses[-1][1] == "1"
+        assert (await attempt(PASSWORD))[0] == 429  # even the right password waits its turn
+        now[0] += 1.5
+        assert await attempt() == (401, None)  # one more check, then a longer wait
+        assert await attempt() == (429, "2")
+        now[0] += 2.5
+        assert (await attempt(PASSWORD))[0] == 302
     finally:
         await client.close()
 

@@ -17,7 +17,7 @@ from tests.conftest import free_port
 from tests.customers.helpers import make_customer, say, stock_check
 from tests.fakes import FakeAssistant
 from vetrina.gateway.app import init_app
-from vetrina.gateway.customers_api import OPENAPI
+from vetrina.gateway.api.openapi import OPENAPI
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 

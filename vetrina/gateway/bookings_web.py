@@ -5,7 +5,7 @@
   and an unknown code both answer the same 404.
 - ``GET /staff/stores/{store}/bookings?date=YYYY-MM-DD``: redirects (308) to the store's
   day sheet in the consultant console, ``/console/stores/{store}/bookings``, behind the
-  console login (``vetrina/gateway/console.py``); :func:`sheet_page` and :func:`sheet_json` render it.
+  console login (``vetrina/gateway/console/pages.py``); :func:`sheet_page` and :func:`sheet_json` render it.
 - :func:`booking_worker`: every minute, releases no-shows and queues the day-before
   reminders, then wakes the outbox.
 """
@@ -21,11 +21,12 @@ from datetime import datetime
 from aiohttp import web
 
 from vetrina.bookings.service import Bookings, BookingView
+from vetrina.gateway.keys import BOOKINGS
 from vetrina.storage.base import utcnow
 
 log = logging.getLogger(__name__)
 
-BOOKINGS = web.AppKey("bookings", Bookings)
+
 WORKER_INTERVAL = 60.0
 
 

@@ -8,8 +8,8 @@ Each channel is one of:
   simulator page shows the channel working without any account;
 - **off**, with one log line naming the missing variables; everything else runs.
 
-Routes: ``POST /webhooks/whatsapp``, ``POST /webhooks/whatsapp/status``,
-``GET|POST /webhooks/instagram``, and ``/simulator`` when the simulator is on.
+The routes (``vetrina.gateway.webhooks.routes``) are registered before the app starts;
+:meth:`ProviderChannels.bind` gives them their webhooks once the database is open.
 """
 
 from __future__ import annotations
@@ -56,9 +56,6 @@ FAKE_TWILIO_PATH = "/simulator/fake/twilio"
 FAKE_META_PATH = "/simulator/fake/meta"
 # A status callback can overtake the send it reports on; it waits this long, at most.
 EARLY_REPORT_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class OutboxNotifier:
     """Tells a customer on a provider channel that the answer will come shortly."""
@@ -135,38 +132,6 @@ class ProviderChannels:
         log.warning("Instagram channel off: %s not set", ", ".join(settings.meta.missing()))
         return None
 
-    # --- routes (registered before the app starts) -------------------------------------
-    def add_routes(self, app: web.Application) -> None:
-        if self.twilio is not None:
-            app.router.add_post("/webhooks/whatsapp", self._delegate("whatsapp_webhook", "incoming"))
-            app.router.add_post(
-                "/webhooks/whatsapp/status", self._delegate("whatsapp_webhook", "status")
-            )
-        if self.meta is not None:
-            app.router.add_get("/webhooks/instagram", self._delegate("instagram_webhook", "verify"))
-            app.router.add_post(
-                "/webhooks/instagram", self._delegate("instagram_webhook", "receive")
-            )
-        if self.settings.simulator:
-            if self.twilio_fake is not None:
-                app.add_subapp(FAKE_TWILIO_PATH, self.twilio_fake.app())
-            if self.meta_fake is not None:
-                app.add_subapp(FAKE_META_PATH, self.meta_fake.app())
-            Simulator(
-                public_url=self.settings.public_url,
-                twilio_fake=self.twilio_fake,
-                meta_fake=self.meta_fake,
-            ).add_routes(app)
-
-    def _delegate(self, attribute: str, method: str) -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            target = getattr(self, attribute)
-            if target is None:
-                return web.Response(status=503, text="starting")
-            return await getattr(target, method)(request)
-
-        return handler
-
     # --- runtime (inside the app's cleanup context) ------------------------------------
     def senders(self, db: Database, http: httpx.AsyncClient) -> dict[str, ChannelSender]:
         senders: dict[str, ChannelSender] = {}
@@ -240,5 +205,3 @@ class ProviderChannels:
             if fake is not None:
                 await fake.close()
 
-
-PROVIDER_CHANNELS = web.AppKey("provider_channels", ProviderChannels)

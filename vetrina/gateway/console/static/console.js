@@ -35,7 +35,7 @@
       if (response.status === 401) { window.location = '/console/login'; throw new Error('logged out'); }
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          var error = new Error(data.error || ('HTTP ' + response.status));
+          var error = new Error((data.error && data.error.message) || ('HTTP ' + response.status));
           error.status = response.status;
           throw error;
         }
