@@ -393,3 +393,56 @@ async def test_stock_lookup_and_a_booking_on_the_customers_behalf(desk: Desk) ->
         assert refused.status == 400
     finally:
         await mara.close()
+
+
+async def test_a_watch_ends_the_moment_the_conversation_moves_to_another_store(
+    desk: Desk,
+) -> None:
+    """Issue 17, part 3: after a transfer to Rome, Mara (Milan) got its messages still."""
+    mara, mara_csrf = await desk.login("mi@example.com")
+    rita, rita_csrf = await desk.login("rm@example.com")
+    mara_ws = await mara.ws_connect("/console/ws")
+    rita_ws = await rita.ws_connect("/console/ws")
+
+    async def until(ws, wanted):  # type: ignore[no-untyped-def]
+        seen = []
+        for _ in range(50):
+            event = await ws.receive_json(timeout=10)
+            seen.append(event)
+            if wanted(event):
+                return seen
+        raise AssertionError(f"not received; got {seen}")
+
+    try:
+        conversation_id = await _request(desk)
+        url = f"/console/api/conversations/{conversation_id}"
+        await mara_ws.send_json({"watch": conversation_id})
+        await until(mara_ws, lambda e: e == {"topic": "watching", "conversation_id": conversation_id})
+        assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": mara_csrf})).status == 200
+        moved = await mara.post(
+            url + "/transfer", json={"store_code": "RM"}, headers={"X-CSRF-Token": mara_csrf}
+        )
+        assert moved.status == 200 and (await moved.json())["state"]["store_code"] == "RM"
+        await until(mara_ws, lambda e: e.get("topic") == "watching" and e.get("lost") == conversation_id)
+        assert (await mara.get(url)).status == 403
+
+        assert (await rita.post(url + "/claim", headers={"X-CSRF-Token": rita_csrf})).status == 200
+        await rita_ws.send_json({"watch": conversation_id})
+        secret = await desk.customer_writes("il mio indirizzo è via Roma 1")
+        await desk.processed(secret)
+        await until(rita_ws, lambda e: e.get("type") == "message" and e["message"]["id"] == secret)
+        # A marker after it: each socket forwards its events in order, so by the time
+        # Mara gets the marker she would have got the message before it.
+        await desk.server.app[CONSOLE].bus.publish(
+            "presence", {"type": "presence", "consultant_id": 0, "presence": "marker"}
+        )
+        seen = await until(mara_ws, lambda e: e.get("presence") == "marker")
+        assert not [e for e in seen if e.get("conversation_id") == conversation_id], seen
+        # Asking to watch it again is refused as well.
+        await mara_ws.send_json({"watch": conversation_id})
+        await until(mara_ws, lambda e: e == {"topic": "watching", "conversation_id": None})
+    finally:
+        await mara_ws.close()
+        await rita_ws.close()
+        await mara.close()
+        await rita.close()

@@ -16,7 +16,7 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 def _responses(ok: dict[str, Any], *extra: int) -> dict[str, Any]:
     descriptions = {
-        400: "Bad request", 401: "Missing or wrong bearer token", 404: "Not found",
+        400: "Bad request: the body is not JSON, or nested too deep", 401: "Missing or wrong bearer token", 404: "Not found",
         409: "Conflict: merged, erased, already undone or blocked", 422: "Invalid input",
         502: "The assistant's store could not be reached; safe to retry",
         503: "The API is disabled (no VETRINA_API_TOKEN)",
@@ -86,7 +86,7 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "updateProfile",
                 "summary": "Change profile fields (only those given)",
                 "requestBody": _body_schema({"$ref": "#/components/schemas/ProfileChanges"}),
-                "responses": _responses({"200": _json("The profile", _PROFILE)}, 404, 422),
+                "responses": _responses({"200": _json("The profile", _PROFILE)}, 400, 404, 422),
             },
         },
         "/api/customers/{customer_id}/timeline": {
@@ -114,7 +114,7 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "recordConsent",
                 "summary": "Record a marketing consent answer with its wording",
                 "requestBody": _body_schema({"$ref": "#/components/schemas/Consent"}),
-                "responses": _responses({"201": _json("The profile", _PROFILE)}, 404, 422),
+                "responses": _responses({"201": _json("The profile", _PROFILE)}, 400, 404, 422),
             },
         },
         "/api/customers/{customer_id}/export": {
@@ -142,7 +142,7 @@ OPENAPI: dict[str, Any] = {
                 "operationId": "mergeCustomers",
                 "summary": "Merge merged_id into survivor_id",
                 "requestBody": _body_schema({"$ref": "#/components/schemas/MergeRequest"}),
-                "responses": _responses({"201": _json("The merge", _MERGE)}, 404, 409, 422),
+                "responses": _responses({"201": _json("The merge", _MERGE)}, 400, 404, 409, 422),
             }
         },
         "/api/merges/{merge_id}": {
@@ -162,7 +162,7 @@ OPENAPI: dict[str, Any] = {
                     "type": "object", "required": ["actor"],
                     "properties": {"actor": {"type": "string", "minLength": 1, "maxLength": 200}},
                 }),
-                "responses": _responses({"200": _json("The merge", _MERGE)}, 404, 409, 422),
+                "responses": _responses({"200": _json("The merge", _MERGE)}, 400, 404, 409, 422),
             },
         },
     },
