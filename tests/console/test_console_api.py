@@ -77,7 +77,8 @@ class Desk:
 async def desk(shop: Shop) -> AsyncIterator[Desk]:  # noqa: F811
     settings = Settings(
         database_url=shop.db.url, worker_poll_interval=0.2, rasa_url="http://127.0.0.1:9",
-        consultant_hours="",
+        consultant_hours="", api_token="sweep-token-0123456789",
+        inventory_token="sweep-token-0123456789",
     )
     assistant = FakeAssistant()
     memory = FakeTracker()
@@ -446,3 +447,48 @@ async def test_a_watch_ends_the_moment_the_conversation_moves_to_another_store(
         await rita_ws.close()
         await mara.close()
         await rita.close()
+
+
+GARBAGE = [
+    "99999999999999999999999", "9223372036854775808", "-1", "0", "1e9", "abc", "１２３",
+    "%00", "%FF%FE", "1%2F2", "9" * 5000, "%F0%9F%98%80",
+]
+
+
+async def test_garbage_ids_and_parameters_never_make_a_500(desk: Desk) -> None:
+    """Issue 17, part 5: conversation id 99999999999999999999999 was a 500. Every console
+    and API route, with each path parameter and query replaced by garbage: 400/404 (or
+    the route's own refusal), never 5xx, always the one error shape."""
+    admin, csrf = await desk.login("admin@example.com")
+    headers = {"X-CSRF-Token": csrf, "Authorization": "Bearer sweep-token-0123456789"}
+    checked = 0
+    try:
+        for resource in desk.server.app.router.resources():
+            info = resource.get_info()
+            template = info.get("formatter") or info.get("path") or ""
+            if not template.startswith(("/console/api", "/api/", "/console/stores")):
+                continue
+            methods = {route.method for route in resource if route.method != "HEAD"}
+            names = re.findall(r"{(\w+)}", template)
+            for value in GARBAGE if names else [""]:
+                path = template
+                for name in names:
+                    path = path.replace("{" + name + "}", value)
+                for method in methods:
+                    for query in ("", "?date=2026-99-99&limit=99999999999999999999&offset=-1"
+                              "&store=%FF&q=%00&order=x&channel=web&external_id=%00",
+                              "?channel=web&external_id=" + "x" * 300):
+                        response = await admin.request(
+                            method, path + query, headers=headers,
+                            json={"id": value, "text": "\x00", "store_code": value},
+                        )
+                        checked += 1
+                        assert response.status < 500, (method, path[:80], query, response.status)
+                        if response.status >= 400 and response.content_type == "application/json":
+                            error = (await response.json())["error"]
+                            assert set(error) == {"code", "message", "details"}, (path[:80], error)
+                        if names and "id" in names and response.status != 403:
+                            assert response.status in (400, 404), (method, path[:80], response.status)
+    finally:
+        await admin.close()
+    assert checked > 300

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -133,20 +134,26 @@ def require_bearer(request: web.Request, token: str, realm: str, variable: str) 
         )
 
 
-def _depth(value: Any, limit: int) -> int:
-    """Nesting depth of parsed JSON, stopping once past ``limit``."""
+def _shape(value: Any, limit: int) -> tuple[int, bool]:
+    """Nesting depth of parsed JSON (stopping once past ``limit``), and whether any text
+    in it holds a NUL (PostgreSQL cannot store one: it would be a 500 later)."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     deepest = 0
     while stack:
         item, depth = stack.pop()
         deepest = max(deepest, depth)
         if deepest > limit:
-            return deepest
-        if isinstance(item, dict):
+            break
+        if isinstance(item, str):
+            if "\x00" in item:
+                return deepest, True
+        elif isinstance(item, dict):
+            if any("\x00" in key for key in item):
+                return deepest, True
             stack.extend((child, depth + 1) for child in item.values())
         elif isinstance(item, list):
             stack.extend((child, depth + 1) for child in item)
-    return deepest
+    return deepest, False
 
 
 async def read_json(request: web.Request, *, limit: int = MAX_JSON_BODY) -> Any:
@@ -160,8 +167,11 @@ async def read_json(request: web.Request, *, limit: int = MAX_JSON_BODY) -> Any:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "bad_json", "the body is not JSON") from None
-    if _depth(body, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+    depth, nul = _shape(body, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
         raise ApiError(400, "bad_json", f"the body is nested deeper than {MAX_JSON_DEPTH}")
+    if nul:
+        raise ApiError(400, "bad_json", "the body holds a NUL character")
     return body
 
 
@@ -170,6 +180,22 @@ async def read_object(request: web.Request, *, limit: int = MAX_JSON_BODY) -> di
     if not isinstance(body, dict):
         raise ApiError(400, "bad_json", "the body must be a JSON object")
     return body
+
+
+STORE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{0,31}$")
+
+
+def store_code(raw: object) -> str | None:
+    """A store code as given (trimmed, upper case) if it can be one, else ``None``."""
+    if not isinstance(raw, str):
+        return None
+    code = raw.strip().upper()
+    return code if STORE_CODE.match(code) else None
+
+
+def plain_text(raw: str, limit: int) -> str:
+    """Free text from a query, without NULs (PostgreSQL refuses them), at most ``limit``."""
+    return raw.replace("\x00", "").strip()[:limit]
 
 
 def parse_id(raw: str | None, what: str = "id") -> int:

@@ -98,7 +98,7 @@ async def find_customer(request: web.Request, services: Services) -> web.Respons
     external_id = request.query.get("external_id", "")
     if channel not in IDENTITY_CHANNELS:
         raise ValueError(f"channel must be one of {', '.join(IDENTITY_CHANNELS)}")
-    if not external_id or len(external_id) > 200:
+    if not external_id or len(external_id) > 200 or "\x00" in external_id:
         raise ValueError("external_id must be given (at most 200 characters)")
     async with services.db.sessions() as session:
         customer_id = await session.scalar(

@@ -32,7 +32,14 @@ from vetrina.customers.models import Customer
 from vetrina.gateway.console.auth import require_session
 from vetrina.gateway.console.context import Console
 from vetrina.gateway.console.desk import PRESENCE, ConsoleDesk, NotYours
-from vetrina.gateway.http import ApiError, body_id, json_response, parse_id, read_object
+from vetrina.gateway.http import (
+    ApiError,
+    body_id,
+    json_response,
+    parse_id,
+    read_object,
+    store_code,
+)
 from vetrina.gateway.keys import CONSOLE
 from vetrina.storage.base import utcnow
 
@@ -252,7 +259,10 @@ async def transfer(request: web.Request) -> web.Response:
             to = body_id(body["consultant_id"], "consultant_id")
             return await desk.transfer(c, i, to_consultant_id=to)
         raw = body.get("store_code")
-        store = (raw.strip().upper()[:32] or None) if isinstance(raw, str) else None
+        given = isinstance(raw, str) and bool(raw.strip())
+        store = store_code(raw)
+        if given and store is None:
+            raise HandoffError("unknown store")
         if store is not None:
             async with request.app[CONSOLE].db.sessions() as session:
                 if await session.scalar(select(Store.id).where(Store.code == store)) is None:

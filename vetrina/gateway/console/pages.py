@@ -22,7 +22,7 @@ from vetrina.gateway.console.credentials import check_password
 from vetrina.gateway.console.desk import PRESENCE
 from vetrina.gateway.console.login_guard import TooSoon
 from vetrina.gateway.console.responses import STATIC, template
-from vetrina.gateway.http import ApiError, json_response
+from vetrina.gateway.http import ApiError, json_response, plain_text, store_code
 from vetrina.gateway.keys import CONSOLE
 from vetrina.storage.base import utcnow
 
@@ -117,10 +117,12 @@ async def store_bookings(request: web.Request) -> web.Response:
     wants_json = "application/json" in request.headers.get("Accept", "")
     session = await require_session(request, console.db, console.cookies, page=not wants_json)
     consultant = session.consultant
-    store = request.match_info["store"].upper()[:32]
+    store = store_code(request.match_info["store"])
+    if store is None:
+        raise ApiError(404, "unknown_store", "no such store")
     if not consultant.is_admin and store not in consultant.stores:
         raise ApiError(403, "forbidden", "this is another store's page")
-    raw_day = (request.query.get("date") or utcnow().date().isoformat())[:32]
+    raw_day = plain_text(request.query.get("date", ""), 32) or utcnow().date().isoformat()
     try:
         sheet = await console.bookings.day_sheet(store, raw_day)
     except StoreNotBookable:

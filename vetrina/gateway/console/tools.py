@@ -14,7 +14,7 @@ from vetrina.bookings.errors import BookingError
 from vetrina.catalog.models import Store
 from vetrina.catalog.stock_check import CheckContext, StockCheck
 from vetrina.gateway.console.conversations import booking_json, session_of, visible
-from vetrina.gateway.http import ApiError, json_response, read_object
+from vetrina.gateway.http import ApiError, json_response, plain_text, read_object, store_code
 from vetrina.gateway.keys import CONSOLE
 from vetrina.storage.base import utcnow
 
@@ -22,14 +22,18 @@ MAX_SKUS = 20
 
 
 def _store(raw: object) -> str:
-    return raw.strip().upper()[:32] if isinstance(raw, str) else ""
+    """A store code, or "" (the booking services answer "unknown store" for it)."""
+    return store_code(raw) or ""
 
 
 async def stock(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     await session_of(request)
-    text = request.query.get("q", "").strip()[:300]
-    store = _store(request.query.get("store", "")) or None
+    text = plain_text(request.query.get("q", ""), 300)
+    raw_store = request.query.get("store", "").strip()
+    store = store_code(raw_store)
+    if raw_store and store is None:
+        raise ApiError(400, "unknown_store", "store must be a store code")
     if not text:
         raise ApiError(400, "invalid", "q is required")
     checker = await console.stock()
@@ -67,7 +71,7 @@ async def slots(request: web.Request) -> web.Response:
     consultant = (await session_of(request)).consultant
     await visible(request, consultant)
     store = _store(request.query.get("store", ""))
-    day = request.query.get("date", "").strip()[:32] or utcnow().date().isoformat()
+    day = plain_text(request.query.get("date", ""), 32) or utcnow().date().isoformat()
     try:
         found = await console.bookings.slots(store, day)
     except BookingError as error:
