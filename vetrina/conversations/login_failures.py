@@ -104,7 +104,6 @@ class SqlFailureCounter:
 
     async def hit(self, key: str, rule: Rule, now: float, *, only_if_open: bool) -> Hit:
         key = key[:MAX_KEY]
-        table = LoginFailure.__table__
         insert = sqlite_insert if self._db.is_sqlite else pg_insert
         expired = LoginFailure.window_start < now - rule.window
         failures = case((expired, 1), else_=LoginFailure.failures + 1)
@@ -123,7 +122,7 @@ class SqlFailureCounter:
             statement = statement.where(LoginFailure.blocked_until <= now)
         async with self._turns, self._db.transaction() as session:
             await session.execute(
-                insert(table)
+                insert(LoginFailure)
                 .values(key=key, failures=0, window_start=now, blocked_until=0.0)
                 .on_conflict_do_nothing(index_elements=["key"])
             )

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
-import socketio
+import socketio  # type: ignore[import-untyped]  # python-socketio ships no type hints
 from aiohttp import web
 
 from channels.web.socket import RedisSocketManager, WebChat, WebNotifier, WebSender
@@ -34,13 +34,13 @@ from vetrina.customers.linking import ShopLogin
 from vetrina.gateway import bookings_web
 from vetrina.gateway.api import customers as customers_api
 from vetrina.gateway.api import inventory as inventory_api
+from vetrina.gateway.console import routes as console_routes
 from vetrina.gateway.console.auth import CookiePolicy
 from vetrina.gateway.console.context import Console, lazy_stock_checker
 from vetrina.gateway.console.desk import ConsoleDesk
 from vetrina.gateway.console.login_guard import LoginGuard
 from vetrina.gateway.console.proxies import TrustedProxies
 from vetrina.gateway.console.redis_failures import RedisFailureCounter
-from vetrina.gateway.console import routes as console_routes
 from vetrina.gateway.console.responses import security_headers
 from vetrina.gateway.http import errors
 from vetrina.gateway.keys import (
@@ -198,7 +198,9 @@ def services_ctx(
             desk=desk,  # a consultant's conversations never reach the assistant
         )
         inbox = Inbox(db)
-        memory = RasaMemory(http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url)
+        memory = RasaMemory(
+            http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url
+        )
         WebChat(
             sio, db, inbox, processor.wake, settings.max_message_chars,
             ShopLogin(db, settings.identity_secret, memory),

@@ -82,7 +82,9 @@ def dumps(data: Any) -> str:
     return json.dumps(data, default=str, ensure_ascii=False)
 
 
-def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
     return web.json_response(data, status=status, headers=headers, dumps=dumps)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
-import socketio
+import socketio  # type: ignore[import-untyped]  # python-socketio ships no type hints
 
 from integrations.rasa import RasaAssistant
 from vetrina.conversations.inbox import Inbox

@@ -156,7 +156,7 @@ async def post_consent(request: web.Request, services: Services) -> web.Response
         raise ValueError(f"channel must be one of {', '.join(IDENTITY_CHANNELS)}")
     granted = body.get("granted")
     if not isinstance(granted, bool):
-        raise ValueError("'granted' must be true or false")  # noqa: TRY004 (a 422 for the client)
+        raise ValueError("'granted' must be true or false")
     wording = _text(body, "wording", 5000)
     source = _text(body, "source", 40, required=False)
     async with services.db.transaction() as session:

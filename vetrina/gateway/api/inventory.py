@@ -42,7 +42,9 @@ def _echo(item: object, key: str) -> str | None:
 async def post_stock(request: web.Request) -> web.Response:
     """Apply a batch of absolute stock counts, all or nothing."""
     services = request.app[SERVICES]
-    require_bearer(request, services.settings.inventory_token, "inventory", "VETRINA_INVENTORY_TOKEN")
+    require_bearer(
+        request, services.settings.inventory_token, "inventory", "VETRINA_INVENTORY_TOKEN"
+    )
     body = await read_json(request, limit=MAX_BODY)
     items = body.get("items") if isinstance(body, dict) else body
     if not isinstance(items, list):

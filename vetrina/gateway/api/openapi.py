@@ -16,7 +16,8 @@ _ERROR = {"$ref": "#/components/schemas/Error"}
 
 def _responses(ok: dict[str, Any], *extra: int) -> dict[str, Any]:
     descriptions = {
-        400: "Bad request: the body is not JSON, or nested too deep", 401: "Missing or wrong bearer token", 404: "Not found",
+        400: "Bad request: the body is not JSON, or nested too deep",
+        401: "Missing or wrong bearer token", 404: "Not found",
         409: "Conflict: merged, erased, already undone or blocked", 422: "Invalid input",
         502: "The assistant's store could not be reached; safe to retry",
         503: "The API is disabled (no VETRINA_API_TOKEN)",

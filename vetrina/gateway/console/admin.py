@@ -39,7 +39,9 @@ async def merge(request: web.Request) -> web.Response:
         )
     except CustomerError as error:
         raise customer_error(error) from None
-    return json_response({"merge": merge_json(done.record), "assistant_memory": done.assistant_memory})
+    return json_response(
+        {"merge": merge_json(done.record), "assistant_memory": done.assistant_memory}
+    )
 
 
 async def undo(request: web.Request) -> web.Response:
@@ -50,7 +52,9 @@ async def undo(request: web.Request) -> web.Response:
         done = await undo_and_sync(console.db, console.memory, merge_id, actor=_actor(consultant))
     except CustomerError as error:
         raise customer_error(error) from None
-    return json_response({"merge": merge_json(done.record), "assistant_memory": done.assistant_memory})
+    return json_response(
+        {"merge": merge_json(done.record), "assistant_memory": done.assistant_memory}
+    )
 
 
 async def login_locks(request: web.Request) -> web.Response:

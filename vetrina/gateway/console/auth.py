@@ -62,7 +62,9 @@ def same(a: str | None, b: str | None) -> bool:
     """Two non-empty secrets are equal (constant time)."""
     if not a or not b:
         return False
-    return hmac.compare_digest(a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape"))
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
+    )
 
 
 def foreign_origin(request: web.Request) -> bool:

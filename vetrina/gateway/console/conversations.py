@@ -70,7 +70,9 @@ def state_json(state: ConversationState) -> dict[str, Any]:
         "store_code": state.store_code,
         "reason": state.reason,
         "waiting_since": state.waiting_since,
-        "waiting_seconds": int(waited) if waited is not None and state.status == "waiting" else None,
+        "waiting_seconds": (
+            int(waited) if waited is not None and state.status == "waiting" else None
+        ),
     }
 
 

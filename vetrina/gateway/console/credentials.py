@@ -73,6 +73,8 @@ async def check_password(db: Database, email: str, password: str) -> ConsultantV
         new_hash = await _off_loop(_hasher.hash, password)
         async with db.transaction() as session:
             await session.execute(
-                update(Consultant).where(Consultant.id == consultant_id).values(password_hash=new_hash)
+                update(Consultant)
+                .where(Consultant.id == consultant_id)
+                .values(password_hash=new_hash)
             )
     return await get_consultant(db, consultant_id)

@@ -65,8 +65,11 @@ async def login(request: web.Request) -> web.Response:
     try:
         keys = await console.guard.admit(email, address)
     except TooSoon as refused:
-        log.warning("console login refused (%s) for %s from %s", refused.reason, email[:80], address)
-        response = _login_page(request, LOCKED if refused.reason == "account_locked" else TOO_MANY, 429)
+        log.warning(
+            "console login refused (%s) for %s from %s", refused.reason, email[:80], address
+        )
+        message = LOCKED if refused.reason == "account_locked" else TOO_MANY
+        response = _login_page(request, message, 429)
         response.headers["Retry-After"] = str(max(1, round(refused.wait)))
         return response
     consultant = await check_password(console.db, email, password)
@@ -134,4 +137,6 @@ async def store_bookings(request: web.Request) -> web.Response:
             {"store": store, "date": raw_day,
              "bookings": [bookings_web.sheet_json(view) for view in sheet]}
         )
-    return web.Response(text=bookings_web.sheet_page(store, raw_day, sheet), content_type="text/html")
+    return web.Response(
+        text=bookings_web.sheet_page(store, raw_day, sheet), content_type="text/html"
+    )

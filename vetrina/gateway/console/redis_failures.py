@@ -8,6 +8,8 @@ admins' list.
 
 from __future__ import annotations
 
+from typing import cast
+
 import redis.asyncio as redis
 
 from vetrina.conversations.login_failures import Block, Hit, Rule
@@ -56,11 +58,12 @@ class RedisFailureCounter:
         self._hit = self._redis.register_script(_HIT)
 
     async def hit(self, key: str, rule: Rule, now: float, *, only_if_open: bool) -> Hit:
-        admitted, failures, until = await self._hit(
+        reply = await self._hit(
             keys=[PREFIX + key, BLOCKED],
             args=[repr(now), repr(rule.window), rule.free, repr(rule.first), repr(rule.most),
                   "1" if only_if_open else "0", key],
         )
+        admitted, failures, until = cast("list[bytes | int]", reply)
         return Hit(bool(admitted), int(failures), float(until))
 
     async def blocked_until(self, key: str) -> float:
@@ -74,8 +77,9 @@ class RedisFailureCounter:
     async def blocks(self, prefix: str, now: float) -> list[Block]:
         await self._redis.zremrangebyscore(BLOCKED, "-inf", repr(now))
         found: list[Block] = []
-        for raw, until in await self._redis.zrangebyscore(BLOCKED, repr(now), "+inf", withscores=True):
-            key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        scored = await self._redis.zrangebyscore(BLOCKED, repr(now), "+inf", withscores=True)
+        for raw, until in cast("list[tuple[bytes, float]]", scored):
+            key = raw.decode()
             if key.startswith(prefix):
                 failures = await self._redis.hget(PREFIX + key, "failures")
                 found.append(Block(key, int(failures or 0), float(until)))

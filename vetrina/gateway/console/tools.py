@@ -88,7 +88,8 @@ async def book(request: web.Request) -> web.Response:
     body = await read_object(request)
     store = _store(body.get("store_code"))
     raw_skus = body.get("skus")
-    skus = [s.strip() for s in (raw_skus if isinstance(raw_skus, str) else "").split(",") if s.strip()]
+    listed = raw_skus if isinstance(raw_skus, str) else ""
+    skus = [s.strip() for s in listed.split(",") if s.strip()]
     if len(skus) > MAX_SKUS:
         raise ApiError(400, "invalid", f"at most {MAX_SKUS} items per booking")
     try:

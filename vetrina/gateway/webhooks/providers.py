@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import httpx
-from aiohttp import web
 
 from channels.fakes import (
     DEV_GRAPH_VERSION,
@@ -37,7 +36,6 @@ from channels.fakes.twilio_fake import TwilioFake
 from channels.instagram import CHANNEL as INSTAGRAM
 from channels.instagram.sender import InstagramSender
 from channels.instagram.webhook import InstagramWebhook, ProfileNames
-from channels.simulator import Simulator
 from channels.whatsapp import CHANNEL as WHATSAPP
 from channels.whatsapp.sender import TwilioSender, TwilioTransport
 from channels.whatsapp.webhook import WhatsAppWebhook
@@ -84,10 +82,13 @@ class ProviderChannels:
 
     @property
     def simulated(self) -> set[str]:
-        return {name for name, fake in ((WHATSAPP, self.twilio_fake), (INSTAGRAM, self.meta_fake)) if fake}
+        fakes = ((WHATSAPP, self.twilio_fake), (INSTAGRAM, self.meta_fake))
+        return {name for name, fake in fakes if fake}
 
     def _internal_url(self) -> str:
-        host = self.settings.host if self.settings.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"
+        # A gateway listening on every interface is reached here on loopback.
+        everywhere = {"0.0.0.0", "::", ""}  # noqa: S104 (compared, not bound)
+        host = self.settings.host if self.settings.host not in everywhere else "127.0.0.1"
         return f"http://{host}:{self.settings.port}"
 
     def _plan_twilio(self, settings: Settings) -> TwilioSettings | None:
@@ -146,7 +147,9 @@ class ProviderChannels:
             senders[INSTAGRAM] = self.instagram_sender
         return senders
 
-    def notifiers(self, db: Database, wake_outbox: Callable[[], None]) -> dict[str, CustomerNotifier]:
+    def notifiers(
+        self, db: Database, wake_outbox: Callable[[], None]
+    ) -> dict[str, CustomerNotifier]:
         notifier = OutboxNotifier(db, wake_outbox)
         return {name: notifier for name in self.channels_on}
 

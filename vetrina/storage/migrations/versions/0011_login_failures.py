@@ -24,7 +24,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('key', name=op.f('pk_login_failures'))
     )
     with op.batch_alter_table('login_failures', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_login_failures_window_start'), ['window_start'], unique=False)
+        batch_op.create_index(
+            batch_op.f('ix_login_failures_window_start'), ['window_start'], unique=False
+        )
 
 
 def downgrade() -> None:
