@@ -35,7 +35,7 @@ from vetrina.gateway.keys import CONSOLE
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 
-PASSWORD = "console password 1"
+PASSWORD = "console password 1"  # noqa: S105 (a test account)
 PROXY = "127.0.0.1"  # the test client connects from here: it plays the reverse proxy
 
 
@@ -163,7 +163,8 @@ async def test_40_concurrent_wrong_passwords_get_only_the_allowed_checks(
             return response.status
 
         statuses = await asyncio.gather(
-            *(guess(client, csrf, n) for n, (client, csrf) in enumerate(zip(clients, forms, strict=True)))
+            *(guess(client, csrf, n)
+              for n, (client, csrf) in enumerate(zip(clients, forms, strict=True)))
         )
     finally:
         for client in clients:
@@ -194,7 +195,8 @@ async def test_healthz_stays_fast_during_30_concurrent_failed_logins(behind_prox
     try:
         forms = []
         for n, client in enumerate(attackers):  # 30 addresses: every guess is really checked
-            page = await client.get("/console/login", headers={"X-Forwarded-For": f"203.0.113.{n + 1}"})
+            forwarded = {"X-Forwarded-For": f"203.0.113.{n + 1}"}
+            page = await client.get("/console/login", headers=forwarded)
             forms.append(re.search(r'name="csrf" value="([^"]+)"', await page.text()).group(1))  # type: ignore[union-attr]
 
         url = str(probe.make_url("/healthz"))
@@ -260,7 +262,8 @@ async def test_the_account_lock_is_a_last_resort_admins_see_and_lift(behind_prox
         assert locked.status == 429 and "administrator" in await locked.text()
         assert int(locked.headers["Retry-After"]) > 800
 
-        assert (await gate.login(admin, "admin@example.com", PASSWORD, "198.51.100.8")).status == 302
+        signed_in = await gate.login(admin, "admin@example.com", PASSWORD, "198.51.100.8")
+        assert signed_in.status == 302
         csrf = (await (await admin.get("/console/api/me")).json())["csrf_token"]
         locks = await (await admin.get("/console/api/admin/login-locks")).json()
         assert [lock["email"] for lock in locks["locked"]] == ["mi@example.com"]
@@ -280,3 +283,36 @@ async def test_the_account_lock_is_a_last_resort_admins_see_and_lift(behind_prox
     finally:
         await client.close()
         await admin.close()
+
+
+async def test_failure_counting_is_atomic_in_redis_too() -> None:
+    """With REDIS_URL the same contract holds across instances: one Lua step per hit."""
+    import redis.asyncio as redis
+
+    from tests.conftest import skip_or_fail
+    from vetrina.gateway.console.redis_failures import RedisFailureCounter
+
+    url = "redis://127.0.0.1:6379/0"
+    try:
+        await redis.Redis.from_url(url).ping()
+    except (OSError, redis.RedisError):
+        skip_or_fail("Redis not reachable at 127.0.0.1:6379")
+    counter = RedisFailureCounter(url)
+    key = f"pair:x@example.com|203.0.113.{time.monotonic_ns() % 250}-{time.time_ns()}"
+    rule = Rule(free=4, first=60.0, most=60.0, window=3600.0)
+    try:
+        hits = await asyncio.gather(
+            *(counter.hit(key, rule, 1000.0, only_if_open=True) for _ in range(40))
+        )
+        assert sum(hit.admitted for hit in hits) == rule.free + 1
+        assert await counter.blocked_until(key) == 1060.0
+        account = "account:" + key
+        for _ in range(5):
+            await counter.hit(account, rule, 1000.0, only_if_open=False)
+        [block] = [b for b in await counter.blocks("account:", 1001.0) if b.key == account]
+        assert (block.failures, block.blocked_until) == (5, 1060.0)
+        await counter.clear(account)
+        assert account not in [b.key for b in await counter.blocks("account:", 1001.0)]
+    finally:
+        await counter.clear(key)
+        await counter.close()
