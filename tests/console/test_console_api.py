@@ -28,7 +28,8 @@ from vetrina.gateway.console.login_guard import PAIR
 from vetrina.gateway.keys import CONSOLE
 from vetrina.settings import Settings
 
-PASSWORD = "console password 1"
+PASSWORD = "console password 1"  # noqa: S105 (test accounts)
+SWEEP_TOKEN = "sweep-token-0123456789"  # noqa: S105 (the APIs' bearer token in tests)
 
 
 @dataclass
@@ -77,8 +78,7 @@ class Desk:
 async def desk(shop: Shop) -> AsyncIterator[Desk]:  # noqa: F811
     settings = Settings(
         database_url=shop.db.url, worker_poll_interval=0.2, rasa_url="http://127.0.0.1:9",
-        consultant_hours="", api_token="sweep-token-0123456789",
-        inventory_token="sweep-token-0123456789",
+        consultant_hours="", api_token=SWEEP_TOKEN, inventory_token=SWEEP_TOKEN,
     )
     assistant = FakeAssistant()
     memory = FakeTracker()
@@ -142,7 +142,7 @@ async def test_login_needs_csrf_and_is_rate_limited(desk: Desk) -> None:
         page = await (await client.get("/console/login")).text()
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
-        async def attempt(password: str = "wrong password") -> tuple[int, str | None]:
+        async def attempt(password: str = "wrong password") -> tuple[int, str | None]:  # noqa: S107
             nonlocal csrf
             response = await client.post(
                 "/console/login",
@@ -207,7 +207,8 @@ async def test_store_isolation_csrf_claim_race_silence_and_hand_back(desk: Desk)
         assert sorted([first.status, second.status]) == [200, 409]
         if first.status == 409:  # Mino was faster: he hands it to Mara
             await mino.post(
-                url + "/transfer", json={"consultant_id": (await (await mara.get("/console/api/me")).json())["id"]},
+                url + "/transfer",
+                json={"consultant_id": (await (await mara.get("/console/api/me")).json())["id"]},
                 headers={"X-CSRF-Token": mino_csrf},
             )
         state = (await (await mara.get(url)).json())["state"]
@@ -215,7 +216,8 @@ async def test_store_isolation_csrf_claim_race_silence_and_hand_back(desk: Desk)
 
         calls_before = len(desk.assistant.calls)
         reply = await mara.post(
-            url + "/messages", json={"text": "Ciao, sono Mara!"}, headers={"X-CSRF-Token": mara_csrf}
+            url + "/messages", json={"text": "Ciao, sono Mara!"},
+            headers={"X-CSRF-Token": mara_csrf},
         )
         assert reply.status == 200
         silent_id = await desk.customer_writes("<script>alert(1)</script> grazie")
@@ -303,7 +305,8 @@ async def test_only_admins_merge_customers(desk: Desk, admin: bool) -> None:
     try:
         response = await client.post(
             "/console/api/admin/merge",
-            json={"survivor_id": desk.shop.alice, "merged_id": desk.shop.bob, "reason": "same person"},
+            json={"survivor_id": desk.shop.alice, "merged_id": desk.shop.bob,
+                  "reason": "same person"},
             headers={"X-CSRF-Token": csrf},
         )
         if not admin:
@@ -341,7 +344,9 @@ async def test_a_reply_that_cannot_go_out_is_shown_with_the_reason(desk: Desk) -
         )
         url = f"/console/api/conversations/{outcome.conversation_id}"
         assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": csrf})).status == 200
-        sent = await mara.post(url + "/messages", json={"text": "Eccomi"}, headers={"X-CSRF-Token": csrf})
+        sent = await mara.post(
+            url + "/messages", json={"text": "Eccomi"}, headers={"X-CSRF-Token": csrf}
+        )
         assert sent.status == 200
         reply = None
         for _ in range(50):
@@ -418,13 +423,16 @@ async def test_a_watch_ends_the_moment_the_conversation_moves_to_another_store(
         conversation_id = await _request(desk)
         url = f"/console/api/conversations/{conversation_id}"
         await mara_ws.send_json({"watch": conversation_id})
-        await until(mara_ws, lambda e: e == {"topic": "watching", "conversation_id": conversation_id})
+        watching = {"topic": "watching", "conversation_id": conversation_id}
+        await until(mara_ws, lambda e: e == watching)
         assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": mara_csrf})).status == 200
         moved = await mara.post(
             url + "/transfer", json={"store_code": "RM"}, headers={"X-CSRF-Token": mara_csrf}
         )
         assert moved.status == 200 and (await moved.json())["state"]["store_code"] == "RM"
-        await until(mara_ws, lambda e: e.get("topic") == "watching" and e.get("lost") == conversation_id)
+        await until(
+            mara_ws, lambda e: e.get("topic") == "watching" and e.get("lost") == conversation_id
+        )
         assert (await mara.get(url)).status == 403
 
         assert (await rita.post(url + "/claim", headers={"X-CSRF-Token": rita_csrf})).status == 200
@@ -450,7 +458,8 @@ async def test_a_watch_ends_the_moment_the_conversation_moves_to_another_store(
 
 
 GARBAGE = [
-    "99999999999999999999999", "9223372036854775808", "-1", "0", "1e9", "abc", "１２３",
+    "99999999999999999999999", "9223372036854775808", "-1", "0", "1e9", "abc",
+    "１２３",  # noqa: RUF001 (full-width digits: str.isdigit() is true, int() takes them)
     "%00", "%FF%FE", "1%2F2", "9" * 5000, "%F0%9F%98%80",
 ]
 
@@ -460,7 +469,7 @@ async def test_garbage_ids_and_parameters_never_make_a_500(desk: Desk) -> None:
     and API route, with each path parameter and query replaced by garbage: 400/404 (or
     the route's own refusal), never 5xx, always the one error shape."""
     admin, csrf = await desk.login("admin@example.com")
-    headers = {"X-CSRF-Token": csrf, "Authorization": "Bearer sweep-token-0123456789"}
+    headers = {"X-CSRF-Token": csrf, "Authorization": f"Bearer {SWEEP_TOKEN}"}
     checked = 0
     try:
         for resource in desk.server.app.router.resources():
@@ -488,7 +497,9 @@ async def test_garbage_ids_and_parameters_never_make_a_500(desk: Desk) -> None:
                             error = (await response.json())["error"]
                             assert set(error) == {"code", "message", "details"}, (path[:80], error)
                         if names and "id" in names and response.status != 403:
-                            assert response.status in (400, 404), (method, path[:80], response.status)
+                            assert response.status in (400, 404), (
+                                method, path[:80], response.status
+                            )
     finally:
         await admin.close()
     assert checked > 300
