@@ -217,6 +217,10 @@
       var data = JSON.parse(event.data);
       if (data.topic === 'queue') scheduleQueue();
       if (data.topic === 'presence') loadTeam();
+      if (data.topic === 'watching' && data.lost !== undefined && data.lost === openId) {
+        reloadConversation();  // no longer ours (moved to another store): says so
+        scheduleQueue();
+      }
       if (data.topic === 'conversation') {
         if (data.conversation_id === openId) {
           if (data.type === 'message' && data.message) addMessage(data.message);
