@@ -3,11 +3,11 @@ events, see ``vetrina.gateway.live``); the browser sends ``{"watch": conversatio
 to follow one conversation.
 
 Access is checked again before every event is forwarded, against the database, not the
-socket's memory: the session must still be open, and a conversation event goes out only
-if the consultant may still see that conversation. When a watched conversation is no
-longer visible (transferred to another store, say), the watch is dropped at once and
-the browser is told with ``{"topic": "watching", "conversation_id": null, "lost": id}``
-(issue 17, part 3).
+socket's memory: a conversation event goes out only if the consultant may still see that
+conversation, and the session must still be open (read again every few seconds). When a
+watched conversation is no longer visible (transferred to another store, say), the watch
+is dropped at once and the browser is told with
+``{"topic": "watching", "conversation_id": null, "lost": id}`` (issue 17, part 3).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
@@ -30,6 +31,9 @@ from vetrina.gateway.live import Event
 
 HEARTBEAT = 30.0  # seconds between presence refreshes of an open console
 MAX_WATCH_MESSAGE = 1024
+# The session and the consultant's stores are read again at most this often (a busy
+# queue sends many events); the conversation itself is checked on every event.
+SESSION_RECHECK = 5.0
 
 
 class SessionEnded(Exception):
@@ -42,13 +46,17 @@ class Watch:
     token: str
     consultant: ConsultantView
     conversation_id: int | None = None
+    checked_at: float = field(default_factory=time.monotonic)
 
     async def refresh(self) -> ConsultantView:
         """The consultant as the database has them now (stores may have changed)."""
+        if time.monotonic() - self.checked_at < SESSION_RECHECK:
+            return self.consultant
         session = await session_for(self.console.db, self.token)
         if session is None:
             raise SessionEnded()
         self.consultant = session.consultant
+        self.checked_at = time.monotonic()
         return self.consultant
 
     async def may_see(self, conversation_id: int) -> bool:
