@@ -2,9 +2,10 @@
 events, see ``vetrina.gateway.live``); the browser sends ``{"watch": conversation_id}``
 to follow one conversation.
 
-Access is checked again before every event is forwarded, against the database, not the
-socket's memory: a conversation event goes out only if the consultant may still see that
-conversation, and the session must still be open (read again every few seconds). When a
+Access is checked again before every event is forwarded: a conversation event goes out
+only if the consultant may still see that conversation in the state the event carries
+(read from the database as it was published; the database is asked when the event cannot
+tell), and the session must still be open (read again every few seconds). When a
 watched conversation is no longer visible (transferred to another store, say), the watch
 is dropped at once and the browser is told with
 ``{"topic": "watching", "conversation_id": null, "lost": id}`` (issue 17, part 3).
@@ -59,6 +60,18 @@ class Watch:
         self.checked_at = time.monotonic()
         return self.consultant
 
+    def sees_by_event(self, event: Event) -> bool | None:
+        """Visibility from the state the event carries (read from the database when it
+        was published, so as fresh as the event); ``None`` when it cannot tell."""
+        if "owner_id" not in event or "store_code" not in event:
+            return None
+        c, store = self.consultant, event["store_code"]
+        if c.is_admin or event["owner_id"] == c.id:
+            return True
+        if store is None:
+            return None  # the general queue: only once a person was asked for
+        return store in c.stores
+
     async def may_see(self, conversation_id: int) -> bool:
         state = await handoff.conversation_state(self.console.db, conversation_id)
         c = self.consultant
@@ -84,7 +97,10 @@ class Watch:
         watched = conversation_id == self.conversation_id
         if not watched and event.get("owner_id") != consultant.id:
             return []  # neither on screen nor mine: the console does not want it
-        if await self.may_see(conversation_id):
+        visible = self.sees_by_event(event)
+        if visible is None:
+            visible = await self.may_see(conversation_id)
+        if visible:
             return [{"topic": topic, **event}]
         if watched:
             self.conversation_id = None
