@@ -13,8 +13,6 @@ without a restart.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,8 +20,7 @@ from datetime import datetime, timedelta
 
 from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.catalog.availability import SqlInventory
-from vetrina.catalog.resolution import Resolver, StoreFinder
-from vetrina.catalog.search import ProductIndex
+from vetrina.catalog.resolver_cache import ResolverCache
 from vetrina.catalog.stock_check import StockChecker
 from vetrina.conversations.handoff import HandoffOptions
 from vetrina.conversations.routing import ConsultantHours
@@ -32,35 +29,6 @@ from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
 RESOLVER_MAX_AGE = 300.0  # seconds
-
-
-class ResolverCache:
-    """The product index (rebuilt every ``max_age`` seconds) and a store finder for the
-    inventory's current store directory (rebuilt whenever the directory is reloaded)."""
-
-    def __init__(self, db: Database, inventory: SqlInventory, max_age: float) -> None:
-        self._db = db
-        self._inventory = inventory
-        self._max_age = max_age
-        self._index: ProductIndex | None = None
-        self._built_at = 0.0
-        self._finder: StoreFinder | None = None
-        self._lock = asyncio.Lock()
-
-    async def get(self) -> Resolver:
-        if self._index is None or time.monotonic() - self._built_at > self._max_age:
-            async with self._lock:
-                if self._index is None or time.monotonic() - self._built_at > self._max_age:
-                    async with self._db.sessions() as session:
-                        self._index = await ProductIndex.load(session)
-                    self._built_at = time.monotonic()
-        directory = await self._inventory.stores()
-        if self._finder is None or self._finder.directory is not directory:
-            self._finder = StoreFinder(directory)
-        return Resolver(self._index, self._finder)
-
-    def forget(self) -> None:
-        self._index = None
 
 
 @dataclass

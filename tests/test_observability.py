@@ -129,7 +129,7 @@ async def test_console_updates_cross_gateway_instances_through_redis(tmp_path: P
     if not await _redis_reachable():
         skip_or_fail("Redis not reachable at 127.0.0.1:6379")
     from tests.fakes import FakeAssistant
-    from vetrina.gateway import console
+    from vetrina.gateway.keys import CONSOLE
     from vetrina.gateway.app import init_app
     from vetrina.gateway.live_redis import RedisBus
     from vetrina.storage.migrate import upgrade_async
@@ -145,7 +145,7 @@ async def test_console_updates_cross_gateway_instances_through_redis(tmp_path: P
         runner = web.AppRunner(app)
         await runner.setup()  # runs the cleanup contexts' start: the services exist now
         runners.append(runner)
-        buses.append(app[console.CONSOLE].bus)
+        buses.append(app[CONSOLE].bus)
     try:
         assert all(isinstance(bus, RedisBus) for bus in buses)
         topic = f"test-{free_port()}"

@@ -56,6 +56,24 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``VETRINA_TRUSTED_PROXIES``: addresses or networks, comma-separated."""
+    import ipaddress
+
+    items = tuple(
+        item.strip() for item in (env.get("VETRINA_TRUSTED_PROXIES") or "").split(",")
+        if item.strip()
+    )
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"VETRINA_TRUSTED_PROXIES: {item!r} is not an IP address or network"
+            ) from None
+    return items
+
+
 def _inventory_token(env: Mapping[str, str]) -> str:
     token = (env.get("VETRINA_INVENTORY_TOKEN") or "").strip()
     if token and len(token) < 16:
@@ -245,6 +263,10 @@ class Settings:
     consultant_timezone: str = "Europe/Rome"
     handoff_minutes_per_customer: float = 3.0
     console_secure_cookies: bool = False
+    # --- console login behind proxies (issue 17, part 2) ---
+    # Reverse proxies whose X-Forwarded-For / Forwarded headers are believed (addresses or
+    # networks, comma-separated); empty: the socket peer is the client.
+    trusted_proxies: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -307,4 +329,5 @@ class Settings:
                 environment == "production"
                 or (env.get("VETRINA_PUBLIC_URL") or "").startswith("https://"),
             ),
+            trusted_proxies=_trusted_proxies(env),
         )

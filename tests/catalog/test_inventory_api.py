@@ -13,7 +13,7 @@ from sqlalchemy import select
 from tests.fakes import FakeAssistant
 from vetrina.catalog.models import OnlineStock, Store, StoreStock, Variant
 from vetrina.gateway.app import init_app
-from vetrina.gateway.inventory_api import MAX_BATCH
+from vetrina.gateway.api.inventory import MAX_BATCH
 from vetrina.settings import Settings, SettingsError
 from vetrina.storage.database import Database
 
@@ -60,7 +60,8 @@ async def test_disabled_without_a_token(catalog: Database) -> None:
         await client.close()
     assert (status, body) == (
         503,
-        {"error": "the stock endpoint is disabled: set VETRINA_INVENTORY_TOKEN"},
+        {"error": {"code": "disabled", "details": {},
+                   "message": "this endpoint is disabled: set VETRINA_INVENTORY_TOKEN"}},
     )
 
 
@@ -114,8 +115,10 @@ async def test_bad_items_are_all_listed_and_nothing_is_applied(
         {"store": "MI", "sku": "BOOT-MAR-41", "on_hand": True, "price": 10},
     ]
     status, body = await post(client, batch)
-    assert status == 422 and body["applied"] == 0
-    assert [(e["index"], e["reason"]) for e in body["errors"]] == [
+    assert status == 422 and body["error"]["code"] == "invalid_items"
+    details = body["error"]["details"]
+    assert details["applied"] == 0
+    assert [(e["index"], e["reason"]) for e in details["errors"]] == [
         (1, "unknown SKU 'NOPE'"),
         (2, "unknown store 'XX'"),
         (3, "on_hand: cannot be negative, got -4"),
@@ -129,18 +132,24 @@ async def test_bad_items_are_all_listed_and_nothing_is_applied(
             "unknown field 'price' (expected store, sku, on_hand); on_hand: must be a whole number of pieces, got True",
         ),
     ]
-    assert body["errors"][0]["store"] == "MI" and body["errors"][0]["sku"] == "NOPE"
+    assert details["errors"][0]["store"] == "MI" and details["errors"][0]["sku"] == "NOPE"
     assert await stock(catalog) == {}
 
 
 async def test_oversized_and_malformed_batches(client: TestClient, catalog: Database) -> None:
     item = {"store": "MI", "sku": "BOOT-NER-41", "on_hand": 1}
     status, body = await post(client, [item] * (MAX_BATCH + 1))
-    assert status == 413 and f"at most {MAX_BATCH} items" in body["error"]
+    assert status == 413 and f"at most {MAX_BATCH} items" in body["error"]["message"]
     response = await client.post(URL, data=b"{not json", headers=AUTH)
-    assert response.status == 400 and (await response.json())["error"] == "the body is not JSON"
+    assert response.status == 400
+    assert (await response.json())["error"] == {
+        "code": "bad_json", "message": "the body is not JSON", "details": {}
+    }
     status, body = await post(client, {"stock": [item]})
-    assert status == 400 and "expected a JSON list" in body["error"]
+    assert status == 400 and "expected a JSON list" in body["error"]["message"]
+    deep = b"[" * 5000 + b"]" * 5000  # issue 17, part 5: RecursionError was a 500
+    response = await client.post(URL, data=deep, headers=AUTH)
+    assert response.status == 400 and (await response.json())["error"]["code"] == "bad_json"
     assert await stock(catalog) == {}
     assert await post(client, []) == (200, {"applied": 0})
 

@@ -20,7 +20,8 @@ from tests.fakes import FakeAssistant
 from vetrina.conversations.models import Message
 from vetrina.customers.models import ChannelIdentity, Customer
 from vetrina.gateway.app import SERVICES, Services, init_app
-from vetrina.gateway.provider_channels import PROVIDER_CHANNELS, ProviderChannels
+from vetrina.gateway.keys import PROVIDER_CHANNELS
+from vetrina.gateway.webhooks.providers import ProviderChannels
 from vetrina.settings import Settings
 from vetrina.storage.migrate import upgrade_async
 

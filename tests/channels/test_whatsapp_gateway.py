@@ -416,7 +416,7 @@ async def test_a_held_message_does_not_block_the_next_one(harness: Harness) -> N
 async def test_channel_without_credentials_is_off_with_one_log_line(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level("WARNING", logger="vetrina.gateway.provider_channels")
+    caplog.set_level("WARNING", logger="vetrina.gateway.webhooks.providers")
     async with make_harness(tmp_path, TWILIO_AUTH_TOKEN="") as harness:
         status, _ = await harness.twilio.deliver(harness.whatsapp_url, harness.twilio.incoming(NUMBER, "x"))
         assert status == 404

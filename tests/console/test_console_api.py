@@ -24,10 +24,12 @@ from vetrina.conversations.inbox import InboundMessage
 from vetrina.conversations.models import Author, Direction, Message
 from vetrina.conversations.routing import ConsultantHours
 from vetrina.gateway.app import SERVICES, init_app
-from vetrina.gateway.console import CONSOLE
+from vetrina.gateway.console.login_guard import PAIR
+from vetrina.gateway.keys import CONSOLE
 from vetrina.settings import Settings
 
-PASSWORD = "console password 1"
+PASSWORD = "console password 1"  # noqa: S105 (test accounts)
+SWEEP_TOKEN = "sweep-token-0123456789"  # noqa: S105 (the APIs' bearer token in tests)
 
 
 @dataclass
@@ -76,7 +78,7 @@ class Desk:
 async def desk(shop: Shop) -> AsyncIterator[Desk]:  # noqa: F811
     settings = Settings(
         database_url=shop.db.url, worker_poll_interval=0.2, rasa_url="http://127.0.0.1:9",
-        consultant_hours="",
+        consultant_hours="", api_token=SWEEP_TOKEN, inventory_token=SWEEP_TOKEN,
     )
     assistant = FakeAssistant()
     memory = FakeTracker()
@@ -125,6 +127,11 @@ async def test_nothing_without_login(desk: Desk) -> None:
 
 
 async def test_login_needs_csrf_and_is_rate_limited(desk: Desk) -> None:
+    """Wrong passwords for one account from one address: the first PAIR.free + 1 are
+    checked, then 429 with Retry-After until the pair's delay (1 s, then 2 s…) is over."""
+    guard = desk.server.app[CONSOLE].guard
+    now = [1_000_000.0]
+    guard.clock = lambda: now[0]
     client = TestClient(desk.server)
     await client.start_server()
     try:
@@ -134,18 +141,28 @@ async def test_login_needs_csrf_and_is_rate_limited(desk: Desk) -> None:
         assert no_csrf.status == 403
         page = await (await client.get("/console/login")).text()
         csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
-        statuses = []
-        for _ in range(12):
+
+        async def attempt(password: str = "wrong password") -> tuple[int, str | None]:  # noqa: S107
+            nonlocal csrf
             response = await client.post(
                 "/console/login",
-                data={"csrf": csrf, "email": "nobody@example.com", "password": "wrong password"},
+                data={"csrf": csrf, "email": "mi@example.com", "password": password},
                 allow_redirects=False,
             )
-            statuses.append(response.status)
-            page = await response.text()
-            found = re.search(r'name="csrf" value="([^"]+)"', page)
-            csrf = found.group(1) if found and response.status != 429 else csrf
-        assert statuses[:10] == [401] * 10 and statuses[10:] == [429, 429]
+            found = re.search(r'name="csrf" value="([^"]+)"', await response.text())
+            csrf = found.group(1) if found else csrf
+            return response.status, response.headers.get("Retry-After")
+
+        statuses = [await attempt() for _ in range(12)]
+        free = PAIR.free + 1
+        assert [s for s, _ in statuses] == [401] * free + [429] * (12 - free)
+        assert statuses[-1][1] == "1"
+        assert (await attempt(PASSWORD))[0] == 429  # even the right password waits its turn
+        now[0] += 1.5
+        assert await attempt() == (401, None)  # one more check, then a longer wait
+        assert await attempt() == (429, "2")
+        now[0] += 2.5
+        assert (await attempt(PASSWORD))[0] == 302
     finally:
         await client.close()
 
@@ -190,7 +207,8 @@ async def test_store_isolation_csrf_claim_race_silence_and_hand_back(desk: Desk)
         assert sorted([first.status, second.status]) == [200, 409]
         if first.status == 409:  # Mino was faster: he hands it to Mara
             await mino.post(
-                url + "/transfer", json={"consultant_id": (await (await mara.get("/console/api/me")).json())["id"]},
+                url + "/transfer",
+                json={"consultant_id": (await (await mara.get("/console/api/me")).json())["id"]},
                 headers={"X-CSRF-Token": mino_csrf},
             )
         state = (await (await mara.get(url)).json())["state"]
@@ -198,7 +216,8 @@ async def test_store_isolation_csrf_claim_race_silence_and_hand_back(desk: Desk)
 
         calls_before = len(desk.assistant.calls)
         reply = await mara.post(
-            url + "/messages", json={"text": "Ciao, sono Mara!"}, headers={"X-CSRF-Token": mara_csrf}
+            url + "/messages", json={"text": "Ciao, sono Mara!"},
+            headers={"X-CSRF-Token": mara_csrf},
         )
         assert reply.status == 200
         silent_id = await desk.customer_writes("<script>alert(1)</script> grazie")
@@ -286,7 +305,8 @@ async def test_only_admins_merge_customers(desk: Desk, admin: bool) -> None:
     try:
         response = await client.post(
             "/console/api/admin/merge",
-            json={"survivor_id": desk.shop.alice, "merged_id": desk.shop.bob, "reason": "same person"},
+            json={"survivor_id": desk.shop.alice, "merged_id": desk.shop.bob,
+                  "reason": "same person"},
             headers={"X-CSRF-Token": csrf},
         )
         if not admin:
@@ -324,7 +344,9 @@ async def test_a_reply_that_cannot_go_out_is_shown_with_the_reason(desk: Desk) -
         )
         url = f"/console/api/conversations/{outcome.conversation_id}"
         assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": csrf})).status == 200
-        sent = await mara.post(url + "/messages", json={"text": "Eccomi"}, headers={"X-CSRF-Token": csrf})
+        sent = await mara.post(
+            url + "/messages", json={"text": "Eccomi"}, headers={"X-CSRF-Token": csrf}
+        )
         assert sent.status == 200
         reply = None
         for _ in range(50):
@@ -377,3 +399,107 @@ async def test_stock_lookup_and_a_booking_on_the_customers_behalf(desk: Desk) ->
         assert refused.status == 400
     finally:
         await mara.close()
+
+
+async def test_a_watch_ends_the_moment_the_conversation_moves_to_another_store(
+    desk: Desk,
+) -> None:
+    """Issue 17, part 3: after a transfer to Rome, Mara (Milan) got its messages still."""
+    mara, mara_csrf = await desk.login("mi@example.com")
+    rita, rita_csrf = await desk.login("rm@example.com")
+    mara_ws = await mara.ws_connect("/console/ws")
+    rita_ws = await rita.ws_connect("/console/ws")
+
+    async def until(ws, wanted):  # type: ignore[no-untyped-def]
+        seen = []
+        for _ in range(50):
+            event = await ws.receive_json(timeout=10)
+            seen.append(event)
+            if wanted(event):
+                return seen
+        raise AssertionError(f"not received; got {seen}")
+
+    try:
+        conversation_id = await _request(desk)
+        url = f"/console/api/conversations/{conversation_id}"
+        await mara_ws.send_json({"watch": conversation_id})
+        watching = {"topic": "watching", "conversation_id": conversation_id}
+        await until(mara_ws, lambda e: e == watching)
+        assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": mara_csrf})).status == 200
+        moved = await mara.post(
+            url + "/transfer", json={"store_code": "RM"}, headers={"X-CSRF-Token": mara_csrf}
+        )
+        assert moved.status == 200 and (await moved.json())["state"]["store_code"] == "RM"
+        await until(
+            mara_ws, lambda e: e.get("topic") == "watching" and e.get("lost") == conversation_id
+        )
+        assert (await mara.get(url)).status == 403
+
+        assert (await rita.post(url + "/claim", headers={"X-CSRF-Token": rita_csrf})).status == 200
+        await rita_ws.send_json({"watch": conversation_id})
+        secret = await desk.customer_writes("il mio indirizzo è via Roma 1")
+        await desk.processed(secret)
+        await until(rita_ws, lambda e: e.get("type") == "message" and e["message"]["id"] == secret)
+        # A marker after it: each socket forwards its events in order, so by the time
+        # Mara gets the marker she would have got the message before it.
+        await desk.server.app[CONSOLE].bus.publish(
+            "presence", {"type": "presence", "consultant_id": 0, "presence": "marker"}
+        )
+        seen = await until(mara_ws, lambda e: e.get("presence") == "marker")
+        assert not [e for e in seen if e.get("conversation_id") == conversation_id], seen
+        # Asking to watch it again is refused as well.
+        await mara_ws.send_json({"watch": conversation_id})
+        await until(mara_ws, lambda e: e == {"topic": "watching", "conversation_id": None})
+    finally:
+        await mara_ws.close()
+        await rita_ws.close()
+        await mara.close()
+        await rita.close()
+
+
+GARBAGE = [
+    "99999999999999999999999", "9223372036854775808", "-1", "0", "1e9", "abc",
+    "１２３",  # noqa: RUF001 (full-width digits: str.isdigit() is true, int() takes them)
+    "%00", "%FF%FE", "1%2F2", "9" * 5000, "%F0%9F%98%80",
+]
+
+
+async def test_garbage_ids_and_parameters_never_make_a_500(desk: Desk) -> None:
+    """Issue 17, part 5: conversation id 99999999999999999999999 was a 500. Every console
+    and API route, with each path parameter and query replaced by garbage: 400/404 (or
+    the route's own refusal), never 5xx, always the one error shape."""
+    admin, csrf = await desk.login("admin@example.com")
+    headers = {"X-CSRF-Token": csrf, "Authorization": f"Bearer {SWEEP_TOKEN}"}
+    checked = 0
+    try:
+        for resource in desk.server.app.router.resources():
+            info = resource.get_info()
+            template = info.get("formatter") or info.get("path") or ""
+            if not template.startswith(("/console/api", "/api/", "/console/stores")):
+                continue
+            methods = {route.method for route in resource if route.method != "HEAD"}
+            names = re.findall(r"{(\w+)}", template)
+            for value in GARBAGE if names else [""]:
+                path = template
+                for name in names:
+                    path = path.replace("{" + name + "}", value)
+                for method in methods:
+                    for query in ("", "?date=2026-99-99&limit=99999999999999999999&offset=-1"
+                              "&store=%FF&q=%00&order=x&channel=web&external_id=%00",
+                              "?channel=web&external_id=" + "x" * 300):
+                        response = await admin.request(
+                            method, path + query, headers=headers,
+                            json={"id": value, "text": "\x00", "store_code": value},
+                        )
+                        checked += 1
+                        assert response.status < 500, (method, path[:80], query, response.status)
+                        if response.status >= 400 and response.content_type == "application/json":
+                            error = (await response.json())["error"]
+                            assert set(error) == {"code", "message", "details"}, (path[:80], error)
+                        if names and "id" in names and response.status != 403:
+                            assert response.status in (400, 404), (
+                                method, path[:80], response.status
+                            )
+    finally:
+        await admin.close()
+    assert checked > 300

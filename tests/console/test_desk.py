@@ -14,8 +14,8 @@ from vetrina.conversations.inbox import InboundMessage, Inbox
 from vetrina.conversations.models import Message
 from vetrina.conversations.ports import AssistantUnavailable, BotReply
 from vetrina.conversations.routing import ConsultantHours
-from vetrina.gateway import console_desk
-from vetrina.gateway.console_desk import ConsoleDesk
+from vetrina.gateway.console import desk as console_desk
+from vetrina.gateway.console.desk import ConsoleDesk
 from vetrina.gateway.live import InProcessBus
 from vetrina.storage.database import Database
 

@@ -17,7 +17,7 @@ from tests.conftest import free_port
 from tests.customers.helpers import make_customer, say, stock_check
 from tests.fakes import FakeAssistant
 from vetrina.gateway.app import init_app
-from vetrina.gateway.customers_api import OPENAPI
+from vetrina.gateway.api.openapi import OPENAPI
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 
@@ -93,7 +93,7 @@ async def test_no_token_configured_is_503_and_wrong_token_401(
     off = await _client(db, rasa_api[1], token="")
     try:
         response = await off.get(f"/api/customers/{ig}", headers=AUTH)
-        assert response.status == 503 and (await response.json())["error"] == "disabled"
+        assert response.status == 503 and (await response.json())["error"]["code"] == "disabled"
     finally:
         await off.close()
 
@@ -158,20 +158,21 @@ async def test_merge_and_undo_through_the_api(
 
     self_merge = await client.post("/api/merges", headers=AUTH, json={
         "survivor_id": web_customer, "merged_id": web_customer, "actor": "a", "reason": "r"})
-    assert self_merge.status == 422 and (await self_merge.json())["error"] == "self_merge"
+    assert self_merge.status == 422 and (await self_merge.json())["error"]["code"] == "self_merge"
     again = await client.post("/api/merges", headers=AUTH, json={
         "survivor_id": web_customer, "merged_id": ig, "actor": "a", "reason": "r"})
-    assert again.status == 409 and (await again.json())["error"] == "customer_gone"
+    assert again.status == 409 and (await again.json())["error"]["code"] == "customer_gone"
 
     undo = await client.post(f"/api/merges/{merge['id']}/undo", headers=AUTH,
                              json={"actor": "admin:marco"})
     assert undo.status == 200 and (await undo.json())["undone_by"] == "admin:marco"
     twice = await client.post(f"/api/merges/{merge['id']}/undo", headers=AUTH,
                               json={"actor": "admin:marco"})
-    assert twice.status == 409 and (await twice.json())["error"] == "already_undone"
+    assert twice.status == 409 and (await twice.json())["error"]["code"] == "already_undone"
     assert (await client.get(f"/api/merges/{merge['id']}", headers=AUTH)).status == 200
     assert (await client.get("/api/merges/99999", headers=AUTH)).status == 404
-    assert (await client.post("/api/merges", headers=AUTH, data=b"[1")).status == 422
+    not_json = await client.post("/api/merges", headers=AUTH, data=b"[1")
+    assert not_json.status == 400 and (await not_json.json())["error"]["code"] == "bad_json"
 
 
 async def test_export_and_erasure_through_the_api(db: Database, client: TestClient) -> None:

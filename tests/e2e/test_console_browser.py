@@ -24,7 +24,7 @@ from vetrina.conversations.handoff import CUSTOMER, HandoffOptions, Reason, requ
 from vetrina.conversations.routing import ConsultantHours
 from vetrina.customers.identities import find_customer_id
 from vetrina.gateway.app import SERVICES, init_app
-from vetrina.gateway.console import CONSOLE
+from vetrina.gateway.keys import CONSOLE
 from vetrina.settings import Settings
 from vetrina.storage.migrate import upgrade_async
 

@@ -1,12 +1,18 @@
-"""The gateway's composition root: ``init_app(settings)`` wires adapters to the domain."""
+"""The gateway's composition root: ``init_app(settings)`` wires adapters to the domain.
+
+Each resource opens in its own cleanup context, in order, and closes in reverse (as in
+aio-libs/aiohttp-demos): the database, the HTTP client, the live bus, the services
+built on them, then the background workers. Routes are thin routers per surface:
+``console/`` (the consultants), ``api/`` (customers, inventory), ``webhooks/`` (the
+providers), plus the web chat's pages and the booking pages.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -20,42 +26,50 @@ from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.handoff import AssistantTracker
 from vetrina.conversations.inbox import Inbox
+from vetrina.conversations.login_failures import FailureCounter, SqlFailureCounter
 from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.outbox_notify import listen_for_outbound
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
 from vetrina.customers.linking import ShopLogin
-from vetrina.gateway import bookings_web, console, customers_api, inventory_api
-from vetrina.gateway.console_auth import CookiePolicy, LoginLimiter
-from vetrina.gateway.console_desk import ConsoleDesk
+from vetrina.gateway import bookings_web
+from vetrina.gateway.api import customers as customers_api
+from vetrina.gateway.api import inventory as inventory_api
+from vetrina.gateway.console import routes as console_routes
+from vetrina.gateway.console.auth import CookiePolicy
+from vetrina.gateway.console.context import Console, lazy_stock_checker
+from vetrina.gateway.console.desk import ConsoleDesk
+from vetrina.gateway.console.login_guard import LoginGuard
+from vetrina.gateway.console.proxies import TrustedProxies
+from vetrina.gateway.console.redis_failures import RedisFailureCounter
+from vetrina.gateway.console.responses import security_headers
+from vetrina.gateway.http import errors
+from vetrina.gateway.keys import (
+    BOOKINGS,
+    CONSOLE,
+    DATABASE,
+    HTTP_CLIENT,
+    LIVE_BUS,
+    PROVIDER_CHANNELS,
+    SERVICES,
+)
 from vetrina.gateway.live import InProcessBus, LiveBus
 from vetrina.gateway.live_redis import RedisBus
 from vetrina.gateway.notifiers import ChannelNotifiers
 from vetrina.gateway.observability import metrics_handler, request_ids
-from vetrina.gateway.provider_channels import PROVIDER_CHANNELS, ProviderChannels
+from vetrina.gateway.services import Services
+from vetrina.gateway.webhooks import routes as webhook_routes
+from vetrina.gateway.webhooks.providers import ProviderChannels
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
+
+__all__ = ["SERVICES", "Services", "init_app", "socket_manager"]
 
 log = logging.getLogger(__name__)
 
 WEB_STATIC = Path(__file__).resolve().parent.parent.parent / "channels" / "web" / "static"
 
-
-@dataclass
-class Services:
-    """Everything a request handler may need, built once per app."""
-
-    settings: Settings
-    db: Database
-    http: httpx.AsyncClient
-    rasa: RasaAssistant
-    inbox: Inbox
-    processor: TurnProcessor
-    outbox: Outbox
-    sio: socketio.AsyncServer
-
-
-SERVICES = web.AppKey("services", Services)
+CleanupContext = Callable[[web.Application], AsyncIterator[None]]
 
 
 def init_app(
@@ -67,8 +81,10 @@ def init_app(
 ) -> web.Application:
     """Build the gateway. ``assistant`` and ``assistant_tracker`` (its tracker, for
     handoffs) replace Rasa in tests that do not need it; ``live`` carries console updates
-    between instances (default: within this process only)."""
-    app = web.Application(client_max_size=1024 * 1024, middlewares=[request_ids])
+    between instances (default: Redis when ``REDIS_URL`` is set, else this process)."""
+    app = web.Application(
+        client_max_size=1024 * 1024, middlewares=[request_ids, security_headers, errors]
+    )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
         # With several gateway instances, an emit on one reaches sockets on every other.
@@ -83,19 +99,77 @@ def init_app(
     channels = ProviderChannels(settings)  # WhatsApp, Instagram: on, simulated, or off
     app[PROVIDER_CHANNELS] = channels
 
-    async def services_ctx(app: web.Application) -> AsyncIterator[None]:
-        db = Database(settings.database_url)
-        http = httpx.AsyncClient()
+    app.cleanup_ctx.extend([
+        database_ctx(settings),
+        http_client_ctx,
+        live_bus_ctx(settings, live),
+        services_ctx(settings, sio, channels, assistant, assistant_tracker),
+        workers_ctx,
+    ])
+    app.router.add_get("/", storefront)
+    app.router.add_get("/widget.js", widget)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_handler(lambda request: request.app[SERVICES].db))
+    app.router.add_post("/api/inventory/stock", inventory_api.post_stock)
+    bookings_web.add_routes(app)
+    customers_api.add_routes(app)
+    console_routes.add_routes(app)
+    app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
+    webhook_routes.add_routes(app, channels)
+    return app
+
+
+def database_ctx(settings: Settings) -> CleanupContext:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[DATABASE] = Database(settings.database_url)
+        yield
+        await app[DATABASE].dispose()
+
+    return ctx
+
+
+async def http_client_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with httpx.AsyncClient() as client:
+        app[HTTP_CLIENT] = client
+        yield
+
+
+def live_bus_ctx(settings: Settings, live: LiveBus | None) -> CleanupContext:
+    """Several instances (``REDIS_URL``): console updates cross them through Redis."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        if live is not None:
+            app[LIVE_BUS] = live
+            yield
+            return
+        if not settings.redis_url:
+            app[LIVE_BUS] = InProcessBus()
+            yield
+            return
+        bus = RedisBus(settings.redis_url)
+        app[LIVE_BUS] = bus
+        yield
+        await bus.close()
+
+    return ctx
+
+
+def services_ctx(
+    settings: Settings,
+    sio: socketio.AsyncServer,
+    channels: ProviderChannels,
+    assistant: Assistant | None,
+    assistant_tracker: AssistantTracker | None,
+) -> CleanupContext:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        db, http, bus = app[DATABASE], app[HTTP_CLIENT], app[LIVE_BUS]
         rasa = RasaAssistant(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout)
         backoff = Backoff(settings.retry_base_delay, settings.retry_max_delay)
         outbox = Outbox(
             db, {"web": WebSender(sio), **channels.senders(db, http)}, backoff=backoff,
             poll_interval=settings.worker_poll_interval,
         )
-
-        # Several instances (REDIS_URL): console updates cross them through Redis.
-        redis_bus = RedisBus(settings.redis_url) if settings.redis_url and live is None else None
-        bus = live or redis_bus or InProcessBus()
         desk = ConsoleDesk(
             db,
             assistant_tracker
@@ -107,7 +181,7 @@ def init_app(
             outbox.wake()
             try:  # a new consultant request shows in the consoles' queues
                 await desk.after_bot_turn(customer_id)
-            except Exception:
+            except Exception:  # the reply is stored either way; the console can reload
                 log.exception("could not tell the consoles about %s", customer_id)
 
         processor = TurnProcessor(
@@ -125,9 +199,9 @@ def init_app(
             desk=desk,  # a consultant's conversations never reach the assistant
         )
         inbox = Inbox(db)
-        memory = RasaMemory(http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url)
-        app[customers_api.MEMORY] = memory
-        app[customers_api.DATABASE] = db
+        memory = RasaMemory(
+            http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url
+        )
         WebChat(
             sio, db, inbox, processor.wake, settings.max_message_chars,
             ShopLogin(db, settings.identity_secret, memory),
@@ -135,52 +209,48 @@ def init_app(
         channels.bind(
             db=db, inbox=inbox, on_stored=processor.wake, wake_outbox=outbox.wake, backoff=backoff
         )
-        app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio)
+        app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio, memory)
         bookings = Bookings(db, BookingOptions.from_settings(settings))
-        app[bookings_web.BOOKINGS] = bookings
-        app[console.CONSOLE] = console.Console(
+        app[BOOKINGS] = bookings
+        redis_counter = RedisFailureCounter(settings.redis_url) if settings.redis_url else None
+        counter: FailureCounter = redis_counter or SqlFailureCounter(db)
+        app[CONSOLE] = Console(
             db, desk, bus, bookings, CookiePolicy(settings.console_secure_cookies),
-            console.lazy_stock_checker(db, settings.safety_stock), LoginLimiter(),
+            lazy_stock_checker(db, settings.safety_stock), LoginGuard(counter),
+            TrustedProxies.parse(settings.trusted_proxies), memory,
         )
-        workers = [
-            asyncio.create_task(processor.run(), name="turn-processor"),
-            asyncio.create_task(outbox.run(), name="outbox"),
-            asyncio.create_task(
-                bookings_web.booking_worker(bookings, outbox.wake), name="bookings"
-            ),
-            # PostgreSQL: woken when another instance stores outbound work (LISTEN/NOTIFY).
-            asyncio.create_task(listen_for_outbound(db, outbox.wake), name="outbox-listener"),
-        ]
         yield
-        for task in workers:
-            task.cancel()
-        for task in workers:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         await processor.stop()
         await channels.close()
-        if redis_bus is not None:
-            await redis_bus.close()
         await sio.shutdown()
         if isinstance(sio.manager, RedisSocketManager):
             await sio.manager.close()
-        await http.aclose()
-        await db.dispose()
+        if redis_counter is not None:
+            await redis_counter.close()
 
-    app.cleanup_ctx.append(services_ctx)
-    app.router.add_get("/", storefront)
-    app.router.add_get("/widget.js", widget)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics_handler(lambda request: request.app[SERVICES].db))
-    app.router.add_post("/api/inventory/stock", inventory_api.post_stock)
-    bookings_web.add_routes(app)
-    app[customers_api.TOKEN] = settings.api_token
-    customers_api.add_routes(app)
-    console.add_routes(app)
-    app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
-    channels.add_routes(app)
-    return app
+    return ctx
+
+
+async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The turn processor, the outbox and the booking sweeps, stopped before the rest."""
+    services = app[SERVICES]
+    workers = [
+        asyncio.create_task(services.processor.run(), name="turn-processor"),
+        asyncio.create_task(services.outbox.run(), name="outbox"),
+        asyncio.create_task(
+            bookings_web.booking_worker(app[BOOKINGS], services.outbox.wake), name="bookings"
+        ),
+        # PostgreSQL: woken when another instance stores outbound work (LISTEN/NOTIFY).
+        asyncio.create_task(
+            listen_for_outbound(services.db, services.outbox.wake), name="outbox-listener"
+        ),
+    ]
+    yield
+    for task in workers:
+        task.cancel()
+    for task in workers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def socket_manager(settings: Settings) -> socketio.AsyncManager | None:
@@ -188,7 +258,6 @@ def socket_manager(settings: Settings) -> socketio.AsyncManager | None:
     if not settings.redis_url:
         return None
     return RedisSocketManager(settings.redis_url, channel="vetrina-socketio")
-
 
 
 async def storefront(_request: web.Request) -> web.FileResponse:

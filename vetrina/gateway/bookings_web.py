@@ -5,7 +5,8 @@
   and an unknown code both answer the same 404.
 - ``GET /staff/stores/{store}/bookings?date=YYYY-MM-DD``: redirects (308) to the store's
   day sheet in the consultant console, ``/console/stores/{store}/bookings``, behind the
-  console login (``vetrina/gateway/console.py``); :func:`sheet_page` and :func:`sheet_json` render it.
+  console login (``vetrina/gateway/console/pages.py``); :func:`sheet_page` and
+  :func:`sheet_json` render it.
 - :func:`booking_worker`: every minute, releases no-shows and queues the day-before
   reminders, then wakes the outbox.
 """
@@ -21,11 +22,12 @@ from datetime import datetime
 from aiohttp import web
 
 from vetrina.bookings.service import Bookings, BookingView
+from vetrina.gateway.keys import BOOKINGS
 from vetrina.storage.base import utcnow
 
 log = logging.getLogger(__name__)
 
-BOOKINGS = web.AppKey("bookings", Bookings)
+
 WORKER_INTERVAL = 60.0
 
 
@@ -77,11 +79,13 @@ def sheet_page(store: str, day: str, sheet: list[BookingView]) -> str:
     rows = []
     for view in sheet:
         items = "".join(
-            f"<li>{e(i.product)} — {e(i.colour)} {e(i.size)} (SKU {e(i.sku)}) × {i.quantity}</li>"
+            f"<li>{e(i.product)} — {e(i.colour)} {e(i.size)} (SKU {e(i.sku)})"
+            f" &times; {i.quantity}</li>"
             for i in view.items
         )
         rows.append(
-            f"<tr class='{e(view.status)}'><td>{view.local_start:%H:%M}–{view.local_end:%H:%M}</td>"
+            f"<tr class='{e(view.status)}'>"
+            f"<td>{view.local_start:%H:%M}&ndash;{view.local_end:%H:%M}</td>"
             f"<td><strong>{e(view.code)}</strong></td><td>{e(view.customer_name or '')}</td>"
             f"<td>{e(view.status)}</td><td><ul>{items}</ul></td></tr>"
         )

@@ -5,7 +5,7 @@ event (a JSON-able dict) on a topic. Delivery is best effort and at most once: a
 subscriber that is gone or too slow misses events, so every console view can also
 reload its state over HTTP (it does on reconnect). Order is kept per publisher.
 
-Topics used by the console (``vetrina/gateway/console_desk.py``):
+Topics used by the console (``vetrina/gateway/console/desk.py``):
 
 - ``queue``: a conversation entered, left or moved within a consultant queue;
   ``{"type": "queue", "conversation_id", "store_code", "status"}``.

@@ -82,7 +82,7 @@ class RedisBus:
                 log.warning("live bus lost Redis (%r); reconnecting", error)
             finally:
                 with contextlib.suppress(RedisError, OSError):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]  # unannotated in redis-py
             await asyncio.sleep(pause)
             pause = min(pause * 2, 5.0)
 

@@ -20,6 +20,7 @@ import vetrina.bookings.outcomes
 import vetrina.catalog.models
 import vetrina.conversations.consultants
 import vetrina.conversations.handoff
+import vetrina.conversations.login_failures
 import vetrina.conversations.models
 import vetrina.customers.interactions
 import vetrina.customers.models

@@ -7,59 +7,30 @@
   (the console's script reads it from the page); the login form uses a double-submit
   cookie, as there is no session yet. A request whose ``Origin`` is another site is
   refused as well.
-- Failed logins are limited per client address in this process (:class:`LoginLimiter`)
-  and per account in the database (lockout after repeated failures).
+- Failed logins are limited by :mod:`vetrina.gateway.console.login_guard`.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
-import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from vetrina.conversations.consultants import OpenSession, session_for
+from vetrina.gateway.http import ApiError
 from vetrina.storage.database import Database
 
 LOGIN_CSRF_COOKIE = "vetrina_login_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-@dataclass
-class LoginLimiter:
-    """At most ``attempts`` failed logins per client address within ``window`` seconds."""
-
-    attempts: int = 10
-    window: float = 300.0
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-
-    def _recent(self, client: str) -> deque[float]:
-        now = time.monotonic()
-        failures = self._failures.setdefault(client, deque())
-        while failures and now - failures[0] > self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(client, None)
-        return failures
-
-    def blocked(self, client: str) -> float:
-        """Seconds until ``client`` may try again (0: now)."""
-        failures = self._recent(client)
-        if len(failures) < self.attempts:
-            return 0.0
-        return max(1.0, self.window - (time.monotonic() - failures[0]))
-
-    def failed(self, client: str) -> None:
-        self._recent(client)
-        self._failures.setdefault(client, deque()).append(time.monotonic())
-
-
 @dataclass(frozen=True)
 class CookiePolicy:
+    """The session cookie's name and flags (``Secure`` and ``__Host-`` behind HTTPS)."""
+
     secure: bool
 
     @property
@@ -83,15 +54,17 @@ class CookiePolicy:
 
 
 def new_csrf() -> str:
+    """A fresh random token for a form or a session."""
     return secrets.token_urlsafe(32)
 
 
 def same(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())  # type: ignore[union-attr]
-
-
-def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    """Two non-empty secrets are equal (constant time)."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogateescape"), b.encode("utf-8", "surrogateescape")
+    )
 
 
 def foreign_origin(request: web.Request) -> bool:
@@ -110,10 +83,21 @@ async def current_session(
 
 def check_csrf(request: web.Request, session: OpenSession) -> None:
     if foreign_origin(request):
-        raise web.HTTPForbidden(
-            text='{"error": "cross-site request refused"}', content_type="application/json"
-        )
+        raise ApiError(403, "cross_site", "cross-site request refused")
     if not same(request.headers.get(CSRF_HEADER), session.csrf_token):
-        raise web.HTTPForbidden(
-            text='{"error": "missing or wrong CSRF token"}', content_type="application/json"
-        )
+        raise ApiError(403, "csrf", "missing or wrong CSRF token")
+
+
+async def require_session(
+    request: web.Request, db: Database, cookies: CookiePolicy, *, page: bool = False
+) -> OpenSession:
+    """The logged-in session (and, for a change, its CSRF token checked): else 401, or
+    the login page for a page."""
+    session = await current_session(request, db, cookies)
+    if session is None:
+        if page:
+            raise web.HTTPFound("/console/login")
+        raise ApiError(401, "login_required", "log in first")
+    if request.method not in ("GET", "HEAD"):
+        check_csrf(request, session)
+    return session

@@ -8,8 +8,8 @@ Each channel is one of:
   simulator page shows the channel working without any account;
 - **off**, with one log line naming the missing variables; everything else runs.
 
-Routes: ``POST /webhooks/whatsapp``, ``POST /webhooks/whatsapp/status``,
-``GET|POST /webhooks/instagram``, and ``/simulator`` when the simulator is on.
+The routes (``vetrina.gateway.webhooks.routes``) are registered before the app starts;
+:meth:`ProviderChannels.bind` gives them their webhooks once the database is open.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import httpx
-from aiohttp import web
 
 from channels.fakes import (
     DEV_GRAPH_VERSION,
@@ -37,7 +36,6 @@ from channels.fakes.twilio_fake import TwilioFake
 from channels.instagram import CHANNEL as INSTAGRAM
 from channels.instagram.sender import InstagramSender
 from channels.instagram.webhook import InstagramWebhook, ProfileNames
-from channels.simulator import Simulator
 from channels.whatsapp import CHANNEL as WHATSAPP
 from channels.whatsapp.sender import TwilioSender, TwilioTransport
 from channels.whatsapp.webhook import WhatsAppWebhook
@@ -56,9 +54,6 @@ FAKE_TWILIO_PATH = "/simulator/fake/twilio"
 FAKE_META_PATH = "/simulator/fake/meta"
 # A status callback can overtake the send it reports on; it waits this long, at most.
 EARLY_REPORT_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
 
 class OutboxNotifier:
     """Tells a customer on a provider channel that the answer will come shortly."""
@@ -87,10 +82,13 @@ class ProviderChannels:
 
     @property
     def simulated(self) -> set[str]:
-        return {name for name, fake in ((WHATSAPP, self.twilio_fake), (INSTAGRAM, self.meta_fake)) if fake}
+        fakes = ((WHATSAPP, self.twilio_fake), (INSTAGRAM, self.meta_fake))
+        return {name for name, fake in fakes if fake}
 
     def _internal_url(self) -> str:
-        host = self.settings.host if self.settings.host not in {"0.0.0.0", "::", ""} else "127.0.0.1"
+        # A gateway listening on every interface is reached here on loopback.
+        everywhere = {"0.0.0.0", "::", ""}  # noqa: S104 (compared, not bound)
+        host = self.settings.host if self.settings.host not in everywhere else "127.0.0.1"
         return f"http://{host}:{self.settings.port}"
 
     def _plan_twilio(self, settings: Settings) -> TwilioSettings | None:
@@ -135,38 +133,6 @@ class ProviderChannels:
         log.warning("Instagram channel off: %s not set", ", ".join(settings.meta.missing()))
         return None
 
-    # --- routes (registered before the app starts) -------------------------------------
-    def add_routes(self, app: web.Application) -> None:
-        if self.twilio is not None:
-            app.router.add_post("/webhooks/whatsapp", self._delegate("whatsapp_webhook", "incoming"))
-            app.router.add_post(
-                "/webhooks/whatsapp/status", self._delegate("whatsapp_webhook", "status")
-            )
-        if self.meta is not None:
-            app.router.add_get("/webhooks/instagram", self._delegate("instagram_webhook", "verify"))
-            app.router.add_post(
-                "/webhooks/instagram", self._delegate("instagram_webhook", "receive")
-            )
-        if self.settings.simulator:
-            if self.twilio_fake is not None:
-                app.add_subapp(FAKE_TWILIO_PATH, self.twilio_fake.app())
-            if self.meta_fake is not None:
-                app.add_subapp(FAKE_META_PATH, self.meta_fake.app())
-            Simulator(
-                public_url=self.settings.public_url,
-                twilio_fake=self.twilio_fake,
-                meta_fake=self.meta_fake,
-            ).add_routes(app)
-
-    def _delegate(self, attribute: str, method: str) -> Handler:
-        async def handler(request: web.Request) -> web.StreamResponse:
-            target = getattr(self, attribute)
-            if target is None:
-                return web.Response(status=503, text="starting")
-            return await getattr(target, method)(request)
-
-        return handler
-
     # --- runtime (inside the app's cleanup context) ------------------------------------
     def senders(self, db: Database, http: httpx.AsyncClient) -> dict[str, ChannelSender]:
         senders: dict[str, ChannelSender] = {}
@@ -181,7 +147,9 @@ class ProviderChannels:
             senders[INSTAGRAM] = self.instagram_sender
         return senders
 
-    def notifiers(self, db: Database, wake_outbox: Callable[[], None]) -> dict[str, CustomerNotifier]:
+    def notifiers(
+        self, db: Database, wake_outbox: Callable[[], None]
+    ) -> dict[str, CustomerNotifier]:
         notifier = OutboxNotifier(db, wake_outbox)
         return {name: notifier for name in self.channels_on}
 
@@ -240,5 +208,3 @@ class ProviderChannels:
             if fake is not None:
                 await fake.close()
 
-
-PROVIDER_CHANNELS = web.AppKey("provider_channels", ProviderChannels)

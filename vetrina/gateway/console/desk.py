@@ -106,7 +106,9 @@ class ConsoleDesk:
             try:
                 await self._in_order(customer_id, write)
             except AssistantUnavailable as error:
-                log.warning("could not record %s for %s in the tracker: %s", what, customer_id, error)
+                log.warning(
+                    "could not record %s for %s in the tracker: %s", what, customer_id, error
+                )
             except Exception:
                 log.exception("recording %s for %s in the tracker failed", what, customer_id)
 
@@ -129,7 +131,9 @@ class ConsoleDesk:
             message = await session.get_one(Message, turn.message_id)
             event = message_event(message)
         await self._conversation_event(state, "message", message=event)
-        self._later(turn.customer_id, f"message {turn.message_id}", lambda: self.memory.remember(turn))
+        self._later(
+            turn.customer_id, f"message {turn.message_id}", lambda: self.memory.remember(turn)
+        )
         return True
 
     async def after_bot_turn(self, customer_id: str) -> None:
@@ -215,7 +219,9 @@ class ConsoleDesk:
             )
             await self._notice(moved.customer_id, "consultant_joined", name=colleague.name)
         else:
-            moved = await handoff.transfer_to_queue(self.db, conversation_id, consultant.id, to_store)
+            moved = await handoff.transfer_to_queue(
+                self.db, conversation_id, consultant.id, to_store
+            )
             # Waiting again: the assistant answers meanwhile.
             await self._resume(moved.customer_id, announce=False)
             await self._notice(moved.customer_id, "consultant_transfer")
@@ -321,4 +327,5 @@ async def _current_channel(session: Any, customer_id: str) -> str:
     )
     if channel:
         return str(channel)
-    return str(await session.scalar(select(Customer.last_channel).where(Customer.id == customer_id)) or "web")
+    last = await session.scalar(select(Customer.last_channel).where(Customer.id == customer_id))
+    return str(last or "web")

@@ -35,7 +35,7 @@
       if (response.status === 401) { window.location = '/console/login'; throw new Error('logged out'); }
       return response.json().catch(function () { return {}; }).then(function (data) {
         if (!response.ok) {
-          var error = new Error(data.error || ('HTTP ' + response.status));
+          var error = new Error((data.error && data.error.message) || ('HTTP ' + response.status));
           error.status = response.status;
           throw error;
         }
@@ -217,6 +217,10 @@
       var data = JSON.parse(event.data);
       if (data.topic === 'queue') scheduleQueue();
       if (data.topic === 'presence') loadTeam();
+      if (data.topic === 'watching' && data.lost !== undefined && data.lost === openId) {
+        reloadConversation();  // no longer ours (moved to another store): says so
+        scheduleQueue();
+      }
       if (data.topic === 'conversation') {
         if (data.conversation_id === openId) {
           if (data.type === 'message' && data.message) addMessage(data.message);

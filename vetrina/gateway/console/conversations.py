@@ -1,0 +1,274 @@
+"""The console's JSON API about people and conversations: who am I, the queues, the
+team and presence, one conversation (state, timeline across channels, profile), and the
+handoff moves (claim, reply, hand back, close, transfer).
+
+A consultant sees only their stores' conversations (and the general queue); anything
+else answers 403. Every POST needs the session's ``X-CSRF-Token``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+
+from vetrina.bookings.service import BookingView
+from vetrina.catalog.models import Store
+from vetrina.conversations import handoff
+from vetrina.conversations.consultants import (
+    ConsultantView,
+    OpenSession,
+    Presence,
+    list_consultants,
+    set_presence,
+)
+from vetrina.conversations.handoff import ConversationState, HandoffConflict, HandoffError
+from vetrina.conversations.history import recent_messages
+from vetrina.conversations.models import Message
+from vetrina.customers.interactions import STOCK_CHECK, recent_interactions
+from vetrina.customers.models import Customer
+from vetrina.gateway.console.auth import require_session
+from vetrina.gateway.console.context import Console
+from vetrina.gateway.console.desk import PRESENCE, ConsoleDesk, NotYours
+from vetrina.gateway.http import (
+    ApiError,
+    body_id,
+    json_response,
+    parse_id,
+    read_object,
+    store_code,
+)
+from vetrina.gateway.keys import CONSOLE
+from vetrina.storage.base import utcnow
+
+
+async def session_of(request: web.Request) -> OpenSession:
+    console = request.app[CONSOLE]
+    return await require_session(request, console.db, console.cookies)
+
+
+def me_json(consultant: ConsultantView) -> dict[str, Any]:
+    return {
+        "id": consultant.id, "name": consultant.name, "email": consultant.email,
+        "role": consultant.role, "stores": list(consultant.stores),
+    }
+
+
+def state_json(state: ConversationState) -> dict[str, Any]:
+    waited = (utcnow() - state.waiting_since).total_seconds() if state.waiting_since else None
+    return {
+        "conversation_id": state.conversation_id,
+        "customer_id": state.customer_id,
+        "customer_name": state.customer_name,
+        "language": state.language,
+        "channel": state.channel,
+        "status": state.status,
+        "owner_id": state.owner_id,
+        "owner_name": state.owner_name,
+        "store_code": state.store_code,
+        "reason": state.reason,
+        "waiting_since": state.waiting_since,
+        "waiting_seconds": (
+            int(waited) if waited is not None and state.status == "waiting" else None
+        ),
+    }
+
+
+def booking_json(view: BookingView) -> dict[str, Any]:
+    return {
+        "code": view.code, "status": view.status, "store": view.store_code,
+        "store_name": view.store_name, "starts_at": view.local_start.isoformat(),
+        "items": [{"sku": i.sku, "product": i.product, "size": i.size, "colour": i.colour,
+                   "quantity": i.quantity} for i in view.items],
+    }
+
+
+async def visible(request: web.Request, consultant: ConsultantView) -> ConversationState:
+    """The conversation of the path, if this consultant may see it (404, 403 otherwise)."""
+    conversation_id = parse_id(request.match_info["id"], "conversation")
+    state = await handoff.conversation_state(request.app[CONSOLE].db, conversation_id)
+    if state is None:
+        raise ApiError(404, "not_found", "no such conversation")
+    if not state.visible_to(consultant.id, consultant.stores, consultant.is_admin):
+        raise ApiError(403, "forbidden", "this conversation belongs to another store")
+    return state
+
+
+async def me(request: web.Request) -> web.Response:
+    session = await session_of(request)
+    return json_response({**me_json(session.consultant), "csrf_token": session.csrf_token})
+
+
+async def queue(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    consultant = (await session_of(request)).consultant
+    states = await handoff.desk_states(
+        console.db, consultant.id, consultant.stores, consultant.is_admin
+    )
+    return json_response(
+        {
+            "waiting": [state_json(s) for s in states if s.status == "waiting"],
+            "mine": [state_json(s) for s in states if s.status == "with_consultant"],
+        }
+    )
+
+
+async def consultants(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    await session_of(request)
+    now = utcnow()
+    return json_response(
+        {
+            "consultants": [
+                {"id": c.id, "name": c.name, "stores": list(c.stores),
+                 "presence": c.effective_presence(now), "role": c.role}
+                for c in await list_consultants(console.db)
+            ]
+        }
+    )
+
+
+async def presence(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    session = await session_of(request)
+    body = await read_object(request)
+    try:
+        wanted = Presence(str(body.get("presence")))
+    except ValueError:
+        raise ApiError(400, "invalid", "presence must be online, away or offline") from None
+    await set_presence(console.db, session.consultant.id, wanted)
+    await console.bus.publish(
+        PRESENCE,
+        {"type": "presence", "consultant_id": session.consultant.id, "presence": wanted.value},
+    )
+    return json_response({"presence": wanted.value})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    consultant = (await session_of(request)).consultant
+    state = await visible(request, consultant)
+    items = await recent_messages(console.db, state.customer_id, limit=300)
+    async with console.db.sessions() as session:  # was each reply delivered? (held: why)
+        delivery: dict[int, tuple[str, str | None]] = {
+            row.id: (row.status, row.last_error)
+            for row in await session.execute(
+                select(Message.id, Message.status, Message.last_error).where(
+                    Message.id.in_([i.id for i in items if i.direction == "out"])
+                )
+            )
+        }
+    timeline = []
+    for item in items:
+        status, problem = delivery.get(item.id, (None, None))
+        timeline.append(
+            {"id": item.id, "direction": item.direction, "author": item.author,
+             "channel": item.channel, "text": item.text, "created_at": item.created_at,
+             "buttons": [b.get("title") for b in item.payload.get("buttons") or []],
+             "status": status, "problem": problem if status in ("held", "failed") else None}
+        )
+    moves = [
+        {"from": t.from_status, "to": t.to_status, "actor": t.actor,
+         "consultant_id": t.consultant_id, "store_code": t.store_code, "reason": t.reason,
+         "created_at": t.created_at}
+        for t in await handoff.transitions(console.db, state.conversation_id)
+    ]
+    return json_response(
+        {"state": state_json(state), "timeline": timeline, "moves": moves,
+         "profile": await _profile(console, state.customer_id)}
+    )
+
+
+async def _profile(console: Console, customer_id: str) -> dict[str, Any]:
+    async with console.db.sessions() as session:
+        customer = await session.get_one(Customer, customer_id)
+        checks = await recent_interactions(session, customer_id, kind=STOCK_CHECK, limit=8)
+        profile: dict[str, Any] = {
+            "name": customer.display_name,
+            "language": customer.language,
+            "sizes": dict(customer.sizes or {}),
+            "favourite_store": customer.favourite_store_code,
+            "last_channel": customer.last_channel,
+            "stock_checks": [
+                {"at": c.created_at, "channel": c.channel,
+                 **{k: (c.data or {}).get(k) for k in
+                    ("text", "product_code", "sku", "size", "colour", "store_code", "status")}}
+                for c in checks
+            ],
+        }
+    bookings = await console.bookings.my_bookings(customer_id, include_past=True)
+    profile["bookings"] = [booking_json(b) for b in bookings[:10]]
+    return profile
+
+
+Act = Callable[[ConsoleDesk, ConsultantView, int, dict[str, Any]], Awaitable[object]]
+
+
+async def _move(request: web.Request, act: Act) -> web.Response:
+    console = request.app[CONSOLE]
+    consultant = (await session_of(request)).consultant
+    state = await visible(request, consultant)
+    body = await read_object(request) if request.can_read_body else {}
+    try:
+        await act(console.desk, consultant, state.conversation_id, body)
+    except HandoffConflict as conflict:
+        raise ApiError(
+            409, "conflict", str(conflict),
+            {"state": conflict.status, "owner_name": conflict.owner_name},
+        ) from None
+    except NotYours as error:
+        raise ApiError(409, "not_yours", str(error)) from None
+    except HandoffError as error:
+        raise ApiError(400, "invalid", str(error)) from None
+    after = await handoff.conversation_state(console.db, state.conversation_id)
+    return json_response({"state": state_json(after) if after else None})
+
+
+async def claim(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, _body: dict[str, Any]) -> object:
+        return await desk.claim(c, i)
+
+    return await _move(request, act)
+
+
+async def send_message(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, body: dict[str, Any]) -> object:
+        text = body.get("text")
+        return await desk.reply(c, i, text if isinstance(text, str) else "")
+
+    return await _move(request, act)
+
+
+async def hand_back(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, _body: dict[str, Any]) -> object:
+        return await desk.hand_back(c, i)
+
+    return await _move(request, act)
+
+
+async def close(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, _body: dict[str, Any]) -> object:
+        return await desk.close(c, i)
+
+    return await _move(request, act)
+
+
+async def transfer(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, body: dict[str, Any]) -> object:
+        if body.get("consultant_id") not in (None, ""):
+            to = body_id(body["consultant_id"], "consultant_id")
+            return await desk.transfer(c, i, to_consultant_id=to)
+        raw = body.get("store_code")
+        given = isinstance(raw, str) and bool(raw.strip())
+        store = store_code(raw)
+        if given and store is None:
+            raise HandoffError("unknown store")
+        if store is not None:
+            async with request.app[CONSOLE].db.sessions() as session:
+                if await session.scalar(select(Store.id).where(Store.code == store)) is None:
+                    raise HandoffError(f"unknown store {store}")
+        return await desk.transfer(c, i, to_store=store)
+
+    return await _move(request, act)

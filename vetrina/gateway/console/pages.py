@@ -1,0 +1,142 @@
+"""The console's pages: log in and out, the single-page console and its static files,
+and a store's try-on bookings of a day (HTML, or JSON with ``Accept: application/json``)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from vetrina.bookings.errors import BookingError, StoreNotBookable
+from vetrina.conversations.consultants import Presence, close_session, open_session, set_presence
+from vetrina.gateway import bookings_web
+from vetrina.gateway.console.auth import (
+    LOGIN_CSRF_COOKIE,
+    current_session,
+    foreign_origin,
+    new_csrf,
+    require_session,
+    same,
+)
+from vetrina.gateway.console.credentials import check_password
+from vetrina.gateway.console.desk import PRESENCE
+from vetrina.gateway.console.login_guard import TooSoon
+from vetrina.gateway.console.responses import STATIC, template
+from vetrina.gateway.http import ApiError, json_response, plain_text, store_code
+from vetrina.gateway.keys import CONSOLE
+from vetrina.storage.base import utcnow
+
+log = logging.getLogger(__name__)
+
+TOO_MANY = "Troppi tentativi: riprova più tardi. / Too many attempts: try again later."
+LOCKED = (
+    "Account bloccato: riprova più tardi o chiedi a un amministratore. / "
+    "Account locked: try again later or ask an administrator."
+)
+WRONG = "Email o password errate. / Wrong email or password."
+MAX_FIELD = 1024  # an email or a password longer than this is no login
+
+
+def _login_page(request: web.Request, message: str = "", status: int = 200) -> web.Response:
+    csrf = new_csrf()
+    response = template("login.html", status, csrf=csrf, message=message)
+    request.app[CONSOLE].cookies.set_login_csrf(response, csrf)
+    return response
+
+
+async def login_form(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    if await current_session(request, console.db, console.cookies):
+        raise web.HTTPFound("/console")
+    return _login_page(request)
+
+
+async def login(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    form = await request.post()
+    if foreign_origin(request) or not same(
+        str(form.get("csrf") or ""), request.cookies.get(LOGIN_CSRF_COOKIE)
+    ):
+        raise ApiError(403, "csrf", "missing or wrong CSRF token")
+    email, password = str(form.get("email") or ""), str(form.get("password") or "")
+    if len(email) > MAX_FIELD or len(password) > MAX_FIELD:
+        return _login_page(request, WRONG, 401)
+    address = console.proxies.client(request)
+    try:
+        keys = await console.guard.admit(email, address)
+    except TooSoon as refused:
+        log.warning(
+            "console login refused (%s) for %s from %s", refused.reason, email[:80], address
+        )
+        message = LOCKED if refused.reason == "account_locked" else TOO_MANY
+        response = _login_page(request, message, 429)
+        response.headers["Retry-After"] = str(max(1, round(refused.wait)))
+        return response
+    consultant = await check_password(console.db, email, password)
+    if consultant is None:
+        await console.guard.failed(keys)
+        return _login_page(request, WRONG, 401)
+    await console.guard.succeeded(keys)
+    opened = await open_session(console.db, consultant)
+    await set_presence(console.db, consultant.id, Presence.ONLINE)
+    await console.bus.publish(
+        PRESENCE, {"type": "presence", "consultant_id": consultant.id, "presence": "online"}
+    )
+    response = web.HTTPFound("/console")
+    console.cookies.set_session(response, opened.token)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
+    raise response
+
+
+async def logout(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    session = await require_session(request, console.db, console.cookies)
+    await close_session(console.db, session.token)
+    await set_presence(console.db, session.consultant.id, Presence.OFFLINE)
+    await console.bus.publish(
+        PRESENCE,
+        {"type": "presence", "consultant_id": session.consultant.id, "presence": "offline"},
+    )
+    response = json_response({"ok": True})
+    console.cookies.clear_session(response)
+    return response
+
+
+async def console_page(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    session = await require_session(request, console.db, console.cookies, page=True)
+    return template("console.html", csrf=session.csrf_token)
+
+
+async def static_file(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    if name not in ("console.js", "console.css"):
+        raise web.HTTPNotFound()
+    return web.FileResponse(STATIC / name)
+
+
+async def store_bookings(request: web.Request) -> web.Response:
+    console = request.app[CONSOLE]
+    wants_json = "application/json" in request.headers.get("Accept", "")
+    session = await require_session(request, console.db, console.cookies, page=not wants_json)
+    consultant = session.consultant
+    store = store_code(request.match_info["store"])
+    if store is None:
+        raise ApiError(404, "unknown_store", "no such store")
+    if not consultant.is_admin and store not in consultant.stores:
+        raise ApiError(403, "forbidden", "this is another store's page")
+    raw_day = plain_text(request.query.get("date", ""), 32) or utcnow().date().isoformat()
+    try:
+        sheet = await console.bookings.day_sheet(store, raw_day)
+    except StoreNotBookable:
+        raise ApiError(404, "unknown_store", f"unknown store {store!r}") from None
+    except BookingError as error:
+        raise ApiError(400, "invalid", str(error)) from None
+    if wants_json:
+        return json_response(
+            {"store": store, "date": raw_day,
+             "bookings": [bookings_web.sheet_json(view) for view in sheet]}
+        )
+    return web.Response(
+        text=bookings_web.sheet_page(store, raw_day, sheet), content_type="text/html"
+    )

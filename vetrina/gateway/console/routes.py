@@ -1,0 +1,36 @@
+"""The console's routes (see the package docstring for what each does)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vetrina.gateway.console import admin, conversations, pages, socket, tools
+
+
+def add_routes(app: web.Application) -> None:
+    r = app.router
+    r.add_get("/console/login", pages.login_form)
+    r.add_post("/console/login", pages.login)
+    r.add_post("/console/logout", pages.logout)
+    r.add_get("/console", pages.console_page)
+    r.add_get("/console/", pages.console_page)
+    r.add_get("/console/static/{name}", pages.static_file)
+    r.add_get("/console/stores/{store}/bookings", pages.store_bookings)
+    r.add_get("/console/ws", socket.websocket)
+    r.add_get("/console/api/me", conversations.me)
+    r.add_get("/console/api/queue", conversations.queue)
+    r.add_get("/console/api/consultants", conversations.consultants)
+    r.add_post("/console/api/presence", conversations.presence)
+    r.add_get("/console/api/conversations/{id}", conversations.conversation)
+    r.add_post("/console/api/conversations/{id}/claim", conversations.claim)
+    r.add_post("/console/api/conversations/{id}/messages", conversations.send_message)
+    r.add_post("/console/api/conversations/{id}/hand-back", conversations.hand_back)
+    r.add_post("/console/api/conversations/{id}/close", conversations.close)
+    r.add_post("/console/api/conversations/{id}/transfer", conversations.transfer)
+    r.add_get("/console/api/stock", tools.stock)
+    r.add_get("/console/api/conversations/{id}/slots", tools.slots)
+    r.add_post("/console/api/conversations/{id}/bookings", tools.book)
+    r.add_post("/console/api/admin/merge", admin.merge)
+    r.add_post("/console/api/admin/merges/{id}/undo", admin.undo)
+    r.add_get("/console/api/admin/login-locks", admin.login_locks)
+    r.add_post("/console/api/admin/login-locks/unlock", admin.unlock)
