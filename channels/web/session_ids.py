@@ -1,9 +1,12 @@
 """Web chat session ids that only the server can make.
 
 A session id is the web chat's only credential: whoever presents it reads that chat's
-history, receives its replies and writes into it. So the server issues every id (a
-random part and an HMAC-SHA256 of it under a server secret) and a client-proposed id that
-does not verify starts a new session. The secret is ``VETRINA_WEB_SESSION_SECRET``; when
+history, receives its replies and writes into it. So the server issues every id,
+``<public>.<signature>``: a random public part and an HMAC-SHA256 of it under a server
+secret. A client-proposed id that does not verify starts a new session. Only the public
+part is stored (the web channel identity's ``external_id``, shown to consultants and in
+the customer API, and in the logs): knowing it does not let anyone open the chat, since
+the signature cannot be made without the secret. The secret is ``VETRINA_WEB_SESSION_SECRET``; when
 it is not set, one random secret is generated once and kept in the database
 (``gateway_secrets``), so every gateway instance and every restart accept the same ids.
 """
@@ -44,6 +47,11 @@ class SessionIds:
     def issue(self) -> str:
         nonce = _b64(secrets.token_bytes(16))
         return f"{nonce}.{self._sign(nonce)}"
+
+    @staticmethod
+    def public(session_id: str) -> str:
+        """The part of a (valid) session id that is stored and may be shown."""
+        return session_id.split(".", 1)[0]
 
     def valid(self, candidate: object) -> bool:
         if not isinstance(candidate, str) or not _FORMAT.match(candidate):

@@ -20,9 +20,11 @@ to them once; nothing is re-sent, so their delivery is recorded as ``sent`` only
   ``identify`` {identity_token} → ``identified``.
 
 **What a session id grants.** Session ids are issued by the server only
-(:mod:`channels.web.session_ids`); a proposed id it never issued gets a new session. The
-socket that confirmed a session reads that chat's history (every channel of that
-customer), receives its replies and writes into it; ``user_uttered`` and
+(:mod:`channels.web.session_ids`, signed); a proposed id it never issued gets a new
+session, and only the id's public part is ever stored or shown (so a consultant, an API
+client or a log reader cannot open the chat with it). The socket that confirmed a
+session reads that chat's history (every channel of that customer), receives its replies
+and writes into it; ``user_uttered`` and
 ``history_request`` on a socket without a confirmed session are refused. A chat that a
 shop login joined to a shop account is that account's: it is opened only together with a
 valid identity token for it (``identity_token`` in ``session_request``, or ``identify``),
@@ -211,6 +213,7 @@ class WebChat:
 
     async def _owner(self, session_id: str) -> Owner | None:
         """The customer the session belongs to, and whether that is a shop account's."""
+        session_id = self._ids.public(session_id)
         async with self._db.sessions() as session:
             customer_id = await session.scalar(
                 select(ChannelIdentity.customer_id).where(
@@ -289,7 +292,7 @@ class WebChat:
             await self._error(sid, INVALID, language)
             return None
         try:
-            joined = await self._shop_login.join(session_id, token)
+            joined = await self._shop_login.join(self._ids.public(session_id), token)
         except IdentityTokenError as error:
             log.info("identity token refused for a web session: %s", error)
             await self._error(sid, error.code, language)
@@ -395,10 +398,11 @@ class WebChat:
         page = custom.get("page")
         if isinstance(page, dict) and len(json.dumps(page, default=str)) <= MAX_PAGE_CONTEXT:
             metadata["page"] = page
-        provider_id = f"{session_id}:{message_id}" if message_id else None
+        public_id = self._ids.public(session_id)
+        provider_id = f"{public_id}:{message_id}" if message_id else None
         return InboundMessage(
             channel=CHANNEL,
-            external_id=session_id,
+            external_id=public_id,
             text=text,
             provider_message_id=provider_id,
             metadata=metadata,
