@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import socketio
+import socketio  # type: ignore[import-untyped]
 from aiohttp.test_utils import TestServer
 
 from tests.fakes import FakeAssistant

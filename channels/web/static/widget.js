@@ -964,6 +964,10 @@
       // again after the history.
       if (data.message && /^identity_token_/.test(data.code || '')) identityNotice = data.message;
       if (/^identity_token_/.test(data.code || '')) identityToken = null; // the page may identify() again
+      // The session could not be opened (the database restarting): ask again shortly.
+      if (!sessionReady && data.code === 'temporarily_unavailable' && !data.message_id) {
+        setTimeout(function () { if (socket && socket.connected && !sessionReady) requestSession(); }, 2000);
+      }
       var entry = data.message_id && outbox.get(data.message_id);
       if (entry) setStatus(entry, 'failed');
     });
