@@ -19,14 +19,13 @@ import hmac
 import re
 import secrets
 
-from sqlalchemy import column, select, table
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
+from vetrina.storage.secrets import GatewaySecret
 
 _FORMAT = re.compile(r"^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{22}$")
-_SECRETS = table("gateway_secrets", column("name"), column("value"), column("created_at"))
 SECRET_NAME = "web_session"  # noqa: S105 - the row's name, not a secret
 
 
@@ -65,17 +64,13 @@ async def stored_secret(db: Database) -> str:
     for _ in range(3):
         async with db.sessions() as session:
             value = await session.scalar(
-                select(_SECRETS.c.value).where(_SECRETS.c.name == SECRET_NAME)
+                select(GatewaySecret.value).where(GatewaySecret.name == SECRET_NAME)
             )
         if value:
             return str(value)
         try:
             async with db.transaction() as session:
-                await session.execute(
-                    _SECRETS.insert().values(
-                        name=SECRET_NAME, value=secrets.token_urlsafe(48), created_at=utcnow()
-                    )
-                )
+                session.add(GatewaySecret(name=SECRET_NAME, value=secrets.token_urlsafe(48)))
         except IntegrityError:
             continue  # another instance made it first: read theirs
     raise RuntimeError("could not read or create the web session secret")

@@ -7,6 +7,7 @@ from vetrina.conversations import handoff  # noqa: F401
 from vetrina.conversations import models as conversations  # noqa: F401
 from vetrina.customers import interactions  # noqa: F401
 from vetrina.customers import models as customers  # noqa: F401
+from vetrina.storage import secrets  # noqa: F401
 from vetrina.storage.base import Base
 
 metadata = Base.metadata
