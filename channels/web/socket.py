@@ -230,7 +230,10 @@ class WebChat:
         return Owner(customer_id, account is not None)
 
     async def session_request(self, sid: str, data: Any = None, *_: Any) -> None:
-        data = data if isinstance(data, dict) else {}
+        if data is not None and not isinstance(data, dict):  # nothing changes
+            await self._error(sid, "invalid_payload", None)
+            return
+        data = data or {}
         state = self._state(sid)
         await self._leave(sid, state)
         state.session_id, state.account_until = None, None

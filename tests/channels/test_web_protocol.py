@@ -289,3 +289,16 @@ async def test_beyond_the_limit_messages_are_refused_with_a_notice(
             select(func.count()).select_from(Message).where(Message.direction == "in")
         )
     assert inbound == 7  # refused, not queued
+
+
+async def test_a_malformed_session_request_changes_nothing(server: str) -> None:
+    client = await RawClient(server).connect(vetrina=True)
+    try:
+        for junk in (["list"], "text", 42):
+            await client.sio.emit("session_request", junk)
+            assert (await client.next("vetrina_error"))["code"] == "invalid_payload"
+        assert await client.nothing("session_confirm", 0.3)
+        await client.send("ciao", mid())  # the confirmed session still works
+        assert (await client.next("bot_uttered"))["text"] == "echo: ciao"
+    finally:
+        await client.close()
