@@ -174,10 +174,9 @@ class Load:
                     break
                 text, message_id = self._text(index, turn), uuid.uuid4().hex
                 started = time.perf_counter()
-                self.sent.append(Sent(
-                    "web", screen.session_id or "", f"{screen.session_id}:{message_id}", text,
-                    time.time(),
-                ))
+                # The gateway stores only the session id's public part (before the ".").
+                public = (screen.session_id or "").split(".", 1)[0]
+                self.sent.append(Sent("web", public, f"{public}:{message_id}", text, time.time()))
                 await screen.send(text, message_id)
                 if await screen.next_reply(deadline=started + 90):
                     self.latencies.append(time.perf_counter() - started)
