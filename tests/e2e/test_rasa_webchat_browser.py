@@ -118,7 +118,8 @@ async def test_rasa_webchat_shows_replies_quick_replies_images_and_survives_a_re
         shown = await responses.count()
         await page.locator(".rw-reply", has_text="Prenota una prova").click()
         await page.wait_for_function(
-            f"document.querySelectorAll('.rw-response .rw-message-text').length > {shown}", timeout=60_000
+            f"document.querySelectorAll('.rw-response .rw-message-text').length > {shown}",
+            timeout=60_000,
         )
         answer = await responses.nth(shown).inner_text()
         assert answer.strip() and answer != first
@@ -145,7 +146,8 @@ async def test_rasa_webchat_shows_replies_quick_replies_images_and_survives_a_re
         await page.fill(".rw-new-message", "grazie")
         await page.click(".rw-send")
         await page.wait_for_function(
-            f"document.querySelectorAll('.rw-response .rw-message-text').length > {shown}", timeout=60_000
+            f"document.querySelectorAll('.rw-response .rw-message-text').length > {shown}",
+            timeout=60_000,
         )
     finally:
         await context.close()

@@ -38,7 +38,8 @@ async def turn_latencies(customer: WebCustomer) -> list[float]:
 async def stored_from(gateway: Gateway, session_id: str) -> int:
     async with gateway.services.db.sessions() as session:
         customer_id = await session.scalar(select(ChannelIdentity.customer_id).where(
-            ChannelIdentity.channel == "web", ChannelIdentity.external_id == session_id.split(".")[0]
+            ChannelIdentity.channel == "web",
+            ChannelIdentity.external_id == session_id.split(".")[0],
         ))
         return int(await session.scalar(select(func.count()).select_from(Message).where(
             Message.customer_id == customer_id, Message.direction == "in"
