@@ -7,7 +7,7 @@ PY := .venv/bin/python
 RASA_DATA := --config config.yml --domain bot/domain --data nlu_data bot/data
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run run-prod test validate test-stories pytest train migrate demo bench clean lint
+.PHONY: help setup run run-prod test validate test-stories pytest train migrate demo bench clean lint test-clients
 
 help:
 	@echo "make run    install what is missing, train if needed, start Rasa + actions + gateway"
@@ -56,7 +56,15 @@ validate: .venv-rasa/.installed
 test-stories: train
 	$(PY) -m scripts.stack test-stories
 
-pytest: setup train
+# Third-party web chat clients the tests drive (rasa-webchat in Chromium, socket.io-client
+# in Node), pinned by tests/clients/package-lock.json.
+test-clients: tests/clients/node_modules/.installed
+
+tests/clients/node_modules/.installed: tests/clients/package.json tests/clients/package-lock.json
+	cd tests/clients && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+pytest: setup train test-clients
 	$(PY) -m pytest
 
 test: setup train validate test-stories pytest

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import tempfile
 import time
@@ -140,7 +141,8 @@ class Load:
     timeout: float
     sent: list[Sent] = field(default_factory=list)
     latencies: list[float] = field(default_factory=list)
-    web_received: Counter[int] = field(default_factory=Counter)  # outbound id → times
+    web_received: Counter[int] = field(default_factory=Counter)  # reply id → times emitted
+    web_shown: set[int] = field(default_factory=set)  # reply ids the web screens showed
     web_sessions: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     tag: str = field(default_factory=lambda: uuid.uuid4().hex[:6])
@@ -159,78 +161,32 @@ class Load:
     def _text(self, index: int, turn: int) -> str:
         return MESSAGES[(index + turn) % len(MESSAGES)]
 
-    # --- web: socket.io through the proxy; reconnects (same session) when dropped ----------
+    # --- web: socket.io through the proxy, as the widget does it: the server issues the
+    # session id, every reply id is confirmed with vetrina_seen and shown once, the history
+    # is read after each (re)connect, and a dropped socket reconnects to the same session.
     async def _web(self, index: int, stop: asyncio.Event | None) -> None:
-        session_id = f"load{self.tag}web{index:03d}xx"
-        self.web_sessions.append(session_id)
-        replies: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def connect() -> socketio.AsyncClient:
-            for _ in range(100):
-                client = socketio.AsyncClient(reconnection=False)
-
-                async def bot_uttered(data: dict[str, Any]) -> None:
-                    if isinstance(data, dict) and isinstance(data.get("id"), int):
-                        self.web_received[data["id"]] += 1
-                    await replies.put(data)
-
-                client.on("bot_uttered", bot_uttered)
-                client.on("message_ack", acks.put)
-                try:
-                    await client.connect(self.public_url, transports=["websocket"])
-                    confirmed = asyncio.get_running_loop().create_future()
-                    client.on(
-                        "session_confirm",
-                        lambda *_, c=confirmed: c.done() or c.set_result(True),
-                    )
-                    await client.emit("session_request", {"session_id": session_id})
-                    await asyncio.wait_for(confirmed, 5)
-                    return client
-                except (socketio.exceptions.ConnectionError, asyncio.TimeoutError, OSError):
-                    await client.disconnect()
-                    await asyncio.sleep(0.5)
-            raise RuntimeError("web customer could not connect")
-
-        client = await connect()
+        screen = WebScreen(self.public_url, self)
+        await screen.connect()
+        self.web_sessions.append(screen.session_id or "")
         try:
             for turn in range(self.messages):
                 if stop is not None and stop.is_set():
                     break
                 text, message_id = self._text(index, turn), uuid.uuid4().hex
                 started = time.perf_counter()
-                self.sent.append(Sent("web", session_id, f"{session_id}:{message_id}", text, time.time()))
-                while True:  # until the gateway acknowledged it (resent after a reconnect)
-                    try:
-                        await client.emit("user_uttered", {
-                            "message": text, "session_id": session_id,
-                            "customData": {"message_id": message_id},
-                        })
-                        await asyncio.wait_for(acks.get(), 5)
-                        break
-                    except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
-                        await client.disconnect()
-                        client = await connect()
-                while True:  # the first reply; a dropped socket is reconnected meanwhile
-                    try:
-                        await asyncio.wait_for(replies.get(), 2)
-                        self.latencies.append(time.perf_counter() - started)
-                        break
-                    except asyncio.TimeoutError:
-                        if not client.connected:
-                            client = await connect()
-                            # A reply emitted while we were away is in the history.
-                            if await _answered_in_history(client, message_id):
-                                self.latencies.append(time.perf_counter() - started)
-                                break
-                        if time.perf_counter() - started > 90:
-                            self.errors.append(f"web {session_id}: no reply to {text!r}")
-                            break
+                # The gateway stores only the session id's public part (before the ".").
+                public = (screen.session_id or "").split(".", 1)[0]
+                self.sent.append(Sent("web", public, f"{public}:{message_id}", text, time.time()))
+                await screen.send(text, message_id)
+                if await screen.next_reply(deadline=started + 90):
+                    self.latencies.append(time.perf_counter() - started)
+                else:
+                    self.errors.append(f"web {screen.session_id}: no reply to {text!r}")
                 await asyncio.sleep(self.pause)  # the rest of the turn arrives meanwhile
-                while not replies.empty():
-                    replies.get_nowait()
+                screen.drain()
+            await screen.sync()  # what a reload would show: the last replies, if any missed
         finally:
-            await client.disconnect()
+            await screen.close()
 
     # --- WhatsApp: signed Twilio webhooks; the reply reaches the fake Twilio -------------
     async def _post_until_accepted(self, post: Any) -> None:
@@ -286,22 +242,116 @@ class Load:
             await asyncio.sleep(self.pause)
 
 
-async def _answered_in_history(client: socketio.AsyncClient, message_id: str) -> bool:
-    got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    client.on("history", lambda data, got=got: got.done() or got.set_result(data))
-    try:
-        await client.emit("history_request", {})
-        data = await asyncio.wait_for(got, 5)
-    except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
+class WebScreen:
+    """One web customer's screen: shows each reply id once and confirms it."""
+
+    def __init__(self, public_url: str, load: Load) -> None:
+        self._url = public_url
+        self._load = load
+        self.session_id: str | None = None
+        self._client: socketio.AsyncClient | None = None
+        self._new: asyncio.Queue[int] = asyncio.Queue()  # reply ids shown for the first time
+        self._acks: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._history: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def _show(self, client: socketio.AsyncClient, ids: list[int]) -> None:
+        for reply_id in ids:
+            if reply_id not in self._load.web_shown:
+                self._load.web_shown.add(reply_id)
+                await self._new.put(reply_id)
+        with contextlib.suppress(socketio.exceptions.SocketIOError):
+            await client.emit("vetrina_seen", {"ids": ids})
+
+    async def connect(self) -> None:
+        for _ in range(100):
+            client = socketio.AsyncClient(reconnection=False)
+
+            async def bot_uttered(data: Any, client: socketio.AsyncClient = client) -> None:
+                if isinstance(data, dict) and isinstance(data.get("id"), int):
+                    self._load.web_received[data["id"]] += 1
+                    await self._show(client, [data["id"]])
+
+            async def history(data: Any, client: socketio.AsyncClient = client) -> None:
+                items = data.get("messages", []) if isinstance(data, dict) else []
+                shown = [m["id"] for m in items if m.get("direction") == "out"]
+                await self._show(client, shown)
+                await self._history.put(data)
+
+            client.on("bot_uttered", bot_uttered)
+            client.on("history", history)
+            client.on("message_ack", self._acks.put)
+            confirmed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            client.on(
+                "session_confirm", lambda data, c=confirmed: c.done() or c.set_result(data)
+            )
+            try:
+                await client.connect(self._url, transports=["websocket"])
+                await client.emit(
+                    "session_request", {"session_id": self.session_id, "vetrina": 1}
+                )
+                session_id = await asyncio.wait_for(confirmed, 5)
+                if self.session_id is not None and session_id != self.session_id:
+                    self._load.errors.append(f"web {self.session_id}: session lost on reconnect")
+                self.session_id = session_id
+                self._client = client
+                await client.emit("history_request", {})
+                return
+            except (socketio.exceptions.SocketIOError, asyncio.TimeoutError, OSError):
+                await client.disconnect()
+                await asyncio.sleep(0.5)
+        raise RuntimeError("web customer could not connect")
+
+    async def send(self, text: str, message_id: str) -> None:
+        """Until the gateway acknowledged it (sent again after a reconnect)."""
+        while True:
+            try:
+                if self._client is None:
+                    raise socketio.exceptions.DisconnectedError()
+                await self._client.emit("user_uttered", {
+                    "message": text, "session_id": self.session_id,
+                    "customData": {"message_id": message_id},
+                })
+                while True:
+                    ack = await asyncio.wait_for(self._acks.get(), 5)
+                    if ack.get("message_id") == message_id:
+                        return
+            except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
+                await self.reconnect()
+
+    async def next_reply(self, deadline: float) -> bool:
+        """The next reply shown for the first time; a dropped socket reconnects meanwhile."""
+        while time.perf_counter() < deadline:
+            try:
+                await asyncio.wait_for(self._new.get(), 2)
+                return True
+            except asyncio.TimeoutError:
+                if self._client is None or not self._client.connected:
+                    await self.reconnect()
         return False
-    items = data.get("messages", []) if isinstance(data, dict) else []
-    seen = False
-    for item in items:
-        if item.get("direction") == "in" and item.get("message_id") == message_id:
-            seen = True
-        elif seen and item.get("direction") == "out" and item.get("author") == "bot":
-            return True
-    return False
+
+    def drain(self) -> None:
+        while not self._new.empty():
+            self._new.get_nowait()
+
+    async def sync(self) -> None:
+        for _ in range(5):
+            try:
+                if self._client is None:
+                    raise socketio.exceptions.DisconnectedError()
+                await self._client.emit("history_request", {})
+                await asyncio.wait_for(self._history.get(), 5)
+                return
+            except (socketio.exceptions.SocketIOError, asyncio.TimeoutError):
+                await self.reconnect()
+
+    async def reconnect(self) -> None:
+        await self.close()
+        await self.connect()
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.disconnect()
+            self._client = None
 
 
 @dataclass
@@ -317,17 +367,20 @@ class Accounting:
     duplicated: int  # replies a customer got twice (web: as the widget shows them)
     details: list[str]
     web_redelivered: int = 0  # web replies emitted again; the widget shows each id once
+    web_replies: int = 0  # web replies stored
+    web_confirmed: int = 0  # of which the screen confirmed (messages.seen_at)
 
     def line(self) -> str:
         return (
             f"customer messages sent={self.inbound_sent} stored={self.inbound_stored} "
             f"unanswered={self.inbound_unanswered}; replies stored={self.replies_stored} "
             f"undelivered={self.replies_undelivered}; lost={self.lost} duplicated={self.duplicated} "
-            f"(web replies emitted twice, shown once by id: {self.web_redelivered})"
+            f"(web replies emitted twice, shown once by id: {self.web_redelivered}; "
+            f"web replies confirmed by the screen: {self.web_confirmed}/{self.web_replies})"
         )
 
 
-async def account(database_url: str, load: Load, public_url: str) -> Accounting:
+async def account(database_url: str, load: Load, public_url: str = "") -> Accounting:
     from sqlalchemy import select
 
     from vetrina.conversations.models import Message
@@ -360,15 +413,16 @@ async def account(database_url: str, load: Load, public_url: str) -> Accounting:
     lost += len(undelivered)
     details += [f"undelivered: reply {m.id} ({m.channel}) status={m.status}" for m in undelivered[:5]]
 
-    # What each channel received, against what the database says went out.
-    web_out = [m for m in outbound if m.channel == "web" and m.author == "bot"]
-    history_ids = await _web_history_ids(public_url, load.web_sessions)
+    # What each channel received, against what the database says went out. Web: counted
+    # at the client (each reply id shown on its screen) and in the database (seen_at).
+    web_out = [m for m in outbound if m.channel == "web"]
     for message in web_out:
-        times = load.web_received.get(message.id, 0)
-        if times == 0 and message.id not in history_ids:
+        if message.id not in load.web_shown:
             lost += 1
-            details.append(f"web reply {message.id} never reached the customer")
-        web_redelivered += max(0, times - 1)
+            details.append(f"web reply {message.id} never reached the customer's screen")
+        web_redelivered += max(0, load.web_received.get(message.id, 0) - 1)
+    web_unconfirmed = [m for m in web_out if m.seen_at is None]
+    details += [f"web reply {m.id}: not confirmed in the database" for m in web_unconfirmed[:5]]
     whatsapp_ids = Counter(
         int(parse_qs(urlsplit(m.status_callback or "").query).get("message_id", ["0"])[0])
         for m in load.providers.twilio.messages
@@ -390,29 +444,8 @@ async def account(database_url: str, load: Load, public_url: str) -> Accounting:
             details.append(f"instagram {igsid}: {stored} replies stored, {received} received")
     return Accounting(
         len(ours), len(inbound), len(unanswered), len(replies), len(undelivered), lost,
-        duplicated, details, web_redelivered,
+        duplicated, details, web_redelivered, len(web_out), len(web_out) - len(web_unconfirmed),
     )
-
-
-async def _web_history_ids(public_url: str, sessions: list[str]) -> set[int]:
-    """Ids of the messages the server would show each web customer after a reload."""
-    ids: set[int] = set()
-    for session_id in sessions:
-        client = socketio.AsyncClient(reconnection=False)
-        got: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        client.on("history", lambda data, got=got: got.done() or got.set_result(data))
-        confirmed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        client.on("session_confirm", lambda *_, c=confirmed: c.done() or c.set_result(True))
-        try:
-            await client.connect(public_url, transports=["websocket"])
-            await client.emit("session_request", {"session_id": session_id})
-            await asyncio.wait_for(confirmed, 5)
-            await client.emit("history_request", {})
-            data = await asyncio.wait_for(got, 5)
-            ids |= {m["id"] for m in data.get("messages", []) if m.get("direction") == "out"}
-        finally:
-            await client.disconnect()
-    return ids
 
 
 async def settled(database_url: str, timeout: float) -> bool:

@@ -1,4 +1,6 @@
-"""A web-chat customer for tests and benchmarks: python-socketio speaking Rasa's protocol."""
+"""A web-chat customer for tests and benchmarks: python-socketio speaking Rasa's protocol
+with Vetrina's extension (``"vetrina": 1``: replies carry ids and are confirmed with
+``vetrina_seen``, as the widget does)."""
 
 from __future__ import annotations
 
@@ -17,19 +19,26 @@ class WebCustomer:
         self.session_id = session_id
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, asyncio.Queue[Any]] = {}
+        self.shown: set[int] = set()  # reply ids received
         for name in ("session_confirm", "bot_uttered", "message_ack", "notice", "vetrina_error", "history"):
             self.events[name] = asyncio.Queue()
             self.sio.on(name, self._collector(name))
 
     def _collector(self, name: str):  # type: ignore[no-untyped-def]
         async def collect(data: Any = None) -> None:
+            if name == "bot_uttered" and isinstance(data, dict) and isinstance(data.get("id"), int):
+                if data["id"] in self.shown:
+                    await self.sio.emit("vetrina_seen", {"ids": [data["id"]]})
+                    return  # sent again (at least once): shown once, as the widget does
+                self.shown.add(data["id"])
+                await self.sio.emit("vetrina_seen", {"ids": [data["id"]]})
             await self.events[name].put(data)
 
         return collect
 
     async def connect(self) -> WebCustomer:
         await self.sio.connect(self.base_url, transports=["websocket"], socketio_path="socket.io")
-        await self.sio.emit("session_request", {"session_id": self.session_id})
+        await self.sio.emit("session_request", {"session_id": self.session_id, "vetrina": 1})
         confirmed = await self.next("session_confirm")
         self.session_id = confirmed if isinstance(confirmed, str) else confirmed["session_id"]
         return self

@@ -36,6 +36,22 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Sessione non trovata: ricarica la pagina.",
         "en": "No chat session: please reload the page.",
     },
+    # Web chat: more messages than VETRINA_WEB_MAX_MESSAGES in VETRINA_WEB_RATE_SECONDS;
+    # the extra ones are refused, not queued.
+    "too_many_messages": {
+        "it": "Stai scrivendo molto in fretta: aspetta qualche secondo e riprova. "
+        "Gli ultimi messaggi non sono stati inviati.",
+        "en": "You are writing very fast: please wait a few seconds and try again. "
+        "Your last messages were not sent.",
+    },
+    # Web chat: the session belongs to a shop account and this page is not signed in
+    # (any more): a new, empty chat starts.
+    "signed_out": {
+        "it": "Questa chat è legata al tuo account: accedi al sito per ritrovarla. "
+        "Intanto puoi scriverci qui.",
+        "en": "This chat belongs to your account: sign in on the site to see it again. "
+        "Meanwhile you can write to us here.",
+    },
     "temporarily_unavailable": {
         "it": "Non riusciamo a salvare il messaggio ora: riprova tra poco.",
         "en": "We cannot save your message right now: please try again shortly.",

@@ -101,6 +101,18 @@ def default_tracker_store_url() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'var' / 'rasa-tracker.db'}"
 
 
+def _words(raw: str | None) -> list[str]:
+    """A comma- or space-separated list."""
+    return [w for w in (raw or "").replace(",", " ").split() if w]
+
+
+def _web_session_secret(env: Mapping[str, str]) -> str:
+    secret = (env.get("VETRINA_WEB_SESSION_SECRET") or "").strip()
+    if secret and len(secret) < 32:
+        raise SettingsError("VETRINA_WEB_SESSION_SECRET must have at least 32 characters")
+    return secret
+
+
 def _identity_secret(env: Mapping[str, str]) -> str:
     secret = (env.get("VETRINA_IDENTITY_SECRET") or "").strip()
     if secret and len(secret) < 32:
@@ -267,6 +279,17 @@ class Settings:
     # Reverse proxies whose X-Forwarded-For / Forwarded headers are believed (addresses or
     # networks, comma-separated); empty: the socket peer is the client.
     trusted_proxies: tuple[str, ...] = ()
+    # Web chat (issue 16). Key of the server-issued session ids (>= 32 characters; empty:
+    # one made on first use and kept in the database); messages allowed per socket (and per
+    # session) and per client address in a sliding window of web_rate_seconds;
+    # origins allowed to open the socket ("*": any);
+    # how often unconfirmed replies are sent again to the screens connected here.
+    web_session_secret: str = ""
+    web_max_messages: int = 20
+    web_max_messages_per_address: int = 60
+    web_rate_seconds: float = 10.0
+    widget_origins: tuple[str, ...] = ("*",)
+    web_redeliver_seconds: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -330,4 +353,12 @@ class Settings:
                 or (env.get("VETRINA_PUBLIC_URL") or "").startswith("https://"),
             ),
             trusted_proxies=_trusted_proxies(env),
+            web_session_secret=_web_session_secret(env),
+            web_max_messages=_int(env, "VETRINA_WEB_MAX_MESSAGES", 20, minimum=1),
+            web_max_messages_per_address=_int(
+                env, "VETRINA_WEB_MAX_MESSAGES_PER_ADDRESS", 60, minimum=1
+            ),
+            web_rate_seconds=_float(env, "VETRINA_WEB_RATE_SECONDS", 10.0),
+            widget_origins=tuple(_words(env.get("VETRINA_WIDGET_ORIGINS"))) or ("*",),
+            web_redeliver_seconds=_float(env, "VETRINA_WEB_REDELIVER_SECONDS", 2.0),
         )

@@ -1,9 +1,40 @@
 """Rasa's socket.io channel protocol, served by the gateway on ``/socket.io/``.
 
-Events are those of ``rasa.core.channels.socketio`` (``session_request`` →
-``session_confirm``, ``user_uttered``, ``bot_uttered`` with ``quick_replies``) so existing
-Rasa web-chat widgets connect unchanged. Vetrina's widget also uses ``history_request``
-→ ``history``, ``message_ack``, ``notice`` and ``vetrina_error``; other widgets ignore them.
+**Stock Rasa clients** (``rasa-webchat``, any client of ``rasa.core.channels.socketio``)
+connect unchanged: ``session_request`` {session_id} → ``session_confirm`` (the id as a
+string), ``user_uttered`` {message, session_id, customData}, and ``bot_uttered`` frames of
+exactly the shape Rasa 3.6 emits (see :mod:`channels.web.frames`). Each reply is emitted
+to them once; nothing is re-sent, so their delivery is recorded as ``sent`` only.
+
+**Vetrina's extension**, for clients that ask for it with ``"vetrina": 1`` in
+``session_request`` (Vetrina's widget, ``tests/chat_client.py``, ``bench/load.py``):
+
+- ``bot_uttered`` is one frame per stored message with ``id``, ``author``
+  (bot/consultant/system) and ``consultant_name``; the client shows each id once;
+- ``vetrina_seen`` {ids: [...]}: the client confirms what it shows (``messages.seen_at``).
+  Until then a reply is sent again: after ``session_request``, in ``history``, and every
+  ``VETRINA_WEB_REDELIVER_SECONDS`` to the sockets connected to this instance (emitted
+  straight to the socket, not through Redis, so it works while Redis restarts);
+- ``history_request`` → ``history`` {messages}, ``message_ack`` {message_id, id,
+  duplicate}, ``notice`` {kind, text}, ``vetrina_error`` {code, message, message_id?},
+  ``identify`` {identity_token} → ``identified``.
+
+**What a session id grants.** Session ids are issued by the server only
+(:mod:`channels.web.session_ids`, signed); a proposed id it never issued gets a new
+session, and only the id's public part is ever stored or shown (so a consultant, an API
+client or a log reader cannot open the chat with it). The socket that confirmed a
+session reads that chat's history (every channel of that customer), receives its replies
+and writes into it; ``user_uttered`` and
+``history_request`` on a socket without a confirmed session are refused. A chat that a
+shop login joined to a shop account is that account's: it is opened only together with a
+valid identity token for it (``identity_token`` in ``session_request``, or ``identify``),
+for that socket, until the token expires; without one the socket gets a new, empty
+session (``signed_out``).
+
+**Limits.** At most ``VETRINA_WEB_MAX_MESSAGES`` messages per socket and per session and
+``VETRINA_WEB_MAX_MESSAGES_PER_ADDRESS`` per client address in
+``VETRINA_WEB_RATE_SECONDS``; beyond that a message is refused with the
+``too_many_messages`` notice (a ``bot_uttered`` text for stock clients), never queued.
 """
 
 from __future__ import annotations
@@ -13,50 +44,58 @@ import contextlib
 import json
 import logging
 import re
-import uuid
-from collections.abc import Callable
+import time
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+import jwt
 import socketio
 from redis.exceptions import RedisError
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from vetrina.conversations.history import HistoryItem, recent_messages
+from channels.web.frames import (
+    consultant_name,
+    image_attachment,
+    quick_replies,
+    rasa_frames,
+    vetrina_frame,
+)
+from channels.web.limits import MessageLimits, Window, client_address
+from channels.web.session_ids import SessionIds, session_ids
+from vetrina.conversations.history import HistoryItem, mark_seen, recent_messages, unseen_replies
 from vetrina.conversations.inbox import InboundMessage, Inbox
 from vetrina.conversations.notices import notice
 from vetrina.conversations.ports import OutboundView
 from vetrina.conversations.text import InvalidMessage, clean_text
-from vetrina.customers.identities import find_customer_id
 from vetrina.customers.linking import ShopLogin
-from vetrina.customers.tokens import INVALID, IdentityTokenError
+from vetrina.customers.models import ChannelIdentity
+from vetrina.customers.tokens import EXPIRED, INVALID, IdentityTokenError
 from vetrina.language import normalise_language
+from vetrina.settings import Settings
+from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
+SHOP = "shop"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 MAX_PAGE_CONTEXT = 2000
+MAX_SEEN_IDS = 500
 
 
 def customer_room(customer_id: str) -> str:
+    """Stock clients of the customer: Rasa-shaped frames."""
     return f"customer:{customer_id}"
 
 
-def quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
-    return [
-        {"content_type": "text", "title": b["title"], "payload": b["payload"]} for b in buttons
-    ]
-
-
-def bot_uttered_payload(message: OutboundView) -> dict[str, Any]:
-    """A stored outbound message in the shape Rasa's socket.io channel emits."""
-    body: dict[str, Any] = {"text": message.text, "id": message.id, "author": message.author}
-    if message.buttons:
-        body["quick_replies"] = quick_replies(message.buttons)
-    if message.payload.get("image"):
-        body["attachment"] = {"type": "image", "payload": {"src": message.payload["image"]}}
-    return body
+def vetrina_room(customer_id: str) -> str:
+    """Vetrina clients of the customer: one frame per message, with ids."""
+    return f"customer:{customer_id}:vetrina"
 
 
 def history_payload(items: list[HistoryItem]) -> dict[str, Any]:
@@ -74,12 +113,34 @@ def history_payload(items: list[HistoryItem]) -> dict[str, Any]:
             entry["message_id"] = item.provider_message_id.split(":", 1)[-1]
         if item.payload.get("buttons"):
             entry["quick_replies"] = quick_replies(item.payload["buttons"])
+        if isinstance(item.payload.get("image"), str) and item.payload["image"]:
+            entry["attachment"] = image_attachment(item.payload["image"])
+        name = consultant_name(item.payload)
+        if name:
+            entry["consultant_name"] = name
         messages.append(entry)
     return {"messages": messages}
 
 
+@dataclass
+class SocketState:
+    """What one connected socket may do (kept by the instance it is connected to)."""
+
+    address: str
+    vetrina: bool = False
+    session_id: str | None = None
+    customer_id: str | None = None
+    account_until: float | None = None  # a shop login's token expiry (epoch seconds)
+
+
+@dataclass(frozen=True)
+class Owner:
+    customer_id: str
+    has_account: bool
+
+
 class WebChat:
-    """Socket.io event handlers: parse, validate, store, acknowledge."""
+    """Socket.io event handlers: parse, validate, store, acknowledge, re-send."""
 
     def __init__(
         self,
@@ -89,6 +150,11 @@ class WebChat:
         on_stored: Callable[[], None],
         max_chars: int,
         shop_login: ShopLogin | None = None,
+        *,
+        session_ids: SessionIds,
+        limits: MessageLimits,
+        trusted_proxies: Collection[str] = (),
+        redeliver_every: float = 2.0,
     ) -> None:
         self._sio = sio
         self._db = db
@@ -96,10 +162,31 @@ class WebChat:
         self._on_stored = on_stored
         self._max_chars = max_chars
         self._shop_login = shop_login
+        self._ids = session_ids
+        self._limits = limits
+        self._trusted = trusted_proxies
+        self._every = redeliver_every
+        self._sockets: dict[str, SocketState] = {}
+        sio.on("connect", self.connect)
+        sio.on("disconnect", self.disconnect)
         sio.on("session_request", self.session_request)
         sio.on("user_uttered", self.user_uttered)
         sio.on("history_request", self.history_request)
         sio.on("identify", self.identify)
+        sio.on("vetrina_seen", self.vetrina_seen)
+
+    # --- connection and session ---------------------------------------------------------
+
+    async def connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
+        self._sockets[sid] = SocketState(client_address(environ, self._trusted))
+        return True
+
+    async def disconnect(self, sid: str, *_: Any) -> None:
+        self._sockets.pop(sid, None)
+        self._limits.forget_socket(sid)
+
+    def _state(self, sid: str) -> SocketState:
+        return self._sockets.setdefault(sid, SocketState("unknown"))
 
     async def _error(self, sid: str, code: str, language: str | None, **extra: Any) -> None:
         limit = {"limit": self._max_chars} if code == "message_too_long" else {}
@@ -109,93 +196,172 @@ class WebChat:
             to=sid,
         )
 
-    async def session_request(self, sid: str, data: Any = None, *_: Any) -> None:
-        requested = data.get("session_id") if isinstance(data, dict) else None
-        session_id = (
-            requested
-            if isinstance(requested, str) and _SAFE_ID.match(requested)
-            else uuid.uuid4().hex
-        )
-        await self._sio.save_session(sid, {"session_id": session_id})
-        await self._sio.enter_room(sid, session_id)
-        token = data.get("identity_token") if isinstance(data, dict) else None
-        if token is not None:  # a logged-in shopper: join the shop account's customer
-            await self._join_shop_account(sid, session_id, token, data)
-        async with self._db.sessions() as session:
-            customer_id = await find_customer_id(session, CHANNEL, session_id)
+    async def _enter(self, sid: str, state: SocketState, customer_id: str | None) -> None:
+        if customer_id == state.customer_id:
+            return
+        await self._leave(sid, state)
+        state.customer_id = customer_id
         if customer_id:
-            await self._sio.enter_room(sid, customer_room(customer_id))
+            room = vetrina_room(customer_id) if state.vetrina else customer_room(customer_id)
+            await self._sio.enter_room(sid, room)
+
+    async def _leave(self, sid: str, state: SocketState) -> None:
+        if state.customer_id:
+            await self._sio.leave_room(sid, customer_room(state.customer_id))
+            await self._sio.leave_room(sid, vetrina_room(state.customer_id))
+        state.customer_id = None
+
+    async def _owner(self, session_id: str) -> Owner | None:
+        """The customer the session belongs to, and whether that is a shop account's."""
+        session_id = self._ids.public(session_id)
+        async with self._db.sessions() as session:
+            customer_id = await session.scalar(
+                select(ChannelIdentity.customer_id).where(
+                    ChannelIdentity.channel == CHANNEL, ChannelIdentity.external_id == session_id
+                )
+            )
+            if customer_id is None:
+                return None
+            account = await session.scalar(
+                select(ChannelIdentity.id).where(
+                    ChannelIdentity.customer_id == customer_id, ChannelIdentity.channel == SHOP
+                ).limit(1)
+            )
+        return Owner(customer_id, account is not None)
+
+    async def session_request(self, sid: str, data: Any = None, *_: Any) -> None:
+        if data is not None and not isinstance(data, dict):  # nothing changes
+            await self._error(sid, "invalid_payload", None)
+            return
+        data = data or {}
+        state = self._state(sid)
+        await self._leave(sid, state)
+        state.session_id, state.account_until = None, None
+        state.vetrina = data.get("vetrina") in (1, True, "1")
+        language = normalise_language(data.get("language"))
+        requested = data.get("session_id")
+        session_id = requested if self._ids.valid(requested) else self._ids.issue()
+        customer_id: str | None = None
+        try:
+            token = data.get("identity_token")
+            if token is not None:  # a logged-in shopper: join the shop account's customer
+                joined = await self._join_shop_account(sid, session_id, token, language)
+                if joined is not None:
+                    customer_id, state.account_until = joined
+            if customer_id is None:
+                owner = await self._owner(session_id)
+                if owner is not None and owner.has_account:
+                    # A signed-in shopper's chat, and this page is not signed in: a new chat.
+                    if requested == session_id:
+                        await self._error(sid, "signed_out", language)
+                    session_id, owner = self._ids.issue(), None
+                customer_id = owner.customer_id if owner else None
+        except SQLAlchemyError:
+            log.exception("could not open a web session")
+            await self._error(sid, "temporarily_unavailable", language)
+            return
+        state.session_id = session_id
+        await self._enter(sid, state, customer_id)
         await self._sio.emit("session_confirm", session_id, to=sid)
+        if state.vetrina and customer_id:
+            await self._redeliver({customer_id: [sid]}, timedelta(0))
 
     async def identify(self, sid: str, data: Any = None, *_: Any) -> None:
         """``identify`` {identity_token}: the shopper logged in on the site mid-chat."""
-        saved = await self._sio.get_session(sid)
-        session_id = saved.get("session_id")
-        if not session_id:
-            await self._error(sid, "no_session", None)
+        state = self._state(sid)
+        language = normalise_language(data.get("language")) if isinstance(data, dict) else None
+        if not state.session_id:
+            await self._error(sid, "no_session", language)
             return
         token = data.get("identity_token") if isinstance(data, dict) else None
-        customer_id = await self._join_shop_account(sid, session_id, token, data)
-        if customer_id:
-            await self._sio.enter_room(sid, customer_room(customer_id))
+        try:
+            joined = await self._join_shop_account(sid, state.session_id, token, language)
+        except SQLAlchemyError:
+            log.exception("could not join a web session to its shop account")
+            await self._error(sid, "temporarily_unavailable", language)
+            return
+        if joined is not None:
+            customer_id, state.account_until = joined
+            await self._enter(sid, state, customer_id)
             await self._sio.emit("identified", {"ok": True}, to=sid)
 
     async def _join_shop_account(
-        self, sid: str, session_id: str, token: Any, data: Any
-    ) -> str | None:
-        """The customer the session now belongs to; on a bad token a ``vetrina_error``
-        (``identity_token_expired`` / ``identity_token_invalid``) and nothing changed."""
-        language = normalise_language(data.get("language")) if isinstance(data, dict) else None
+        self, sid: str, session_id: str, token: Any, language: str | None
+    ) -> tuple[str, float] | None:
+        """The customer the session now belongs to and until when; on a bad token a
+        ``vetrina_error`` (``identity_token_expired`` / ``identity_token_invalid``) and
+        nothing changed."""
         if self._shop_login is None:
             await self._error(sid, INVALID, language)
             return None
         try:
-            joined = await self._shop_login.join(session_id, token)
+            joined = await self._shop_login.join(self._ids.public(session_id), token)
         except IdentityTokenError as error:
             log.info("identity token refused for a web session: %s", error)
             await self._error(sid, error.code, language)
             return None
-        except SQLAlchemyError:
-            log.exception("could not join a web session to its shop account")
-            await self._error(sid, "temporarily_unavailable", language)
-            return None
-        return joined.customer_id
+        # join() verified the token; only its expiry is read here.
+        claims = jwt.decode(str(token), options={"verify_signature": False})
+        return joined.customer_id, float(claims["exp"])
 
-    async def _session_id(self, sid: str, data: dict[str, Any]) -> str | None:
-        saved = await self._sio.get_session(sid)
-        if saved.get("session_id"):
-            return str(saved["session_id"])
-        requested = data.get("session_id")
-        if isinstance(requested, str) and _SAFE_ID.match(requested):
-            await self._sio.save_session(sid, {"session_id": requested})
-            return requested
-        return None
+    async def _confirmed(self, sid: str, data: dict[str, Any], language: str | None,
+                         ack: dict[str, Any]) -> SocketState | None:
+        """The socket's state if it has a confirmed session this request may use."""
+        state = self._state(sid)
+        claimed = data.get("session_id")
+        if not state.session_id or claimed not in (None, state.session_id):
+            await self._error(sid, "no_session", language, **ack)
+            return None
+        if state.account_until is not None and state.account_until < time.time():
+            await self._new_session(sid, state, EXPIRED, language, ack)
+            return None
+        return state
+
+    async def _new_session(self, sid: str, state: SocketState, code: str,
+                           language: str | None, ack: dict[str, Any]) -> None:
+        """The socket may no longer use its session (a login expired): a new, empty one."""
+        await self._leave(sid, state)
+        state.account_until = None
+        state.session_id = self._ids.issue()
+        await self._error(sid, code, language, **ack)
+        await self._sio.emit("session_confirm", state.session_id, to=sid)
+
+    # --- messages -------------------------------------------------------------------------
 
     async def user_uttered(self, sid: str, data: Any = None, *_: Any) -> None:
         if not isinstance(data, dict):
             await self._error(sid, "invalid_payload", None)
             return
-        custom = data.get("customData") if isinstance(data.get("customData"), dict) else {}
+        custom: dict[str, Any] = (
+            data["customData"] if isinstance(data.get("customData"), dict) else {}
+        )
         language = normalise_language(custom.get("language"))
         raw_id = custom.get("message_id")
         message_id = raw_id if isinstance(raw_id, str) and _SAFE_ID.match(raw_id) else None
         ack = {"message_id": message_id} if message_id else {}
-        session_id = await self._session_id(sid, data)
-        if session_id is None:
-            await self._error(sid, "no_session", language, **ack)
+        state = await self._confirmed(sid, data, language, ack)
+        if state is None or state.session_id is None:
             return
+        session_id = state.session_id
         try:
             inbound = self._parse(session_id, data.get("message"), custom, message_id, language)
         except InvalidMessage as error:
             await self._error(sid, error.code, language, **ack)
             return
+        if not self._limits.allow(sid, session_id, state.address):
+            await self._too_many(sid, state, language, ack)
+            return
         try:
+            owner = await self._owner(session_id)
+            if owner is not None and owner.has_account and state.account_until is None:
+                await self._new_session(sid, state, "signed_out", language, ack)
+                return
             received = await self._inbox.receive(inbound)
         except SQLAlchemyError:
             log.exception("could not store a web message")
             await self._error(sid, "temporarily_unavailable", language, **ack)
             return
-        await self._sio.enter_room(sid, customer_room(received.customer_id))
+        await self._enter(sid, state, received.customer_id)
         await self._sio.emit(
             "message_ack",
             {**ack, "id": received.message_id, "duplicate": received.duplicate},
@@ -203,6 +369,16 @@ class WebChat:
         )
         if not received.duplicate:
             self._on_stored()
+
+    async def _too_many(self, sid: str, state: SocketState, language: str | None,
+                        ack: dict[str, Any]) -> None:
+        text = notice("too_many_messages", language)
+        if state.vetrina:
+            await self._sio.emit(
+                "vetrina_error", {"code": "too_many_messages", "message": text, **ack}, to=sid
+            )
+        else:  # stock widgets show only bot_uttered
+            await self._sio.emit("bot_uttered", {"text": text}, to=sid)
 
     def _parse(
         self,
@@ -225,28 +401,86 @@ class WebChat:
         page = custom.get("page")
         if isinstance(page, dict) and len(json.dumps(page, default=str)) <= MAX_PAGE_CONTEXT:
             metadata["page"] = page
-        provider_id = f"{session_id}:{message_id}" if message_id else None
+        public_id = self._ids.public(session_id)
+        provider_id = f"{public_id}:{message_id}" if message_id else None
         return InboundMessage(
             channel=CHANNEL,
-            external_id=session_id,
+            external_id=public_id,
             text=text,
             provider_message_id=provider_id,
             metadata=metadata,
         )
 
     async def history_request(self, sid: str, data: Any = None, *_: Any) -> None:
-        saved = await self._sio.get_session(sid)
-        session_id = saved.get("session_id")
+        data = data if isinstance(data, dict) else {}
+        state = await self._confirmed(sid, data, normalise_language(data.get("language")), {})
+        if state is None or state.session_id is None:
+            return
         items: list[HistoryItem] = []
-        if session_id:
-            async with self._db.sessions() as session:
-                customer_id = await find_customer_id(session, CHANNEL, session_id)
-            if customer_id:
-                items = await recent_messages(self._db, customer_id)
+        try:
+            owner = await self._owner(state.session_id)
+            if owner is not None and owner.has_account and state.account_until is None:
+                await self._new_session(sid, state, "signed_out", None, {})
+                return
+            if owner is not None:
+                await self._enter(sid, state, owner.customer_id)
+                items = await recent_messages(self._db, owner.customer_id)
+        except SQLAlchemyError:
+            log.exception("could not read a web chat's history")
+            await self._error(sid, "temporarily_unavailable", None)
+            return
         await self._sio.emit("history", history_payload(items), to=sid)
 
+    async def vetrina_seen(self, sid: str, data: Any = None, *_: Any) -> None:
+        """``vetrina_seen`` {ids}: these replies are on the customer's screen."""
+        state = self._sockets.get(sid)
+        raw = data.get("ids") if isinstance(data, dict) else None
+        if state is None or not state.customer_id or not isinstance(raw, list):
+            return
+        ids = [i for i in raw[:MAX_SEEN_IDS] if isinstance(i, int) and not isinstance(i, bool)]
+        try:
+            await mark_seen(self._db, state.customer_id, CHANNEL, ids)
+        except SQLAlchemyError:  # sent again later, and acknowledged again
+            log.warning("could not record %d web replies as seen", len(ids))
 
-class RedisSocketManager(socketio.AsyncRedisManager):
+    # --- at least once to the screen ------------------------------------------------------
+
+    async def _redeliver(self, sockets: dict[str, list[str]], grace: timedelta) -> int:
+        """Send the unconfirmed replies of these customers straight to their sockets here."""
+        replies = await unseen_replies(
+            self._db, CHANNEL, list(sockets), sent_before=utcnow() - grace
+        )
+        for reply in replies:
+            for sid in sockets.get(reply.customer_id, []):
+                await self._sio.emit(
+                    "bot_uttered", vetrina_frame(reply), to=sid, ignore_queue=True
+                )
+        return len(replies)
+
+    async def run(self) -> None:
+        """Every few seconds: re-send what the screens connected here have not confirmed,
+        and end shop logins whose token expired."""
+        while True:
+            await asyncio.sleep(self._every)
+            try:
+                await self.redeliver_round()
+            except Exception:
+                log.exception("web redelivery round failed")
+
+    async def redeliver_round(self) -> int:
+        now = time.time()
+        sockets: dict[str, list[str]] = defaultdict(list)
+        for sid, state in list(self._sockets.items()):
+            if state.account_until is not None and state.account_until < now:
+                await self._new_session(sid, state, EXPIRED, None, {})
+            elif state.vetrina and state.customer_id:
+                sockets[state.customer_id].append(sid)
+        if not sockets:
+            return 0
+        return await self._redeliver(dict(sockets), timedelta(seconds=self._every))
+
+
+class RedisSocketManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     """socket.io across gateway instances through Redis pub/sub, failing loudly.
 
     The stock manager logs and drops an emit it cannot publish (Redis restarting);
@@ -257,7 +491,7 @@ class RedisSocketManager(socketio.AsyncRedisManager):
         error: Exception | None = None
         for _ in range(2):
             try:
-                if not self.connected:
+                if not self.connected:  # type: ignore[has-type]
                     self._redis_connect()
                 return await self.redis.publish(self.channel, self.json.dumps(data))
             except (RedisError, OSError) as exc:
@@ -280,7 +514,8 @@ class RedisSocketManager(socketio.AsyncRedisManager):
     async def _redis_listen_with_retries(self) -> Any:
         """The stock listener, plus: after Redis comes back, this instance's sockets are
         closed, so browsers reconnect and reload the history. Pub/sub keeps nothing, so
-        a reply emitted while this instance was not subscribed would be missed live."""
+        a reply emitted while this instance was not subscribed would be missed live
+        (Vetrina clients also get it from the redelivery timer)."""
         pause, subscribed, resubscribing = 0.2, False, False
         while True:
             try:
@@ -302,15 +537,20 @@ class RedisSocketManager(socketio.AsyncRedisManager):
 
 
 class WebSender:
-    """Delivers outbound messages to every open browser tab of the customer."""
+    """Delivers outbound messages to every open chat of the customer: one frame with
+    ids to Vetrina clients, Rasa's frames to stock clients."""
 
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self._sio = sio
 
     async def send(self, message: OutboundView) -> str | None:
+        # Vetrina clients first: if a later emit fails, the outbox sends the message again
+        # and they show the id once.
         await self._sio.emit(
-            "bot_uttered", bot_uttered_payload(message), room=customer_room(message.customer_id)
+            "bot_uttered", vetrina_frame(message), room=vetrina_room(message.customer_id)
         )
+        for frame in rasa_frames(message):
+            await self._sio.emit("bot_uttered", frame, room=customer_room(message.customer_id))
         return None
 
 
@@ -319,8 +559,30 @@ class WebNotifier:
         self._sio = sio
 
     async def assistant_delayed(self, customer_id: str, channel: str, language: str) -> None:
+        text = notice("delayed", language)
         await self._sio.emit(
-            "notice",
-            {"kind": "delayed", "text": notice("delayed", language)},
-            room=customer_room(customer_id),
+            "notice", {"kind": "delayed", "text": text}, room=vetrina_room(customer_id)
         )
+        await self._sio.emit("bot_uttered", {"text": text}, room=customer_room(customer_id))
+
+
+async def open_web_chat(
+    sio: socketio.AsyncServer,
+    db: Database,
+    inbox: Inbox,
+    on_stored: Callable[[], None],
+    shop_login: ShopLogin | None,
+    settings: Settings,
+) -> WebChat:
+    """The web chat as the settings configure it (session key, limits, proxies)."""
+    window = settings.web_rate_seconds
+    return WebChat(
+        sio, db, inbox, on_stored, settings.max_message_chars, shop_login,
+        session_ids=await session_ids(db, settings.web_session_secret),
+        limits=MessageLimits(
+            Window(settings.web_max_messages, window),
+            Window(settings.web_max_messages_per_address, window),
+        ),
+        trusted_proxies=settings.trusted_proxies,
+        redeliver_every=settings.web_redeliver_seconds,
+    )

@@ -160,22 +160,23 @@ async def test_control_characters_are_stripped_before_storing(gateway: Gateway) 
     assert history[0]["text"] == "ciao a tutti\ufffd"
 
 
-async def test_message_before_session_request_uses_the_rasa_session_id(gateway: Gateway) -> None:
-    """Rasa's own web-chat widgets send session_id with every message."""
+async def test_message_without_a_confirmed_session_is_refused(gateway: Gateway) -> None:
+    """Rasa's widgets send session_id with every message; the gateway takes it only from
+    the socket that had it confirmed by ``session_request`` (issue 16)."""
     import socketio
 
     client = socketio.AsyncClient(reconnection=False)
-    replies: asyncio.Queue = asyncio.Queue()
-    client.on("bot_uttered", lambda data: replies.put_nowait(data))
+    errors: asyncio.Queue = asyncio.Queue()
+    client.on("vetrina_error", lambda data: errors.put_nowait(data))
     await client.connect(gateway.url, transports=["websocket"])
     try:
-        await client.emit("user_uttered", {"message": "hello", "session_id": "rasa-webchat-session-1"})
-        reply = await asyncio.wait_for(replies.get(), 60)
+        await client.emit("user_uttered", {"message": "hello unconfirmed",
+                                           "session_id": "rasa-webchat-session-1"})
+        error = await asyncio.wait_for(errors.get(), 10)
     finally:
         await client.disconnect()
-    assert reply["text"]
-    inbound = await stored(gateway, direction="in", text="hello")
-    assert inbound
+    assert error["code"] == "no_session"
+    assert not await stored(gateway, direction="in", text="hello unconfirmed")
 
 
 async def test_readyz_reports_every_dependency(gateway: Gateway) -> None:

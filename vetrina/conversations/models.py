@@ -123,6 +123,9 @@ class Message(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     in_reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # When the customer's screen confirmed it (web chat: the widget's ``vetrina_seen``);
+    # separate from ``status``, which says the channel took it. NULL: not confirmed.
+    seen_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

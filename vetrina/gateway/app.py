@@ -19,7 +19,7 @@ import httpx
 import socketio
 from aiohttp import web
 
-from channels.web.socket import RedisSocketManager, WebChat, WebNotifier, WebSender
+from channels.web.socket import RedisSocketManager, WebNotifier, WebSender, open_web_chat
 from integrations.rasa import RasaAssistant, RasaMemory, action_server_ready
 from integrations.rasa_tracker import RasaTracker
 from vetrina.bookings.service import BookingOptions, Bookings
@@ -52,6 +52,7 @@ from vetrina.gateway.keys import (
     LIVE_BUS,
     PROVIDER_CHANNELS,
     SERVICES,
+    WEB_CHAT,
 )
 from vetrina.gateway.live import InProcessBus, LiveBus
 from vetrina.gateway.live_redis import RedisBus
@@ -89,7 +90,9 @@ def init_app(
         async_mode="aiohttp",
         # With several gateway instances, an emit on one reaches sockets on every other.
         client_manager=socket_manager(settings),
-        cors_allowed_origins="*",
+        cors_allowed_origins=(
+            "*" if "*" in settings.widget_origins else list(settings.widget_origins)
+        ),
         max_http_buffer_size=64 * 1024,
         # One connection's events are handled one after another, so two messages
         # typed in quick succession are stored in the order they were sent.
@@ -202,9 +205,9 @@ def services_ctx(
         memory = RasaMemory(
             http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url
         )
-        WebChat(
-            sio, db, inbox, processor.wake, settings.max_message_chars,
-            ShopLogin(db, settings.identity_secret, memory),
+        app[WEB_CHAT] = await open_web_chat(
+            sio, db, inbox, processor.wake, ShopLogin(db, settings.identity_secret, memory),
+            settings,
         )
         channels.bind(
             db=db, inbox=inbox, on_stored=processor.wake, wake_outbox=outbox.wake, backoff=backoff
@@ -237,6 +240,7 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
     workers = [
         asyncio.create_task(services.processor.run(), name="turn-processor"),
         asyncio.create_task(services.outbox.run(), name="outbox"),
+        asyncio.create_task(app[WEB_CHAT].run(), name="web-redelivery"),
         asyncio.create_task(
             bookings_web.booking_worker(app[BOOKINGS], services.outbox.wake), name="bookings"
         ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import httpx
 from aiohttp import web
 
+from channels.web.socket import WebChat
 from vetrina.bookings.service import Bookings
 from vetrina.gateway.console.context import Console
 from vetrina.gateway.live import LiveBus
@@ -24,3 +25,4 @@ SERVICES = web.AppKey("services", Services)
 BOOKINGS = web.AppKey("bookings", Bookings)
 CONSOLE = web.AppKey("console", Console)
 PROVIDER_CHANNELS = web.AppKey("provider_channels", ProviderChannels)
+WEB_CHAT = web.AppKey("web_chat", WebChat)

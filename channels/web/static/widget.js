@@ -18,8 +18,12 @@
  * page already has a compatible one (window.io with protocol 5, i.e. socket.io v3/v4).
  *
  * Protocol: Rasa's socket.io channel (session_request / session_confirm / user_uttered /
- * bot_uttered) plus Vetrina's history_request / history, message_ack, notice and
- * vetrina_error events. See channels/web in the repo and ARCHITECTURE.md.
+ * bot_uttered) with Vetrina's extension, asked for with "vetrina": 1 in session_request:
+ * replies carry id / author / consultant_name and are confirmed with vetrina_seen {ids}
+ * (the server sends a reply again until it is confirmed; each id is shown once), plus
+ * history_request / history, message_ack, notice and vetrina_error. The session id is
+ * issued by the server (a stored id it did not issue gets a new session). See
+ * channels/web/socket.py in the repo.
  *
  * Public API:
  *   window.VetrinaChat.open()            open the panel (focuses the input)
@@ -32,6 +36,7 @@
  *                                        clears it
  *   window.VetrinaChat.identify(token)   the shopper logged in (or the page got a fresh
  *                                        token): join the chat to their shop account
+ *   window.VetrinaChat.forget()          forget this chat on this device (as the menu item)
  * Location: a quick reply whose payload is exactly "/share_location" asks the browser for
  * the shopper's position and sends "/share_location{"latitude":..,"longitude":..}" (shown
  * as a pin with the coordinates); if the shopper refuses, nothing is sent and a local
@@ -46,6 +51,9 @@
  *                            data-state="connecting" | "online" | "offline"
  *                            hidden attribute when closed
  *   #vetrina-close         close button in the panel header
+ *   #vetrina-menu-button   the header's menu button; #vetrina-menu the menu (hidden when closed)
+ *   #vetrina-forget        menu item "Cancella questa chat" / "Forget this chat": forgets the
+ *                            session on this device and starts a new, empty chat
  *   #vetrina-messages      messages container (role="log")
  *   .vetrina-msg           every message, plus exactly one of
  *                            .vetrina-msg-bot | .vetrina-msg-user |
@@ -96,7 +104,6 @@
   var socketPath = attr('data-socket-path') || baseUrl.pathname + 'socket.io';
   // Signed identity token of a logged-in shopper (docs/identity-token.md), or null.
   var identityToken = attr('data-identity-token') || null;
-  var identitySent = false;
   var identityNotice = null;
   var vendorUrl = new URL('static/vendor/socket.io.min.js', baseUrl).href;
 
@@ -124,6 +131,8 @@
       welcome: 'Ciao! Come possiamo aiutarti? Chiedici di prodotti, taglie, disponibilit\u00e0 in negozio o prenota una prova.',
       unread: 'nuovi messaggi',
       noLocation: 'Non riesco a leggere la tua posizione: scrivimi la citt\u00e0 o il CAP.',
+      menu: 'Altre opzioni',
+      forget: 'Cancella questa chat',
     },
     en: {
       launcher: 'Chat with us',
@@ -144,6 +153,8 @@
       welcome: 'Hi! How can we help? Ask us about products, sizes, in-store availability, or book a try-on.',
       unread: 'new messages',
       noLocation: 'I can\u2019t get your location: please write your city or postcode.',
+      menu: 'More options',
+      forget: 'Forget this chat',
     },
   };
   var T = STRINGS[lang];
@@ -220,6 +231,7 @@
   }
   var ICON_CHAT = 'M21 12a8 8 0 0 1-11.6 7.1L4 20l1-4.6A8 8 0 1 1 21 12z';
   var ICON_CLOSE = 'M6 6l12 12M18 6L6 18';
+  var ICON_MENU = 'M12 5h.01M12 12h.01M12 19h.01';
   var ICON_SEND = 'M4 12l16-8-6 16-2.5-6.5L4 12z';
   var ICON_DOWN = 'M6 9l6 6 6-6';
 
@@ -311,6 +323,12 @@
     R + '.vetrina-close{flex:none;width:36px;height:36px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff}',
     R + '.vetrina-close:hover{background:rgba(255,255,255,.14)}',
     R + '.vetrina-close:focus-visible{outline-color:#fff}',
+    R + '.vetrina-menu-button{flex:none;width:36px;height:36px;border-radius:50%;display:flex;align-items:center;justify-content:center;color:#fff}',
+    R + '.vetrina-menu-button:hover{background:rgba(255,255,255,.14)}',
+    R + '.vetrina-menu{position:absolute;top:58px;right:10px;z-index:2;min-width:200px;padding:6px 0;background:#fff;border:1px solid var(--vetrina-line);',
+    'border-radius:10px;box-shadow:0 8px 24px rgba(0,0,0,.16)}',
+    R + '.vetrina-menu-item{display:block;width:100%;text-align:left;padding:9px 16px;font-size:14px;color:var(--vetrina-danger)}',
+    R + '.vetrina-menu-item:hover{background:var(--vetrina-soft)}',
 
     R + '.vetrina-messages{flex:1;min-height:0;overflow-y:auto;overscroll-behavior:contain;padding:16px 14px 10px;',
     'background:var(--vetrina-soft);display:flex;flex-direction:column;gap:6px}',
@@ -402,8 +420,17 @@
     heading.appendChild(status);
     var closeBtn = el('button', 'vetrina-close', { id: 'vetrina-close', type: 'button', 'aria-label': T.close, title: T.close });
     closeBtn.appendChild(svg(ICON_CLOSE, 20));
+    var menuBtn = el('button', 'vetrina-menu-button', {
+      id: 'vetrina-menu-button', type: 'button', 'aria-label': T.menu, title: T.menu,
+      'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-controls': 'vetrina-menu',
+    });
+    menuBtn.appendChild(svg(ICON_MENU, 20));
+    var menu = el('div', 'vetrina-menu', { id: 'vetrina-menu', role: 'menu', hidden: true });
+    var forgetItem = el('button', 'vetrina-menu-item', { id: 'vetrina-forget', type: 'button', role: 'menuitem', text: T.forget });
+    menu.appendChild(forgetItem);
     header.appendChild(avatar);
     header.appendChild(heading);
+    header.appendChild(menuBtn);
     header.appendChild(closeBtn);
 
     var messages = el('div', 'vetrina-messages', {
@@ -426,6 +453,7 @@
     composer.appendChild(counter);
 
     panel.appendChild(header);
+    panel.appendChild(menu);
     panel.appendChild(messages);
     panel.appendChild(composer);
 
@@ -451,12 +479,19 @@
 
     ui = {
       root: root, panel: panel, statusText: statusText, closeBtn: closeBtn, messages: messages,
+      menuBtn: menuBtn, menu: menu,
       input: input, sendBtn: sendBtn, counter: counter, launcher: launcher, iconChat: iconChat,
       iconDown: iconDown, badge: badge, badgeSr: badgeSr,
     };
 
     launcher.addEventListener('click', function () { if (isOpen) closePanel(); else openPanel(true); });
     closeBtn.addEventListener('click', function () { closePanel(); });
+    var toggleMenu = function (show) {
+      menu.hidden = !show;
+      menuBtn.setAttribute('aria-expanded', show ? 'true' : 'false');
+    };
+    menuBtn.addEventListener('click', function () { toggleMenu(menu.hidden); });
+    forgetItem.addEventListener('click', function () { toggleMenu(false); forgetChat(); ui.input.focus(); });
     panel.addEventListener('keydown', function (e) {
       if (e.key === 'Escape' || e.key === 'Esc') { e.preventDefault(); closePanel(); }
     });
@@ -583,7 +618,10 @@
     opts = opts || {};
     var node = el('div', 'vetrina-msg vetrina-msg-' + kind);
     if (opts.id != null) node.setAttribute('data-id', String(opts.id));
-    if (kind === 'consultant') node.appendChild(el('div', 'vetrina-author', { text: T.consultant }));
+    if (kind === 'consultant') {
+      var who = opts.consultantName ? String(opts.consultantName) + ' \u00b7 ' + T.consultant : T.consultant;
+      node.appendChild(el('div', 'vetrina-author', { text: who }));
+    }
     var hasText = text != null && String(text) !== '';
     if (hasText) {
       var bubble = el('div', 'vetrina-msg-text');
@@ -757,6 +795,48 @@
 
   var socket = null;
   var sessionId = local.getItem(SESSION_KEY) || null;
+  var shownIds = new Set(); // reply ids on screen (string)
+  var seenQueue = [];
+  var seenTimer = null;
+
+  // Confirm to the server that replies are on screen, in small batches.
+  function confirmSeen(id) {
+    if (!isFinite(id)) return;
+    seenQueue.push(id);
+    if (seenTimer) return;
+    seenTimer = setTimeout(function () {
+      seenTimer = null;
+      var ids = seenQueue.splice(0, seenQueue.length);
+      if (ids.length && socket && socket.connected) socket.emit('vetrina_seen', { ids: ids });
+    }, 50);
+  }
+
+  function lastSystemText() {
+    var all = ui.messages.querySelectorAll('.vetrina-msg-system .vetrina-msg-text');
+    return all.length ? all[all.length - 1].textContent : null;
+  }
+
+  // "Cancella questa chat": this device forgets the session; the server starts a new one.
+  function forgetChat() {
+    local.removeItem(SESSION_KEY);
+    sessionId = null;
+    sessionReady = false;
+    shownIds.clear();
+    outbox.clear();
+    clearMessages();
+    showWelcome();
+    if (socket && socket.connected) requestSession();
+    else ensureConnected();
+  }
+
+  function requestSession() {
+    var request = { session_id: sessionId, language: lang };
+    request.vetrina = 1; // Vetrina's extension: reply ids, authors, vetrina_seen
+    // With every session request: a shop login opens the account's chat only for the
+    // socket that shows a valid token.
+    if (identityToken) request.identity_token = identityToken;
+    socket.emit('session_request', request);
+  }
   var sessionReady = false;
   var loadingClient = null;
   // Bot messages (with a server id) received while a history request is outstanding: if the
@@ -818,17 +898,13 @@
     socket.on('connect', function () {
       sessionReady = false;
       setState('connecting');
-      var request = { session_id: sessionId, language: lang };
-      if (identityToken && !identitySent) {
-        request.identity_token = identityToken; // sent once: the session stays joined
-        identitySent = true;
-      }
-      socket.emit('session_request', request);
+      requestSession();
     });
 
     socket.on('session_confirm', function (data) {
       var id = typeof data === 'string' ? data : data && data.session_id;
       if (!id) return;
+      if (sessionId && String(id) !== sessionId) shownIds.clear(); // a new chat
       sessionId = String(id);
       local.setItem(SESSION_KEY, sessionId);
       sessionReady = true;
@@ -857,11 +933,18 @@
 
     socket.on('bot_uttered', function (data) {
       if (!data || typeof data !== 'object') return;
-      // Delivery is at least once: a reply sent again after a server failover shows once.
-      if (data.id != null && ui.messages.querySelector('.vetrina-msg[data-id="' + String(Number(data.id)) + '"]:not(.vetrina-msg-user)')) return;
+      // Delivery is at least once: the server sends a reply again until it is confirmed
+      // (vetrina_seen); each id is shown once, and confirmed every time it comes.
+      if (data.id != null) {
+        var rid = String(Number(data.id));
+        confirmSeen(Number(data.id));
+        if (shownIds.has(rid) || ui.messages.querySelector('.vetrina-msg[data-id="' + rid + '"]:not(.vetrina-msg-user)')) return;
+        shownIds.add(rid);
+      }
       hideTyping();
-      var kind = data.author === 'consultant' ? 'consultant' : 'bot';
-      var node = renderMessage(kind, data.text, { attachment: data.attachment, id: data.id });
+      var kind = kindOf(data.author, 'out');
+      if (kind === 'user') kind = 'bot';
+      var node = renderMessage(kind, data.text, { attachment: data.attachment, id: data.id, consultantName: data.consultant_name });
       if (node && liveSinceHistoryRequest && data.id != null) liveSinceHistoryRequest.push({ node: node, id: String(data.id), kind: kind, quick_replies: data.quick_replies });
       renderQuickReplies(data.quick_replies || data.buttons);
       if (node && !isOpen) setUnread(unread + 1);
@@ -876,10 +959,15 @@
     socket.on('vetrina_error', function (data) {
       if (!data) return;
       hideTyping();
-      if (data.message) renderMessage('system', data.message);
+      if (data.message && lastSystemText() !== data.message) renderMessage('system', data.message);
       // A refused identity token comes before the history, which redraws the list: say it
       // again after the history.
       if (data.message && /^identity_token_/.test(data.code || '')) identityNotice = data.message;
+      if (/^identity_token_/.test(data.code || '')) identityToken = null; // the page may identify() again
+      // The session could not be opened (the database restarting): ask again shortly.
+      if (!sessionReady && data.code === 'temporarily_unavailable' && !data.message_id) {
+        setTimeout(function () { if (socket && socket.connected && !sessionReady) requestSession(); }, 2000);
+      }
       var entry = data.message_id && outbox.get(data.message_id);
       if (entry) setStatus(entry, 'failed');
     });
@@ -908,7 +996,8 @@
     items.forEach(function (m) {
       if (!m) return;
       var kind = kindOf(m.author, m.direction);
-      var node = renderMessage(kind, m.text, { id: m.id, createdAt: m.created_at, attachment: m.attachment });
+      var node = renderMessage(kind, m.text, { id: m.id, createdAt: m.created_at, attachment: m.attachment, consultantName: m.consultant_name });
+      if (m.direction === 'out' && m.id != null) { confirmSeen(Number(m.id)); shownIds.add(String(Number(m.id))); }
       if (!node) return;
       if (m.id != null) allIds.add(String(m.id));
       if (kind === 'user') {
@@ -950,12 +1039,11 @@
     open: function () { openPanel(true); },
     close: function () { closePanel(); },
     send: function (text) { return sendText(text, null); },
+    forget: function () { forgetChat(); },
     identify: function (token) {
       if (typeof token !== 'string' || !token) return;
       identityToken = token;
-      identitySent = false;
       if (socket && socket.connected && sessionReady) {
-        identitySent = true;
         socket.emit('identify', { identity_token: token, language: lang });
       } else {
         ensureConnected();

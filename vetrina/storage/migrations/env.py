@@ -24,7 +24,8 @@ import vetrina.conversations.login_failures
 import vetrina.conversations.models
 import vetrina.customers.interactions
 import vetrina.customers.models
-import vetrina.insights.models  # noqa: F401  (the imports above fill Base.metadata)
+import vetrina.insights.models
+import vetrina.storage.secrets  # noqa: F401  (the imports above fill Base.metadata)
 from vetrina.storage.base import Base
 from vetrina.storage.database import normalise_url
 

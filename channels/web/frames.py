@@ -1,0 +1,72 @@
+"""What a stored outbound message looks like on the socket.
+
+Two shapes, because two kinds of client listen:
+
+- :func:`rasa_frames`: exactly what Rasa 3.6's socket.io channel emits
+  (``rasa/core/channels/socketio.py`` with ``OutputChannel.send_response``): the text is
+  split on blank lines into one ``bot_uttered`` per part, the quick replies go on the last
+  part, and an image, an attachment or a custom payload's ``data`` are emits of their own.
+  Stock widgets (``rasa-webchat``) show a message only when its keys are exactly these.
+- :func:`vetrina_frame`: one frame per stored message, with Vetrina's extension keys
+  ``id`` (for de-duplication and ``vetrina_seen``), ``author`` and ``consultant_name``.
+  Only sockets that asked for it in ``session_request`` (``"vetrina": 1``) get it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vetrina.conversations.ports import OutboundView
+
+
+def quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [
+        {"content_type": "text", "title": b["title"], "payload": b["payload"]} for b in buttons
+    ]
+
+
+def image_attachment(url: str) -> dict[str, Any]:
+    return {"type": "image", "payload": {"src": url}}
+
+
+def rasa_frames(message: OutboundView) -> list[Any]:
+    """The ``bot_uttered`` payloads Rasa 3.6 would emit for this message, in order."""
+    frames: list[Any] = []
+    text, payload = message.text or "", message.payload
+    if message.buttons:  # send_text_with_buttons: the buttons go on the last part
+        parts: list[dict[str, Any]] = [
+            {"text": part, "quick_replies": []} for part in text.strip().split("\n\n")
+        ]
+        parts[-1]["quick_replies"] = quick_replies(message.buttons)
+        frames += parts
+    elif text:  # send_text_message
+        frames += [{"text": part} for part in text.strip().split("\n\n")]
+    custom = payload.get("custom")
+    if isinstance(custom, dict) and "data" in custom:  # sio.emit(event, **custom)
+        frames.append(custom["data"])
+    if isinstance(payload.get("image"), str) and payload["image"]:  # send_image_url
+        frames.append({"attachment": image_attachment(payload["image"])})
+    if payload.get("attachment"):  # send_attachment
+        frames.append({"attachment": payload["attachment"]})
+    return frames
+
+
+def consultant_name(payload: dict[str, Any]) -> str | None:
+    consultant = payload.get("consultant")
+    name = consultant.get("name") if isinstance(consultant, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def vetrina_frame(message: OutboundView) -> dict[str, Any]:
+    """One frame for the whole message, with Vetrina's extension keys."""
+    body: dict[str, Any] = {"text": message.text, "id": message.id, "author": message.author}
+    if message.buttons:
+        body["quick_replies"] = quick_replies(message.buttons)
+    if isinstance(message.payload.get("image"), str) and message.payload["image"]:
+        body["attachment"] = image_attachment(message.payload["image"])
+    elif message.payload.get("attachment"):
+        body["attachment"] = message.payload["attachment"]
+    name = consultant_name(message.payload)
+    if name:
+        body["consultant_name"] = name
+    return body
