@@ -23,6 +23,7 @@ from vetrina.conversations.inbox import Inbox
 from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
+from vetrina.conversations.readiness import ReadinessWatch
 from vetrina.customers.linking import ShopLogin
 from vetrina.gateway import bookings_web, console, customers_api, inventory_api
 from vetrina.gateway.console_auth import CookiePolicy, LoginLimiter
@@ -109,6 +110,12 @@ def init_app(
             except Exception:
                 log.exception("could not tell the consoles about %s", customer_id)
 
+        # Rasa back after being down: answer what waited at once, not after its backoff.
+        # (A test's own assistant has no readiness to watch.)
+        readiness = (
+            ReadinessWatch(rasa.ready, lambda: processor.retry_postponed_now())
+            if assistant is None else None
+        )
         processor = TurnProcessor(
             db,
             assistant or rasa,
@@ -122,6 +129,7 @@ def init_app(
                 backoff=backoff,
             ),
             desk=desk,  # a consultant's conversations never reach the assistant
+            on_unavailable=readiness.unavailable if readiness is not None else None,
         )
         inbox = Inbox(db)
         memory = RasaMemory(http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url)
@@ -148,6 +156,8 @@ def init_app(
                 bookings_web.booking_worker(bookings, outbox.wake), name="bookings"
             ),
         ]
+        if readiness is not None:
+            workers.append(asyncio.create_task(readiness.run(), name="assistant-readiness"))
         yield
         for task in workers:
             task.cancel()
