@@ -267,6 +267,14 @@ def _supervisor_value(value: str) -> str:
     return '"' + value.replace("%", "%%").replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def _supervisor_command(argv: list[str]) -> str:
+    """One line for ``command=``: shell-quoted, ``%`` doubled (supervisord expands it)."""
+    line = shlex.join(argv)
+    if "\n" in line:
+        raise ValueError(f"a supervisord command is one line: {argv!r}")
+    return line.replace("%", "%%")
+
+
 def render_supervisord(
     var: Path, programs: Sequence[tuple[Service, int]], base_env: dict[str, str],
     *, start_retries: int = 10,
@@ -300,7 +308,7 @@ def render_supervisord(
         lines += [
             "",
             f"[program:{service.name}]",
-            f"command={shlex.join(service.command)}",
+            f"command={_supervisor_command(service.command)}",
             f"directory={ROOT}",
             f"priority={priority}",
             "autostart=true",
