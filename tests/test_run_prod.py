@@ -264,7 +264,7 @@ async def test_a_killed_program_is_restarted_and_the_others_keep_running(
     restarted_in = time.monotonic() - started
     assert control.info("web-a")["pid"] != before["web-a"]
     assert control.info("web-b")["pid"] == before["web-b"]  # untouched
-    assert restarted_in < 5, restarted_in
+    assert restarted_in < 15, restarted_in  # no start call: supervisord did it
 
     # A program that cannot start backs off and gives up alone; the others keep running.
     deadline = time.monotonic() + 30

@@ -113,16 +113,41 @@ def answers(database: Path) -> dict[str, list[str]]:
     return found
 
 
+def stored_replies(database: Path, texts: list[str]) -> int | None:
+    """How many bot replies are stored for these messages, once all are processed."""
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            f"SELECT id, status FROM messages WHERE direction = 'in' "  # noqa: S608
+            f"AND text IN ({','.join('?' * len(texts))})", texts,
+        ).fetchall()
+        if len(rows) < len(texts) or any(status != "processed" for _, status in rows):
+            return None
+        ids = [row[0] for row in rows]
+        return int(conn.execute(
+            f"SELECT COUNT(*) FROM messages WHERE direction = 'out' "  # noqa: S608
+            f"AND in_reply_to_id IN ({','.join('?' * len(ids))})", ids,
+        ).fetchone()[0])
+
+
 async def collect(
-    customer: WebCustomer, timeout: float, quiet: float = 3.0
-) -> list[dict[str, Any]]:
-    """The bot messages that arrive within ``timeout`` (first) and ``quiet`` (the rest)."""
+    customer: WebCustomer, database: Path, texts: list[str], timeout: float
+) -> tuple[list[dict[str, Any]], float]:
+    """The bot messages answering ``texts``: waits until the database has them all
+    processed and the client has received as many replies as are stored. Returns them
+    and the monotonic time the first one arrived."""
+    deadline = time.monotonic() + timeout
     replies = [await customer.next("bot_uttered", timeout)]
+    first = time.monotonic()
     while True:
+        expected = await asyncio.to_thread(stored_replies, database, texts)
+        if expected is not None and len(replies) >= expected:
+            return replies, first
+        left = deadline - time.monotonic()
+        assert left > 0, f"{len(replies)} replies received, {expected} stored for {texts}"
         try:
-            replies.append(await customer.next("bot_uttered", quiet))
+            replies.append(await customer.next("bot_uttered", min(left, 1.0)))
         except asyncio.TimeoutError:
-            return replies
+            continue
 
 
 async def test_each_process_killed_is_restarted_and_every_message_answered_once(
@@ -200,11 +225,12 @@ async def test_each_process_killed_is_restarted_and_every_message_answered_once(
         rasa_ready = await asyncio.to_thread(
             wait_ready, f"http://127.0.0.1:{ports['RASA_PORT']}/", 400
         )
-        replies = await collect(customer, timeout=60)
-        answered_after = time.monotonic() - rasa_ready
+        replies, first = await collect(customer, database, sent[-2:], timeout=120)
         received["rasa down"] = replies
-        assert len(replies) >= 2, replies
-        assert answered_after < 10, f"answered {answered_after:.1f}s after Rasa was ready"
+        # The backoff would wait 150-300 s: only the readiness wake-up answers this soon
+        # (a first turn on a freshly loaded model is slow on a busy machine).
+        answered_after = first - rasa_ready
+        assert answered_after < 30, f"answered {answered_after:.1f}s after Rasa was ready"
 
         # 3. The action server dies: the others keep running; it comes back and answers.
         rasa_pid = stack.pids["rasa"]
@@ -217,7 +243,7 @@ async def test_each_process_killed_is_restarted_and_every_message_answered_once(
         text = "a che ora apre il negozio di Torino?"
         await customer.send(text)
         sent.append(text)
-        hours = await collect(customer, timeout=60)
+        hours, _ = await collect(customer, database, [text], timeout=120)
         assert "Orari:" in texts(hours), texts(hours)
 
         # Every message stored once, answered once.
