@@ -29,7 +29,8 @@ LONG_RUNNING = [
 
 @pytest.fixture(scope="module")
 def compose() -> dict[str, Any]:
-    return YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())
+    loaded: dict[str, Any] = YAML(typ="safe").load((ROOT / "docker-compose.yml").read_text())
+    return loaded
 
 
 def test_the_topology_is_all_there(compose: dict[str, Any]) -> None:

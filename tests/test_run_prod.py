@@ -184,8 +184,8 @@ async def test_balancing_stickiness_failover_websockets_forwarding_and_log(
 
         async with client.ws_connect(f"{base}/socket.io/ws") as ws:
             await ws.send_str("ping")
-            reply = await ws.receive_str()
-            assert reply.split(":")[1] == "ping" and reply.split(":")[0] in {"one", "two"}
+            instance, echoed = str(await ws.receive_str()).split(":")
+            assert echoed == "ping" and instance in {"one", "two"}
 
         # Rasa's and the action servers' ports: a refused connection moves on.
         for port in (nginx.rasa_port, nginx.actions_port):
