@@ -232,9 +232,11 @@ class Keeper:
 
     A service that dies within ``settle`` seconds of its start counts as a failed start:
     the next wait doubles (``first_delay`` … ``max_delay``); one that ran longer starts
-    again after ``first_delay``. Measured against supervisord for this job (README,
-    "make run"): the same restart latency and less memory, and this loop also prints
-    when the stack is usable, which ``make run`` needs.
+    again after ``first_delay``. Measured against supervisord for this job
+    (bench/supervision.py): it restarts sooner (p50 0.9 s against 1.5 s: supervisord
+    acts on a child's death at its next one-second tick), for 6 MB more memory and
+    ~0.1 % of a core while idle; and it prints when the stack is usable, which
+    ``make run`` needs. ``make run-prod`` uses supervisord.
     """
 
     services: list[Service]
