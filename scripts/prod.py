@@ -277,9 +277,11 @@ def _supervisor_command(argv: list[str]) -> str:
 
 def render_supervisord(
     var: Path, programs: Sequence[tuple[Service, int]], base_env: dict[str, str],
-    *, start_retries: int = 10,
+    *, start_retries: int = 10, later: Sequence[str] = (),
 ) -> str:
-    """supervisord.conf: one ``[program:…]`` per service, ``priority`` its start order.
+    """supervisord.conf: one ``[program:…]`` per service, ``priority`` its start order;
+    the programs named in ``later`` are not started with supervisord (``autostart=false``)
+    but by whoever drives it, once the others are up.
 
     Secrets stay out of the file: every program inherits supervisord's environment
     (``base_env``); ``environment=`` holds only what differs per program (ports, URLs).
@@ -311,7 +313,7 @@ def render_supervisord(
             f"command={_supervisor_command(service.command)}",
             f"directory={ROOT}",
             f"priority={priority}",
-            "autostart=true",
+            f"autostart={'false' if service.name in later else 'true'}",
             "autorestart=true",
             # Dying within startsecs is a failed start: retried after 1 s, 2 s, ... then FATAL
             # (that program only; `supervisorctl start` tries again).
@@ -552,8 +554,12 @@ class Topology:
         )
         programs = [(s, 100) for s in self.actions] + [(s, 200) for s in self.rasas]
         programs += [(s, 300) for s in self.gateways] + [(self.proxy, 400)]
+        # Rasa starts once the gateways answer: loading two models takes both cores for
+        # a while, and the gateways (which take and store messages meanwhile) come first.
         (self.var / "supervisord.conf").write_text(
-            render_supervisord(self.var, programs, self.stack._env()), encoding="utf-8"
+            render_supervisord(self.var, programs, self.stack._env(),
+                               later=[rasa.name for rasa in self.rasas]),
+            encoding="utf-8",
         )
 
     def prepare(self, *, demo: bool = False) -> None:
@@ -575,14 +581,17 @@ class Topology:
                            stdout=subprocess.DEVNULL)
 
     def start(self, *, wait_rasa: bool = True) -> None:
-        """supervisord starts everything (action servers, Rasa, gateways, nginx)."""
+        """supervisord starts the action servers, gateways and nginx, then (once the
+        gateways answer) the Rasa servers."""
         self.write_configs()
         self.supervisor.launch()
         for service in self.services:
             service.supervisor = self.supervisor
         self.rasa_proxy.supervisor = self.supervisor
         for service in [*self.gateways, self.proxy]:
-            service.wait_ready(timeout=60)
+            service.wait_ready(timeout=90)
+        for rasa in self.rasas:
+            rasa.start()
         if wait_rasa:
             for action_server in self.actions:
                 action_server.wait_ready(timeout=120)

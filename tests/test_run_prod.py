@@ -255,6 +255,10 @@ async def test_a_killed_program_is_restarted_and_the_others_keep_running(
     control, ports = supervisor
     for port in ports.values():
         await asyncio.to_thread(_wait_port, port)
+    deadline = time.monotonic() + 30  # past startsecs: a later exit is a crash, not a start
+    while any(control.info(name)["statename"] != "RUNNING" for name in ports):
+        assert time.monotonic() < deadline, control.states()
+        await asyncio.sleep(0.2)
     before = {name: control.info(name)["pid"] for name in ports}
     victim = Supervised("web-a", [], f"http://127.0.0.1:{ports['web-a']}/", {}, Path("x"),
                         supervisor=control)
@@ -308,6 +312,10 @@ def test_production_mode_two_action_servers_and_the_public_url(tmp_path: Path) -
                      "nginx"):
             assert f"[program:{name}]" in conf
         assert topology.stack.token not in conf
+        # Rasa is started by Topology.start once the gateways answer.
+        rasa_section = conf.split("[program:rasa-1]")[1].split("[program:")[0]
+        assert "autostart=false" in rasa_section
+        assert "autostart=true" in conf.split("[program:gateway-1]")[1].split("[program:")[0]
     # A test or benchmark may still choose its own mode.
     test_mode = Topology(tmp_path / "t", "postgresql://postgres@127.0.0.1:5432/postgres",
                          "redis://127.0.0.1:6379/0", extra_env={"VETRINA_ENV": "test"})
