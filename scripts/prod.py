@@ -228,7 +228,7 @@ def _worker_user() -> str:
 
 def render_nginx(
     *, run_dir: Path, log_dir: Path, listen: str, gateways: list[int], rasas: list[int],
-    actions: list[int], rasa_port: int, actions_port: int,
+    actions: list[int], rasa_port: int, actions_port: int, temp_dir: Path | None = None,
 ) -> str:
     """nginx.conf for these loopback ports, from ``deploy/nginx/vetrina.conf.in``."""
 
@@ -240,11 +240,37 @@ def render_nginx(
     text = NGINX_TEMPLATE.read_text(encoding="utf-8")
     for marker, value in {
         "USER": _worker_user(), "RUN": str(run_dir), "LOG": str(log_dir), "LISTEN": listen,
+        "TEMP": str(temp_dir or run_dir),
         "GATEWAYS": servers(gateways), "RASAS": servers(rasas), "ACTIONS": servers(actions),
         "RASA_PORT": str(rasa_port), "ACTIONS_PORT": str(actions_port),
     }.items():
         text = text.replace(f"@@{marker}@@", value)
     return text
+
+
+NGINX_TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+
+
+def nginx_temp_dir(run_dir: Path) -> Path:
+    """Where nginx buffers large bodies. Started as root, nginx runs its workers as an
+    unprivileged user (``_worker_user()``), who may not reach ``run_dir`` (a test's
+    temporary folder is private to root): then a fresh folder of its own under /tmp."""
+    if not _worker_user():
+        return run_dir
+    folder = Path(tempfile.mkdtemp(prefix="vetrina-nginx-"))
+    folder.chmod(0o755)
+    return folder
+
+
+def prepare_nginx_dirs(temp_dir: Path) -> None:
+    """The temp folders of the rendered config, writable by nginx's workers (a folder
+    that ``nginx -t``, run as root, created would refuse them large request bodies)."""
+    user = _worker_user().split()
+    for name in NGINX_TEMP_DIRS:
+        folder = temp_dir / name
+        folder.mkdir(parents=True, exist_ok=True)
+        if len(user) == 3:  # "user NAME GROUP;"
+            shutil.chown(folder, user[1], user[2].rstrip(";"))
 
 
 def check_nginx_config(path: Path) -> None:
@@ -538,9 +564,11 @@ class Topology:
         (self.var / "log").mkdir(parents=True, exist_ok=True)
         (self.var / "run").mkdir(parents=True, exist_ok=True)
         self.nginx_conf.parent.mkdir(parents=True, exist_ok=True)
+        self.nginx_temp = nginx_temp_dir(self.nginx_conf.parent)
+        prepare_nginx_dirs(self.nginx_temp)
         self.nginx_conf.write_text(
             render_nginx(
-                run_dir=self.nginx_conf.parent, log_dir=self.var / "log",
+                run_dir=self.nginx_conf.parent, log_dir=self.var / "log", temp_dir=self.nginx_temp,
                 listen=f"{self.proxy_host}:{self.proxy_port}", gateways=self.gateway_ports,
                 rasas=self.rasa_ports, actions=self.action_ports,
                 rasa_port=self.rasa_proxy_port, actions_port=self.actions_proxy_port,
@@ -548,6 +576,7 @@ class Topology:
             encoding="utf-8",
         )
         check_nginx_config(self.nginx_conf)
+        prepare_nginx_dirs(self.nginx_temp)
         write_endpoints(
             self.var / "endpoints.yml", self.actions_proxy_port, self.var / "rasa-tracker.db",
             self.stack._env(),
@@ -608,6 +637,9 @@ class Topology:
 
     def stop(self) -> None:
         self.supervisor.shutdown()
+        temp = getattr(self, "nginx_temp", None)
+        if temp is not None and temp != self.nginx_conf.parent:
+            shutil.rmtree(temp, ignore_errors=True)
 
 
 def _interrupt(*_: object) -> None:

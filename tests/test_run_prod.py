@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,8 @@ from scripts.prod import (
     Topology,
     check_nginx_config,
     nginx_binary,
+    nginx_temp_dir,
+    prepare_nginx_dirs,
     render_nginx,
     render_supervisord,
     supervisord_binary,
@@ -94,8 +97,9 @@ class Nginx:
         self.folder, self.log = folder, folder / "log"
         self.log.mkdir(parents=True, exist_ok=True)
         self.conf = folder / "nginx.conf"
+        self.temp = nginx_temp_dir(folder)
         self.conf.write_text(render_nginx(
-            run_dir=folder, log_dir=self.log, listen=f"127.0.0.1:{self.port}",
+            run_dir=folder, log_dir=self.log, listen=f"127.0.0.1:{self.port}", temp_dir=self.temp,
             gateways=gateways, rasas=rasas, actions=actions,
             rasa_port=self.rasa_port, actions_port=self.actions_port,
         ))
@@ -103,6 +107,7 @@ class Nginx:
 
     def start(self) -> Nginx:
         check_nginx_config(self.conf)
+        prepare_nginx_dirs(self.temp)
         self.process = subprocess.Popen(
             [str(nginx_binary()), "-c", str(self.conf), "-p", str(self.folder)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -114,6 +119,8 @@ class Nginx:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             self.process.wait(timeout=10)
+        if self.temp != self.folder:
+            shutil.rmtree(self.temp, ignore_errors=True)
 
 
 def _need(binary: Path | None, what: str) -> None:
@@ -143,7 +150,10 @@ def nginx(tmp_path: Path, upstreams: list[Upstream]) -> Iterator[Nginx]:
 def test_the_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
     _need(nginx_binary(), "nginx")
     server = Nginx(tmp_path, [8081, 8082], [5005, 5006], [5055, 5056])
-    check_nginx_config(server.conf)  # raises with nginx's message when invalid
+    try:
+        check_nginx_config(server.conf)  # raises with nginx's message when invalid
+    finally:
+        server.stop()  # never started: only removes its temp folder
     text = server.conf.read_text()
     assert "@@" not in text
     assert "server 127.0.0.1:8081 max_fails=1 fail_timeout=5s;" in text
@@ -187,10 +197,13 @@ async def test_balancing_stickiness_failover_websockets_forwarding_and_log(
             instance, echoed = str(await ws.receive_str()).split(":")
             assert echoed == "ping" and instance in {"one", "two"}
 
-        # Rasa's and the action servers' ports: a refused connection moves on.
+        # Rasa's and the action servers' ports: a refused connection moves on; a large
+        # body (a long tracker) passes (beyond the memory buffer it goes through nginx's
+        # temp folder, which its unprivileged workers must be able to write).
+        big = {"tracker": "x" * 3_000_000}
         for port in (nginx.rasa_port, nginx.actions_port):
-            for _ in range(4):
-                async with client.post(f"http://127.0.0.1:{port}/webhook", json={}) as response:
+            for body in ({}, {}, big, big):
+                async with client.post(f"http://127.0.0.1:{port}/webhook", json=body) as response:
                     assert response.status == 200
 
         stays = next(u for u in upstreams if u.name != first)
@@ -305,6 +318,7 @@ def test_production_mode_two_action_servers_and_the_public_url(tmp_path: Path) -
         assert "--auth-token" not in rasa.command and topology.stack.token not in rasa.command
     if nginx_binary() is not None:
         topology.write_configs()
+        topology.stop()  # nothing runs: removes nginx's temp folder
         endpoints = (topology.var / "endpoints.yml").read_text()
         assert f"http://127.0.0.1:{topology.actions_proxy_port}/webhook" in endpoints
         conf = (topology.var / "supervisord.conf").read_text()
