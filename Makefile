@@ -7,10 +7,12 @@ PY := .venv/bin/python
 RASA_DATA := --config config.yml --domain bot/domain --data nlu_data bot/data
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
-.PHONY: help setup run run-prod test validate test-stories pytest train migrate demo bench clean lint test-clients
+.PHONY: help setup run run-prod nginx test validate test-stories pytest train migrate demo bench clean lint test-clients
 
 help:
 	@echo "make run    install what is missing, train if needed, start Rasa + actions + gateway"
+	@echo "            (each restarted if it dies; Ctrl-C stops all)"
+	@echo "make run-prod  the production topology: nginx + supervisord, 2 of each (DEMO=1: demo data)"
 	@echo "make test   the same set-up, then rasa data validate, rasa test and pytest"
 	@echo "make bench  run the benchmarks under bench/"
 
@@ -44,9 +46,18 @@ run: setup train migrate demo
 	@$(PY) -m scripts.stack run
 
 # The production topology on this machine: PostgreSQL + Redis (local servers, see
-# scripts/prod.py), 2 Rasa, 1 action server, 2 gateways, a reverse proxy on VETRINA_PORT.
-run-prod: setup train
-	@$(PY) -m scripts.prod run
+# scripts/prod.py), 2 Rasa, 2 action servers, 2 gateways, nginx on VETRINA_PORT, all run
+# by supervisord; VETRINA_ENV=production. `make run-prod DEMO=1` loads the demo retailer.
+run-prod: setup train nginx
+	@$(PY) -m scripts.prod run $(if $(DEMO),--demo)
+
+# Debian's nginx, the reverse proxy of run-prod: installed with apt-get when missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  echo "--- installing nginx (apt-get)"; \
+	  $(SUDO) apt-get update -q && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nginx; }
 
 # rasa data validate --fail-on-warnings, without Rasa's "not used in any story" warning for
 # the responses that custom actions send (scripts/validate.py says why).

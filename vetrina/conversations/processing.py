@@ -15,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.handoff import ConsultantDesk
@@ -69,8 +69,11 @@ class TurnProcessor:
         on_replies_stored: Callable[[str], Awaitable[None]],
         options: ProcessingOptions = ProcessingOptions(),
         desk: ConsultantDesk | None = None,
+        on_unavailable: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
+        # Told when a turn is postponed because the assistant is down (a ReadinessWatch).
+        self._on_unavailable = on_unavailable
         self._assistant = assistant
         # Messages of conversations a consultant owns go there, never to the assistant.
         self._desk = desk
@@ -98,6 +101,28 @@ class TurnProcessor:
                 log.exception("could not look for pending messages")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._options.poll_interval)
+
+    async def retry_postponed_now(self) -> int:
+        """The assistant is back: make every postponed message due now and wake up.
+
+        Returns how many messages were waiting out a backoff."""
+        now = utcnow()
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(Message)
+                .where(
+                    Message.direction == Direction.IN.value,
+                    Message.status.in_(PENDING_INBOUND),
+                    Message.next_attempt_at > now,
+                )
+                .values(next_attempt_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            log.info("assistant ready again: %s waiting messages are due now", count)
+        self.wake()
+        return count
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -244,6 +269,8 @@ class TurnProcessor:
             turn.message_id, attempts, error,
         )
         await self._notify_delay(turn)
+        if self._on_unavailable is not None:
+            self._on_unavailable()
 
     async def _store_replies(self, turn: Turn, replies: list[BotReply]) -> None:
         now = utcnow()

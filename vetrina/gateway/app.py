@@ -31,6 +31,7 @@ from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.outbox_notify import listen_for_outbound
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
+from vetrina.conversations.readiness import ReadinessWatch
 from vetrina.customers.linking import ShopLogin
 from vetrina.gateway import bookings_web
 from vetrina.gateway.api import customers as customers_api
@@ -51,6 +52,7 @@ from vetrina.gateway.keys import (
     HTTP_CLIENT,
     LIVE_BUS,
     PROVIDER_CHANNELS,
+    READINESS,
     SERVICES,
     WEB_CHAT,
 )
@@ -187,6 +189,13 @@ def services_ctx(
             except Exception:  # the reply is stored either way; the console can reload
                 log.exception("could not tell the consoles about %s", customer_id)
 
+        # Rasa back after being down: answer what waited at once, not after its backoff.
+        # (A test's own assistant has no readiness to watch.)
+        readiness = (
+            ReadinessWatch(rasa.ready, lambda: processor.retry_postponed_now())
+            if assistant is None else None
+        )
+        app[READINESS] = readiness
         processor = TurnProcessor(
             db,
             assistant or rasa,
@@ -200,6 +209,7 @@ def services_ctx(
                 backoff=backoff,
             ),
             desk=desk,  # a consultant's conversations never reach the assistant
+            on_unavailable=readiness.unavailable if readiness is not None else None,
         )
         inbox = Inbox(db)
         memory = RasaMemory(
@@ -249,6 +259,9 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
             listen_for_outbound(services.db, services.outbox.wake), name="outbox-listener"
         ),
     ]
+    readiness = app[READINESS]
+    if readiness is not None:
+        workers.append(asyncio.create_task(readiness.run(), name="assistant-readiness"))
     yield
     for task in workers:
         task.cancel()

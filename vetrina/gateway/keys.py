@@ -12,6 +12,7 @@ from aiohttp import web
 
 from channels.web.socket import WebChat
 from vetrina.bookings.service import Bookings
+from vetrina.conversations.readiness import ReadinessWatch
 from vetrina.gateway.console.context import Console
 from vetrina.gateway.live import LiveBus
 from vetrina.gateway.services import Services
@@ -26,3 +27,5 @@ BOOKINGS = web.AppKey("bookings", Bookings)
 CONSOLE = web.AppKey("console", Console)
 PROVIDER_CHANNELS = web.AppKey("provider_channels", ProviderChannels)
 WEB_CHAT = web.AppKey("web_chat", WebChat)
+# None when a test supplies its own assistant (no Rasa readiness to watch).
+READINESS: web.AppKey[ReadinessWatch | None] = web.AppKey("readiness")
