@@ -1,6 +1,6 @@
 """Every sentence Vetrina itself (not the assistant) sends a customer, in each language.
 
-The assistant's own replies live in ``bot/domain.yml``; these are the texts sent without
+The assistant's own replies live in ``bot/domain/``; these are the texts sent without
 Rasa: notices of the web and messaging channels, the consultant handoff, the one-time
 link code and the booking reminder. The languages are :data:`vetrina.language.SUPPORTED`
 (one list for the whole project); every message has a text in each of them, checked on
