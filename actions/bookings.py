@@ -34,7 +34,6 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.calendar_link import short_path
 from actions.replies import Reply, item, label, moment_text, stock_replies, weekday_names
 from actions.runtime import get_runtime
 from actions.stock import (
@@ -58,7 +57,7 @@ from actions.stock import (
     talked_about,
     typed_text,
 )
-from vetrina.bookings.calendar import CODE_ALPHABET, CODE_LENGTH
+from vetrina.bookings.calendar import CODE_ALPHABET, CODE_LENGTH, short_path
 from vetrina.bookings.errors import (
     BookingError,
     BookingNotActive,
@@ -267,7 +266,7 @@ async def items_text(view: BookingView, language: str) -> str:
     resolver = await get_runtime().resolvers.get() if language != "it" else None
     return ", ".join(
         item(product_name(resolver, i.sku, i.product, language), i.colour, i.size, language)
-        + (f" ×{i.quantity}" if i.quantity > 1 else "")  # noqa: RUF001 -- typography
+        + (f" ×{i.quantity}" if i.quantity > 1 else "")
         for i in view.items
     )
 

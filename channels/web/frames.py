@@ -25,6 +25,16 @@ def quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
     ]
 
 
+def vetrina_quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Rasa's quick replies plus, for a link button (``type: web_url``), its ``url``, which
+    Vetrina's widget opens instead of sending the payload to the assistant."""
+    replies = quick_replies(buttons)
+    for reply, button in zip(replies, buttons, strict=True):
+        if button.get("type") == "web_url" and button.get("url"):
+            reply.update(type="web_url", url=button["url"])
+    return replies
+
+
 def image_attachment(url: str) -> dict[str, Any]:
     return {"type": "image", "payload": {"src": url}}
 
@@ -61,7 +71,7 @@ def vetrina_frame(message: OutboundView) -> dict[str, Any]:
     """One frame for the whole message, with Vetrina's extension keys."""
     body: dict[str, Any] = {"text": message.text, "id": message.id, "author": message.author}
     if message.buttons:
-        body["quick_replies"] = quick_replies(message.buttons)
+        body["quick_replies"] = vetrina_quick_replies(message.buttons)
     if isinstance(message.payload.get("image"), str) and message.payload["image"]:
         body["attachment"] = image_attachment(message.payload["image"])
     elif message.payload.get("attachment"):

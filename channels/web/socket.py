@@ -60,9 +60,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from channels.web.frames import (
     consultant_name,
     image_attachment,
-    quick_replies,
     rasa_frames,
     vetrina_frame,
+    vetrina_quick_replies,
 )
 from channels.web.limits import MessageLimits, Window, client_address
 from channels.web.session_ids import SessionIds, session_ids
@@ -112,7 +112,7 @@ def history_payload(items: list[HistoryItem]) -> dict[str, Any]:
         if item.channel == CHANNEL and item.direction == "in" and item.provider_message_id:
             entry["message_id"] = item.provider_message_id.split(":", 1)[-1]
         if item.payload.get("buttons"):
-            entry["quick_replies"] = quick_replies(item.payload["buttons"])
+            entry["quick_replies"] = vetrina_quick_replies(item.payload["buttons"])
         if isinstance(item.payload.get("image"), str) and item.payload["image"]:
             entry["attachment"] = image_attachment(item.payload["image"])
         name = consultant_name(item.payload)

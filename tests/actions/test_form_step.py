@@ -18,9 +18,10 @@ from actions.bookings import (
     state_label,
     without_booking_words,
 )
-from actions.calendar_link import KEY_LENGTH, matches, short_key, short_path
 from actions.replies import city_name, moment_text
 from tests.actions.support import DOMAIN
+from vetrina.bookings.calendar import SHORT_KEY_LENGTH as KEY_LENGTH
+from vetrina.bookings.calendar import matches, short_key, short_path
 from vetrina.catalog.availability import Status
 from vetrina.catalog.stock_check import Outcome
 from vetrina.catalog.stores import Coordinates, OpeningHours, StoreInfo
@@ -142,7 +143,7 @@ def test_city_names_in_the_customers_language(city: str, language: str, name: st
 
 
 def test_the_short_calendar_link_is_short_unguessable_and_checkable() -> None:
-    token = "k3YqT0f9xW2bV7nL1cR8sD4hJ6mP5gA0zE"  # noqa: S105 -- a made-up test token
+    token = "k3YqT0f9xW2bV7nL1cR8sD4hJ6mP5gA0zE"
     key = short_key(token)
     assert len(key) == KEY_LENGTH and key.isalnum() and token.lower()[:KEY_LENGTH] != key
     assert short_path("K7M2QX", token) == f"/c/K7M2QX-{key}"

@@ -37,6 +37,21 @@ def test_vetrina_frame_names_the_consultant() -> None:
                      "consultant_name": "Giulia"}
 
 
+def test_a_link_button_keeps_its_url_for_vetrina_clients_only() -> None:
+    url = "https://shop.example/bookings/K7M2QX/calendar.ics?t=secret"
+    link = {"title": "Aggiungi al calendario", "payload": url, "url": url, "type": "web_url"}
+    plain = {"title": "Sì", "payload": "/affirm"}
+    message = view("Prenotato!", buttons=[plain, link])
+    assert vetrina_frame(message)["quick_replies"] == [
+        {"content_type": "text", "title": "Sì", "payload": "/affirm"},
+        {"content_type": "text", "title": "Aggiungi al calendario", "payload": url,
+         "type": "web_url", "url": url},
+    ]
+    # Rasa's own frames carry no url: stock widgets get exactly Rasa's keys.
+    [frame] = rasa_frames(message)
+    assert all(set(reply) == {"content_type", "title", "payload"} for reply in frame["quick_replies"])
+
+
 def test_only_ids_the_server_signed_are_valid() -> None:
     ids = SessionIds(KEY)
     issued = ids.issue()

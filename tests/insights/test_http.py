@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from tests.insights.world import T0, World, sale
-from vetrina.insights.http import KpiAccess, bearer_access, routes
+from vetrina.gateway.api.insights import KpiAccess, bearer_access, routes
 from vetrina.insights.models import Order
 
 TOKEN = "orders-token-0123456789"
@@ -30,7 +30,7 @@ async def _client(world: World, token: str = TOKEN) -> TestClient:
         return await reports(request)
 
     app = web.Application()
-    app.router.add_routes(routes(world.insights, orders_token=token, kpi_access=access))
+    app.router.add_routes(routes(lambda _request: world.insights, orders_token=token, kpi_access=access))
     client = TestClient(TestServer(app))
     await client.start_server()
     return client

@@ -167,12 +167,13 @@ async def test_check_in_endpoint(shop: Shop) -> None:
     from aiohttp import web
     from aiohttp.test_utils import TestClient, TestServer
 
-    from vetrina.insights.http import booking_routes
+    from vetrina.gateway.api.insights import booking_routes
 
     code = await booked(shop)
+    outcomes = BookingOutcomes(shop.db)
     app = web.Application()
     app.router.add_routes(
-        booking_routes(BookingOutcomes(shop.db), checkin_token="till-token-123456")
+        booking_routes(lambda _request: outcomes, checkin_token="till-token-123456")
     )
     client = TestClient(TestServer(app))
     await client.start_server()

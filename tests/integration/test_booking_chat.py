@@ -430,6 +430,16 @@ async def test_whatsapp_books_by_replying_with_the_number_of_a_slot(gateway: Gat
     # A short unguessable calendar link in the text, never the long private token.
     assert re.search(r"/c/" + found.group(1) + r"-[a-z2-7]{12}\b", booked), booked
     assert "calendar.ics" not in booked and "?t=" not in booked, booked
+    # The short link opens the booking's calendar; another key opens nothing.
+    short = re.search(r"/c/" + found.group(1) + r"-[a-z2-7]{12}\b", booked)
+    assert short is not None
+    async with httpx.AsyncClient(base_url=gateway.url, follow_redirects=True) as http:
+        ics = await http.get(short.group(0))
+        other = "b" if short.group(0).endswith("a") else "a"  # one character off
+        guessed = await http.get(short.group(0)[:-1] + other)
+    assert ics.status_code == 200 and "BEGIN:VEVENT" in ics.text, ics.text[:200]
+    assert found.group(1) in ics.text
+    assert guessed.status_code == 404
     async with gateway.services.db.sessions() as session:
         booking = await session.scalar(select(Booking).where(Booking.code == found.group(1)))
     assert booking is not None and booking.channel == "whatsapp"

@@ -7,6 +7,9 @@ shows the store's wall-clock time correctly.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -103,3 +106,29 @@ def render_ics(event: CalendarEvent) -> str:
         "END:VCALENDAR",
     ]
     return "".join(fold_line(line) + "\r\n" for line in lines)
+
+
+# --- Short calendar links -----------------------------------------------------------------
+# WhatsApp and Instagram show links as plain text, so the long per-booking token would sit
+# in the bubble. The short form ``/c/<code>-<key>`` derives ``key`` from that same secret
+# token (a keyed hash, 12 base32 characters, 60 bits): unguessable without the token, no
+# new secret, no table, and it dies with the booking. ``GET /c/{code}-{key}`` redirects.
+
+SHORT_KEY_LENGTH = 12
+_SHORT_CONTEXT = b"vetrina short calendar link v1"
+
+
+def short_key(calendar_token: str) -> str:
+    """The short, unguessable key of a booking's calendar link."""
+    digest = hmac.new(calendar_token.encode(), _SHORT_CONTEXT, hashlib.sha256).digest()
+    return base64.b32encode(digest).decode().lower()[:SHORT_KEY_LENGTH]
+
+
+def short_path(code: str, calendar_token: str) -> str:
+    """``/c/<code>-<key>``: what a chat on WhatsApp or Instagram shows."""
+    return f"/c/{code}-{short_key(calendar_token)}"
+
+
+def matches(calendar_token: str, key: str) -> bool:
+    """Whether ``key`` (from the URL) is the short key of ``calendar_token``."""
+    return hmac.compare_digest(short_key(calendar_token), key.lower())

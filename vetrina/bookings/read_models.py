@@ -8,6 +8,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from vetrina.bookings import repository as repo
+from vetrina.bookings.calendar import matches
 from vetrina.bookings.errors import StoreNotBookable
 from vetrina.bookings.slots import parse_day
 from vetrina.bookings.views import BookingView, ics_for
@@ -49,6 +50,15 @@ class BookingQueries:
             )
             bookings = await repo.of_store_between(session, row.id, start, end)
             return await repo.views(session, bookings, with_names=True)
+
+    async def calendar_token(self, code: str, short_key: str) -> str | None:
+        """The calendar token of booking ``code`` if ``short_key`` is its short link's key
+        (:func:`~vetrina.bookings.calendar.matches`); else ``None``."""
+        async with self._db.sessions() as session:
+            booking = await repo.by_code(session, code)
+        if booking is None or not matches(booking.calendar_token, short_key):
+            return None
+        return booking.calendar_token
 
     async def calendar(self, code: str, token: str) -> str | None:
         """The ``.ics`` of a booking, if ``token`` is its calendar token; else ``None``."""

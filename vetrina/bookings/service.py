@@ -95,6 +95,7 @@ class Bookings:
         self.my_bookings = self.queries.my_bookings
         self.day_sheet = self.queries.day_sheet
         self.calendar = self.queries.calendar
+        self.calendar_token = self.queries.calendar_token
 
 
 __all__ = [

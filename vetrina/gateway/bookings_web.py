@@ -49,6 +49,17 @@ async def calendar_ics(request: web.Request) -> web.Response:
     )
 
 
+async def short_calendar_link(request: web.Request) -> web.Response:
+    """``/c/<code>-<key>``, the calendar link a WhatsApp or Instagram bubble shows: a
+    redirect to the booking's ``.ics`` when the key is its short key, else 404."""
+    code, key = request.match_info["code"], request.match_info["key"]
+    token = await request.app[BOOKINGS].calendar_token(code, key)
+    if token is None:
+        raise web.HTTPNotFound(text="no such calendar")
+    location = f"/bookings/{code.upper()}/calendar.ics?t={token}"
+    raise web.HTTPFound(location, headers={"Referrer-Policy": "no-referrer"})
+
+
 async def staff_day(request: web.Request) -> web.Response:
     """The old address of the store's day sheet: it now lives behind the console login."""
     store = request.match_info["store"]
@@ -123,5 +134,6 @@ async def booking_worker(
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/bookings/{code}/calendar.ics", calendar_ics)
+    app.router.add_get("/c/{code:[A-Za-z0-9]{4,12}}-{key:[A-Za-z2-7]{12}}", short_calendar_link)
     app.router.add_get("/staff/stores/{store}/bookings", staff_day)
 

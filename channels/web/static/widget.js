@@ -653,6 +653,15 @@
       if (!qr || qr.title == null) return;
       var titleText = String(qr.title);
       var payload = qr.payload != null && qr.payload !== '' ? String(qr.payload) : titleText;
+      var link = qr.type === 'web_url' && typeof qr.url === 'string' && /^https?:\/\//.test(qr.url);
+      if (link) { // e.g. "Aggiungi al calendario": opens the link, sends nothing to the bot
+        var a = el('a', 'vetrina-quick-reply', { text: titleText });
+        a.href = qr.url;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        box.appendChild(a);
+        return;
+      }
       var b = el('button', 'vetrina-quick-reply', { type: 'button', text: titleText });
       b.addEventListener('click', function () {
         removeQuickReplies();

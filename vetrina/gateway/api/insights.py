@@ -1,7 +1,8 @@
 """HTTP: ``POST /api/orders`` and ``GET /api/insights/kpis`` (and its ``.csv`` twin).
 
-The gateway mounts :func:`routes` (``app.router.add_routes(routes(...))``) and merges
-:data:`OPENAPI_PATHS` into its OpenAPI document.
+The composition root mounts :func:`routes` and :func:`booking_routes`; their paths are
+part of the OpenAPI document (:data:`OPENAPI_PATHS`). The handlers find the services of
+the running app through ``insights_of`` / ``outcomes_of`` (they open with the database).
 
 ``POST /api/orders`` — for a shop or a till system:
 
@@ -66,7 +67,9 @@ def bearer_matches(header: str, token: str) -> bool:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
+    # Header values are latin-1 text: bytes outside ASCII must compare, never raise.
+    presented = given.strip().encode("utf-8", "surrogateescape")
+    return hmac.compare_digest(presented, token.encode())
 
 
 def bearer_access(token: str) -> AccessCheck:
@@ -91,7 +94,9 @@ async def _body(request: web.Request) -> bytes | None:
     return b"".join(chunks)
 
 
-def routes(insights: Insights, *, orders_token: str, kpi_access: AccessCheck) -> list[web.RouteDef]:
+def routes(
+    insights_of: Callable[[web.Request], Insights], *, orders_token: str, kpi_access: AccessCheck
+) -> list[web.RouteDef]:
     async def post_orders(request: web.Request) -> web.Response:
         if not orders_token:
             return error(503, "disabled", "the orders endpoint is off: set VETRINA_ORDERS_TOKEN")
@@ -122,7 +127,7 @@ def routes(insights: Insights, *, orders_token: str, kpi_access: AccessCheck) ->
                 f"at most {MAX_BATCH} orders per batch, got {len(records)}: split it",
                 {"max": MAX_BATCH, "received": len(records)},
             )
-        result = await insights.ingest(records)
+        result = await insights_of(request).ingest(records)
         if result.problems:
             return error(
                 422,
@@ -176,13 +181,13 @@ def routes(insights: Insights, *, orders_token: str, kpi_access: AccessCheck) ->
         query = await query_of(request)
         if isinstance(query, web.Response):
             return query
-        return web.json_response(await insights.kpis(query))
+        return web.json_response(await insights_of(request).kpis(query))
 
     async def get_kpis_csv(request: web.Request) -> web.Response:
         query = await query_of(request)
         if isinstance(query, web.Response):
             return query
-        document = await insights.kpis(query)
+        document = await insights_of(request).kpis(query)
         name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
         return web.Response(
             text=to_csv(document),
@@ -198,7 +203,9 @@ def routes(insights: Insights, *, orders_token: str, kpi_access: AccessCheck) ->
     ]
 
 
-def booking_routes(outcomes: BookingOutcomes, *, checkin_token: str) -> list[web.RouteDef]:
+def booking_routes(
+    outcomes_of: Callable[[web.Request], BookingOutcomes], *, checkin_token: str
+) -> list[web.RouteDef]:
     """``POST /api/bookings/{code}/check-in`` for a store tablet or till (bearer token).
 
     Optional JSON body ``{"store": "MI-DUOMO", "staff": "giulia@example.com"}``. 200 with
@@ -228,7 +235,7 @@ def booking_routes(outcomes: BookingOutcomes, *, checkin_token: str) -> list[web
         store = body.get("store") if isinstance(body.get("store"), str) else None
         staff = body.get("staff") if isinstance(body.get("staff"), str) else None
         try:
-            view = await outcomes.check_in(
+            view = await outcomes_of(request).check_in(
                 request.match_info["code"], actor=(staff or "till")[:254], store=store
             )
         except BookingUnknown as problem:
