@@ -9,9 +9,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
 
+import vetrina.bookings.models
 import vetrina.bookings.outcomes
-import vetrina.insights.models
-import vetrina.storage.models
+import vetrina.catalog.models
+import vetrina.conversations.consultants
+import vetrina.conversations.handoff
+import vetrina.conversations.models
+import vetrina.customers.interactions
+import vetrina.customers.models
+import vetrina.insights.models  # the same tables as migrations/env.py loads
 from vetrina.storage.base import Base
 from vetrina.storage.database import normalise_url
 from vetrina.storage.migrate import alembic_config, upgrade
