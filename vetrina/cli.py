@@ -282,3 +282,105 @@ def customer_erase(
 
 if __name__ == "__main__":
     app()
+
+
+# --- Insights (issue 12): orders import and the KPI report --------------------------------
+
+
+def _insights_options(settings: Settings) -> Any:
+    """The windows and phone region of the settings, as the insights package takes them."""
+    from datetime import timedelta
+
+    from vetrina.insights.attribution import AttributionOptions
+    from vetrina.insights.service import InsightsOptions
+
+    return InsightsOptions(
+        attribution=AttributionOptions(
+            conversation_window=timedelta(hours=settings.attribution_chat_hours),
+            booking_window=timedelta(hours=settings.attribution_booking_hours),
+            consultant_store_window=timedelta(days=settings.attribution_consultant_days),
+        ),
+        phone_region=settings.phone_region,
+    )
+
+
+@import_app.command("orders")
+def import_orders_command(file: Path, skip_invalid: bool = SKIP_INVALID) -> None:
+    """Orders and till sales from NDJSON or CSV: checked whole, matched, then attributed."""
+    import asyncio
+
+    from vetrina.insights.importing import import_orders
+    from vetrina.insights.service import Insights
+    from vetrina.storage.database import Database
+
+    settings = _settings()
+    bars = _Bars()
+
+    async def run() -> Any:
+        db = Database(settings.database_url)
+        try:
+            insights = Insights(db, _insights_options(settings))
+            return await import_orders(insights, file, skip_invalid=skip_invalid, progress=bars)
+        finally:
+            bars.close()
+            await db.dispose()
+
+    report = asyncio.run(run())
+    for problem in report.problems[:MAX_PROBLEMS_SHOWN]:
+        typer.secho(str(problem), fg=None if report.committed else typer.colors.RED, err=True)
+    if len(report.problems) > MAX_PROBLEMS_SHOWN:
+        more = len(report.problems) - MAX_PROBLEMS_SHOWN
+        typer.echo(f"… and {more} more problem(s)", err=True)
+    if not report.committed:
+        typer.secho(report.summary(), fg=typer.colors.RED, err=True)
+        if report.records and not skip_invalid:
+            typer.echo(
+                "Fix the file, or pass --skip-invalid to import the valid records.", err=True
+            )
+        raise typer.Exit(1)
+    typer.echo(report.summary())
+
+
+insights_app = typer.Typer(help="Omnichannel KPIs (the same figures as the Insights page).",
+                           no_args_is_help=True)
+app.add_typer(insights_app, name="insights")
+
+
+@insights_app.command("report")
+def insights_report(
+    start: str = typer.Option(..., "--from", help="First day, YYYY-MM-DD (UTC)."),
+    end: str = typer.Option(..., "--to", help="Last day, YYYY-MM-DD (UTC), included."),
+    store: str | None = typer.Option(None, "--store", help="Only this store code."),
+    group_by: str | None = typer.Option(
+        None, "--group-by", help="day, store, channel or consultant."
+    ),
+    fmt: str = typer.Option("table", "--format", help="table, csv or json."),
+) -> None:
+    """The KPIs of a period, read from the rollups (refreshed first)."""
+    import asyncio
+
+    from vetrina.insights.kpis import KpiError, KpiQuery, period, render
+    from vetrina.insights.service import Insights
+    from vetrina.storage.database import Database
+
+    if fmt not in ("table", "csv", "json"):
+        typer.secho("--format: one of table, csv, json", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    try:
+        first, last = period(start, end)
+        query = KpiQuery(first, last, store=store, group_by=group_by)
+    except KpiError as error:
+        typer.secho(str(error), fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from error
+    settings = _settings()
+
+    async def run() -> dict[str, Any]:
+        db = Database(settings.database_url)
+        try:
+            insights = Insights(db, _insights_options(settings))
+            await insights.refresh()
+            return await insights.kpis(query)
+        finally:
+            await db.dispose()
+
+    typer.echo(render(asyncio.run(run()), fmt), nl=False)

@@ -88,6 +88,18 @@ def _secret_token(env: Mapping[str, str], name: str) -> str:
     return token
 
 
+def _phone_region(env: Mapping[str, str]) -> str:
+    """A region ``phonenumbers`` knows, so a typo fails at start-up, not on every number."""
+    import phonenumbers
+
+    region = (env.get("VETRINA_PHONE_REGION") or "IT").strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise SettingsError(
+            f"VETRINA_PHONE_REGION must be a region code such as IT or CH, got {region!r}"
+        )
+    return region
+
+
 def _log_format(env: Mapping[str, str], environment: str) -> str:
     raw = (env.get("VETRINA_LOG_FORMAT") or "").lower()
     if raw == "":
@@ -290,6 +302,20 @@ class Settings:
     web_rate_seconds: float = 10.0
     widget_origins: tuple[str, ...] = ("*",)
     web_redeliver_seconds: float = 2.0
+    # --- Insights (issue 12): orders, check-in, attribution windows, KPIs ---
+    # Bearer tokens of POST /api/orders, POST /api/bookings/{code}/check-in and the
+    # reporting API (GET /api/insights/kpis); empty disables each (503).
+    orders_token: str = ""
+    checkin_token: str = ""
+    insights_token: str = ""
+    # Attribution windows. Chat: Gorgias credits the most recent ticket within 3 days.
+    # Booking: Clientela counts store purchases within 3 days of an appointment.
+    # Consultant's store: Tulip credits the associate within 14 days.
+    attribution_chat_hours: int = 72
+    attribution_booking_hours: int = 72
+    attribution_consultant_days: int = 14
+    # Region (ISO 3166 alpha-2) for phone numbers written without a country code.
+    phone_region: str = "IT"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -361,4 +387,15 @@ class Settings:
             web_rate_seconds=_float(env, "VETRINA_WEB_RATE_SECONDS", 10.0),
             widget_origins=tuple(_words(env.get("VETRINA_WIDGET_ORIGINS"))) or ("*",),
             web_redeliver_seconds=_float(env, "VETRINA_WEB_REDELIVER_SECONDS", 2.0),
+            orders_token=_secret_token(env, "VETRINA_ORDERS_TOKEN"),
+            checkin_token=_secret_token(env, "VETRINA_CHECKIN_TOKEN"),
+            insights_token=_secret_token(env, "VETRINA_INSIGHTS_TOKEN"),
+            attribution_chat_hours=_int(env, "VETRINA_ATTRIBUTION_CHAT_HOURS", 72, minimum=1),
+            attribution_booking_hours=_int(
+                env, "VETRINA_ATTRIBUTION_BOOKING_HOURS", 72, minimum=1
+            ),
+            attribution_consultant_days=_int(
+                env, "VETRINA_ATTRIBUTION_CONSULTANT_DAYS", 14, minimum=1
+            ),
+            phone_region=_phone_region(env),
         )

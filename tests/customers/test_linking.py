@@ -32,7 +32,13 @@ NUMBER = "+393331234567"
         ("il mio numero è +39 333 1234567", NUMBER),
         ("0039 333-1234567", NUMBER),
         ("333 1234567", NUMBER),
-        ("my number is +44 7700 900123 thanks", "+447700900123"),
+        ("my number is +44 7400 123456 thanks", "+447400123456"),
+        ("mi numero es +34 612 34 56 78", "+34612345678"),
+        ("+41 79 123 45 67", "+41791234567"),
+        # 07700 900xxx is Ofcom's range for drama: no real phone has it.
+        ("my number is +44 7700 900123 thanks", None),
+        ("+39 333", None),  # too short
+        ("+39 333 1234567890", None),  # too long
         ("ti ho scritto anche su WhatsApp", None),
         ("call me at 12", None),
         ("02 1234567", None),  # an Italian landline without prefix: not WhatsApp-able as is

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 
 from tests.insights.world import NOW, T0, sale
-from vetrina.insights.records import cents, normalise_email, normalise_phone, parse_record
+from vetrina.customers.phones import normalise_phone
+from vetrina.insights.records import cents, normalise_email, parse_record
 
 
 def reasons(raw: object) -> list[str]:

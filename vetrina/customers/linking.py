@@ -33,6 +33,7 @@ from vetrina.customers.interactions import record_interaction
 from vetrina.customers.merge_sync import sync_memory
 from vetrina.customers.merging import MergeRecord, merge_in
 from vetrina.customers.models import ChannelIdentity, Customer, LinkCode
+from vetrina.customers.phones import DEFAULT_REGION, find_mobile
 from vetrina.customers.ports import AssistantMemory
 from vetrina.customers.registry import outbox
 from vetrina.customers.tokens import ShopIdentity, verify_identity_token
@@ -65,6 +66,8 @@ class LinkOptions:
     ttl: timedelta = timedelta(minutes=10)
     max_attempts: int = 5
     max_codes_per_hour: int = 3
+    # Region of numbers typed without a country code (settings: VETRINA_PHONE_REGION).
+    phone_region: str = DEFAULT_REGION
 
 
 @dataclass(frozen=True)
@@ -82,31 +85,16 @@ class Linked:
     merge: MergeRecord | None  # the number's customer, merged into the one who asked
 
 
-_PHONE = re.compile(r"(?<![\w+])(\+|00)?\d[\d .\-/()]{6,20}\d(?!\w)")
 _CODE = re.compile(r"(?<!\d)(\d{3})[ .-]?(\d{3})(?!\d)")
 
 
-def parse_phone(text: str | None, default_prefix: str = "+39") -> str | None:
-    """An E.164 number (``+393331234567``) from what a customer typed, if there is one.
+def parse_phone(text: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """The WhatsApp (mobile) number in what a customer typed, as E.164, if there is one.
 
-    "+39 333 1234567", "0039 333-1234567", "333 1234567" (Italian mobile, no prefix).
+    "+39 333 1234567", "0039 333-1234567", "333 1234567" (region IT), "+41 79 123 45 67";
+    see :mod:`vetrina.customers.phones`.
     """
-    if not text:
-        return None
-    match = _PHONE.search(text)
-    if match is None:
-        return None
-    raw = match.group(0)
-    digits = re.sub(r"\D", "", raw)
-    if raw.startswith("+"):
-        number = "+" + digits
-    elif raw.startswith("00"):
-        number = "+" + digits[2:]
-    elif digits.startswith("3") and len(digits) in (9, 10):
-        number = default_prefix + digits
-    else:
-        return None
-    return number if 9 <= len(number) - 1 <= 15 else None
+    return find_mobile(text, region)
 
 
 def parse_code(text: str | None) -> str | None:
@@ -155,7 +143,7 @@ async def request_link_code(
     now = now or utcnow()
     if not phone_text or not re.search(r"\d", phone_text):
         raise LinkError(NO_PHONE, "no phone number given")
-    number = parse_phone(phone_text)
+    number = parse_phone(phone_text, options.phone_region)
     if number is None:
         raise LinkError(INVALID_PHONE, f"not a phone number: {phone_text[:40]!r}")
     requester = await session.get(Customer, customer_id)

@@ -129,6 +129,30 @@ class DailyRollup(Base):
     """
 
     __tablename__ = "insights_daily"
+    # Covering indexes for the KPI query (a day range of one ``dim``, optionally one
+    # store): SQLite and PostgreSQL answer it from the index alone, never the table.
+    __table_args__ = (
+        Index(
+            "ix_insights_daily_dim_day",
+            "dim",
+            "day",
+            "metric",
+            "bucket",
+            "store_code",
+            "dim_value",
+            "value",
+        ),
+        Index(
+            "ix_insights_daily_dim_store_day",
+            "dim",
+            "store_code",
+            "day",
+            "metric",
+            "bucket",
+            "dim_value",
+            "value",
+        ),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     store_code: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -143,6 +167,18 @@ class DemandRollup(Base):
     """Stock questions per (UTC day, store, product): what shoppers ask for, and miss."""
 
     __tablename__ = "insights_demand"
+    # The top out-of-stock asks read one store code (or the all-stores row) over a range.
+    __table_args__ = (
+        Index(
+            "ix_insights_demand_store_day",
+            "store_code",
+            "day",
+            "product_code",
+            "asks",
+            "out_of_stock",
+            "last_pieces",
+        ),
+    )
 
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     store_code: Mapped[str] = mapped_column(String(32), primary_key=True)

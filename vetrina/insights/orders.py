@@ -223,11 +223,34 @@ async def apply_batch(
     # Originals before refunds, so a refund can name an order of the same batch.
     good.sort(key=lambda item: (item[1].kind != "order", item[0]))
     pks: dict[tuple[str, str], int] = {k: v[0] for k, v in checked.originals.items()}
+    # Sales are matched before they are written, so each row is inserted once with its
+    # buyer (no read back and UPDATE per row); refunds follow their order afterwards.
+    # Stand-in keys are negative, so they can never exclude a stored order.
+    sales = [(i, r) for i, r in good if r.kind == "order"]
+    matches = await match_orders(
+        session,
+        [
+            Keys(
+                -1 - i,
+                r.booking_code,
+                r.contact.shop_account,
+                r.contact.loyalty_id,
+                r.contact.phone,
+                r.contact.email,
+            )
+            for i, r in sales
+        ],
+    )
+    buyers = {
+        r.key: (match.customer_id, match.key)
+        for i, r in sales
+        if (match := matches.get(-1 - i)) is not None
+    }
     new_orders: list[tuple[int, OrderRecord]] = []
     for kind in ("order", "refund"):
         batch = [(i, r) for i, r in good if r.kind == kind]
         for chunk in _chunks(batch):
-            rows = [_row(record, checked.products, pks) for _, record in chunk]
+            rows = [_row(record, checked.products, pks, buyers) for _, record in chunk]
             # Core executemany, then the ids in one query: much faster than RETURNING
             # row by row on SQLite.
             await session.execute(insert(ORDERS), rows)
@@ -246,7 +269,7 @@ async def apply_batch(
             [
                 {
                     "order_pk": pk,
-                    "customer_id": None,
+                    "customer_id": buyers.get(r.key, (None, None))[0],
                     "shop_account": r.contact.shop_account,
                     "loyalty_id": r.contact.loyalty_id,
                     "phone": r.contact.phone,
@@ -255,15 +278,20 @@ async def apply_batch(
                 for pk, r in new_orders
             ],
         )
-        result.matched = await rematch(session, [pk for pk, _ in new_orders])
+        refunds = [pk for pk, r in new_orders if r.kind == "refund"]
+        result.matched = len(buyers) + (await rematch(session, refunds) if refunds else 0)
     result.applied = len(new_orders)
     result.order_pks = [pk for pk, _ in new_orders]
     return result
 
 
 def _row(
-    record: OrderRecord, products: dict[str, str], pks: dict[tuple[str, str], int]
+    record: OrderRecord,
+    products: dict[str, str],
+    pks: dict[tuple[str, str], int],
+    buyers: dict[tuple[str, str], tuple[str, str]],
 ) -> dict[str, Any]:
+    buyer, key = buyers.get(record.key, (None, None))
     return {
         "source": record.source,
         "order_id": record.order_id,
@@ -286,8 +314,8 @@ def _row(
             for line in record.lines
         ],
         "digest": record.digest,
-        "buyer_id": None,
-        "matched_key": None,
+        "buyer_id": buyer,
+        "matched_key": key,
         "distance_bucket": -1,
         "attributed": False,
     }

@@ -24,10 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import Any
 
-import phonenumbers
+from vetrina.customers.phones import normalise_phone
 
 SOURCES = ("pos", "web")
 KINDS = ("order", "refund")
@@ -37,18 +36,6 @@ FUTURE_SKEW = timedelta(minutes=5)
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]{2,}$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _BOOKING_CODE = re.compile(r"^[A-Z0-9]{4,12}$")
-
-
-@lru_cache(maxsize=65536)
-def normalise_phone(raw: str, region: str = "IT") -> str | None:
-    """E.164 (``+393331234567``) or None when it is no valid number (``phonenumbers``)."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def normalise_email(raw: str) -> str | None:

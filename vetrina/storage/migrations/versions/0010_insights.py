@@ -58,6 +58,13 @@ def upgrade() -> None:
     sa.Column('last_pieces', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('day', 'store_code', 'product_code', name=op.f('pk_insights_demand'))
     )
+    with op.batch_alter_table('insights_daily', schema=None) as batch_op:
+        batch_op.create_index('ix_insights_daily_dim_day', ['dim', 'day', 'metric', 'bucket', 'store_code', 'dim_value', 'value'], unique=False)
+        batch_op.create_index('ix_insights_daily_dim_store_day', ['dim', 'store_code', 'day', 'metric', 'bucket', 'dim_value', 'value'], unique=False)
+
+    with op.batch_alter_table('insights_demand', schema=None) as batch_op:
+        batch_op.create_index('ix_insights_demand_store_day', ['store_code', 'day', 'product_code', 'asks', 'out_of_stock', 'last_pieces'], unique=False)
+
     op.create_table('insights_dirty_keys',
     sa.Column('family', sa.String(length=12), nullable=False),
     sa.Column('day', sa.Date(), nullable=False),
@@ -199,7 +206,14 @@ def downgrade() -> None:
     op.drop_table('orders')
     op.drop_table('insights_state')
     op.drop_table('insights_dirty_keys')
+    with op.batch_alter_table('insights_demand', schema=None) as batch_op:
+        batch_op.drop_index('ix_insights_demand_store_day')
+
     op.drop_table('insights_demand')
+    with op.batch_alter_table('insights_daily', schema=None) as batch_op:
+        batch_op.drop_index('ix_insights_daily_dim_store_day')
+        batch_op.drop_index('ix_insights_daily_dim_day')
+
     op.drop_table('insights_daily')
     with op.batch_alter_table('insights_conversation_days', schema=None) as batch_op:
         batch_op.drop_index('ix_insights_conversation_days_day')
