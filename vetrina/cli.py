@@ -289,19 +289,9 @@ if __name__ == "__main__":
 
 def _insights_options(settings: Settings) -> Any:
     """The windows and phone region of the settings, as the insights package takes them."""
-    from datetime import timedelta
-
-    from vetrina.insights.attribution import AttributionOptions
     from vetrina.insights.service import InsightsOptions
 
-    return InsightsOptions(
-        attribution=AttributionOptions(
-            conversation_window=timedelta(hours=settings.attribution_chat_hours),
-            booking_window=timedelta(hours=settings.attribution_booking_hours),
-            consultant_store_window=timedelta(days=settings.attribution_consultant_days),
-        ),
-        phone_region=settings.phone_region,
-    )
+    return InsightsOptions.from_settings(settings)
 
 
 @import_app.command("orders")

@@ -22,6 +22,7 @@ from aiohttp import web
 from channels.web.socket import RedisSocketManager, WebNotifier, WebSender, open_web_chat
 from integrations.rasa import RasaAssistant, RasaMemory, action_server_ready
 from integrations.rasa_tracker import RasaTracker
+from vetrina.bookings.outcomes import BookingOutcomes
 from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.handoff import AssistantTracker
@@ -35,6 +36,7 @@ from vetrina.conversations.readiness import ReadinessWatch
 from vetrina.customers.linking import ShopLogin
 from vetrina.gateway import bookings_web
 from vetrina.gateway.api import customers as customers_api
+from vetrina.gateway.api import insights as insights_api
 from vetrina.gateway.api import inventory as inventory_api
 from vetrina.gateway.console import routes as console_routes
 from vetrina.gateway.console.auth import CookiePolicy
@@ -46,10 +48,12 @@ from vetrina.gateway.console.redis_failures import RedisFailureCounter
 from vetrina.gateway.console.responses import security_headers
 from vetrina.gateway.http import errors
 from vetrina.gateway.keys import (
+    BOOKING_OUTCOMES,
     BOOKINGS,
     CONSOLE,
     DATABASE,
     HTTP_CLIENT,
+    INSIGHTS,
     LIVE_BUS,
     PROVIDER_CHANNELS,
     READINESS,
@@ -63,6 +67,7 @@ from vetrina.gateway.observability import metrics_handler, request_ids
 from vetrina.gateway.services import Services
 from vetrina.gateway.webhooks import routes as webhook_routes
 from vetrina.gateway.webhooks.providers import ProviderChannels
+from vetrina.insights.service import Insights, InsightsOptions
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 
@@ -119,6 +124,7 @@ def init_app(
     app.router.add_post("/api/inventory/stock", inventory_api.post_stock)
     bookings_web.add_routes(app)
     customers_api.add_routes(app)
+    insights_api.add_routes(app, settings)
     console_routes.add_routes(app)
     app.router.add_static("/static/", WEB_STATIC, follow_symlinks=False)
     webhook_routes.add_routes(app, channels)
@@ -225,6 +231,8 @@ def services_ctx(
         app[SERVICES] = Services(settings, db, http, rasa, inbox, processor, outbox, sio, memory)
         bookings = Bookings(db, BookingOptions.from_settings(settings))
         app[BOOKINGS] = bookings
+        app[INSIGHTS] = Insights(db, InsightsOptions.from_settings(settings))
+        app[BOOKING_OUTCOMES] = BookingOutcomes(db)
         redis_counter = RedisFailureCounter(settings.redis_url) if settings.redis_url else None
         counter: FailureCounter = redis_counter or SqlFailureCounter(db)
         app[CONSOLE] = Console(
@@ -258,6 +266,7 @@ async def workers_ctx(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(
             listen_for_outbound(services.db, services.outbox.wake), name="outbox-listener"
         ),
+        asyncio.create_task(insights_api.refresh_worker(app[INSIGHTS]), name="insights"),
     ]
     readiness = app[READINESS]
     if readiness is not None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from vetrina.insights.attribution import AttributionOptions
 from vetrina.insights.kpis import KpiQuery, kpis
@@ -14,11 +14,32 @@ from vetrina.insights.rollups import RefreshReport, full_recompute, refresh
 from vetrina.storage.database import Database
 
 
+class InsightsSettings(Protocol):
+    """What :meth:`InsightsOptions.from_settings` reads (``vetrina.settings.Settings``)."""
+
+    attribution_chat_hours: int
+    attribution_booking_hours: int
+    attribution_consultant_days: int
+    phone_region: str
+
+
 @dataclass(frozen=True)
 class InsightsOptions:
     attribution: AttributionOptions = field(default_factory=AttributionOptions)
     # Region for phone numbers written without a country code (``phonenumbers``).
     phone_region: str = "IT"
+
+    @classmethod
+    def from_settings(cls, settings: InsightsSettings) -> InsightsOptions:
+        """The windows and phone region of the settings (the domain reads no settings)."""
+        return cls(
+            attribution=AttributionOptions(
+                conversation_window=timedelta(hours=settings.attribution_chat_hours),
+                booking_window=timedelta(hours=settings.attribution_booking_hours),
+                consultant_store_window=timedelta(days=settings.attribution_consultant_days),
+            ),
+            phone_region=settings.phone_region,
+        )
 
 
 class Insights:

@@ -23,6 +23,7 @@ Errors are ``{"error": {"code", "message", "details"}}``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -34,11 +35,15 @@ from typing import Any
 from aiohttp import web
 
 from vetrina.bookings.outcomes import BookingOutcomes, BookingUnknown, OutcomeConflict, WrongStore
+from vetrina.gateway.keys import BOOKING_OUTCOMES, INSIGHTS
 from vetrina.insights.kpis import FIELDS, GROUPS, KpiError, KpiQuery, period, to_csv
 from vetrina.insights.orders import MAX_BATCH
 from vetrina.insights.service import Insights
+from vetrina.settings import Settings
 
 log = logging.getLogger(__name__)
+
+REFRESH_INTERVAL = 60.0  # seconds between rounds of incremental attribution and rollups
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # 1,000 generous orders fit in a fraction of this
 
@@ -406,3 +411,32 @@ OPENAPI_SCHEMAS: dict[str, Any] = {
         },
     }
 }
+
+
+def add_routes(app: web.Application, settings: Settings) -> None:
+    """Orders, KPIs and check-in, each behind its own bearer token (off while unset)."""
+    app.router.add_routes(
+        routes(
+            lambda request: request.app[INSIGHTS],
+            orders_token=settings.orders_token,
+            kpi_access=bearer_access(settings.insights_token),
+        )
+    )
+    app.router.add_routes(
+        booking_routes(
+            lambda request: request.app[BOOKING_OUTCOMES], checkin_token=settings.checkin_token
+        )
+    )
+
+
+async def refresh_worker(insights: Insights, *, interval: float = REFRESH_INTERVAL) -> None:
+    """Keep attribution and the rollups current: what changed since the last round
+    (messages, handoffs, stock checks, links, merges, bookings) is attributed again. An
+    ingest attributes its own orders at once; this catches everything else. It holds a
+    lock, so several gateway instances may all run it."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await insights.refresh()
+        except Exception:  # the next round retries; the dirty keys are still stored
+            log.exception("insights refresh round failed")

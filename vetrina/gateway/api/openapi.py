@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from vetrina.customers.models import IDENTITY_CHANNELS
+from vetrina.gateway.api.insights import OPENAPI_PATHS as INSIGHTS_PATHS
+from vetrina.gateway.api.insights import OPENAPI_SCHEMAS as INSIGHTS_SCHEMAS
 from vetrina.customers.profile import MAX_PAGE
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -332,3 +334,7 @@ OPENAPI: dict[str, Any] = {
         },
     },
 }
+
+# Orders, KPIs and check-in (vetrina.gateway.api.insights) are described in the same document.
+OPENAPI["paths"].update(INSIGHTS_PATHS)
+OPENAPI["components"]["schemas"].update(INSIGHTS_SCHEMAS)
