@@ -62,8 +62,9 @@ VERIFY_REPLIES = {
 
 
 def link_options() -> LinkOptions:
-    """How long a code lives, from the injected runtime's settings."""
-    return LinkOptions(ttl=get_runtime().link_code_ttl)
+    """How long a code lives and the phone region, from the injected runtime's settings."""
+    runtime = get_runtime()
+    return LinkOptions(ttl=runtime.link_code_ttl, phone_region=runtime.settings.phone_region)
 
 
 class ActionLinkChannel(Action):
