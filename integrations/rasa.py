@@ -64,7 +64,9 @@ def replies_in_tracker(events: list[dict[str, Any]], message_id: int) -> list[Bo
 
 
 class RasaAssistant:
-    def __init__(self, client: httpx.AsyncClient, base_url: str, token: str, timeout: float) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, token: str, timeout: float
+    ) -> None:
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._token = token

@@ -33,7 +33,9 @@ log = logging.getLogger(__name__)
 class RasaTracker:
     """The :class:`vetrina.conversations.handoff.AssistantTracker` of a Rasa server."""
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str, token: str, timeout: float) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, token: str, timeout: float
+    ) -> None:
         self._client = client
         self._base_url = base_url.rstrip("/")
         self._token = token

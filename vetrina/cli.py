@@ -102,7 +102,9 @@ def _run_import(kind: str, file: Path, skip_invalid: bool) -> None:
     if not report.applied:
         typer.secho(report.summary(), fg=typer.colors.RED, err=True)
         if report.records and not skip_invalid:
-            typer.echo("Fix the file, or pass --skip-invalid to import the valid records.", err=True)
+            typer.echo(
+                "Fix the file, or pass --skip-invalid to import the valid records.", err=True
+            )
         raise typer.Exit(1)
     typer.echo(report.summary())
 
@@ -149,7 +151,9 @@ def demo(seed: int = typer.Option(42, help="Same seed, same data.")) -> None:
     )
 
 
-consultant_app = typer.Typer(help="Consultant accounts of the console (/console).", no_args_is_help=True)
+consultant_app = typer.Typer(
+    help="Consultant accounts of the console (/console).", no_args_is_help=True
+)
 app.add_typer(consultant_app, name="consultant")
 
 
@@ -157,7 +161,9 @@ app.add_typer(consultant_app, name="consultant")
 def consultant_create(
     email: str = typer.Option(..., help="Login email."),
     name: str = typer.Option(..., help="Name shown to colleagues and customers."),
-    store: list[str] = typer.Option([], "--store", help="Store code served (repeat for several)."),
+    store: list[str] = typer.Option(  # noqa: B008  (typer reads its options from defaults)
+        [], "--store", help="Store code served (repeat for several)."
+    ),
     admin: bool = typer.Option(False, "--admin", help="Admin: sees every store, merges customers."),
     password_stdin: bool = typer.Option(
         False, "--password-stdin", help="Read the password from standard input (scripts)."
@@ -241,7 +247,7 @@ def _customer_job(job: Any) -> Any:
 @customer_app.command("export")
 def customer_export(
     customer_id: str,
-    output: Path = EXPORT_OUTPUT,
+    output: Path | None = EXPORT_OUTPUT,
 ) -> None:
     """Everything held about a customer (and customers merged into it), as JSON."""
     import json

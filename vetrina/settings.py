@@ -367,10 +367,7 @@ class Settings:
             tracker_store_url=(env.get("RASA_TRACKER_STORE_URL") or "").strip()
             or default_tracker_store_url(),
             link_code_minutes=_int(env, "VETRINA_LINK_CODE_MINUTES", 10, minimum=1),
-            consultant_hours=(
-                env["VETRINA_CONSULTANT_HOURS"] if "VETRINA_CONSULTANT_HOURS" in env
-                else "mon-sat 09:00-20:00"
-            ).strip(),
+            consultant_hours=env.get("VETRINA_CONSULTANT_HOURS", "mon-sat 09:00-20:00").strip(),
             consultant_timezone=(env.get("VETRINA_CONSULTANT_TIMEZONE") or "Europe/Rome").strip(),
             handoff_minutes_per_customer=_float(env, "VETRINA_HANDOFF_MINUTES_PER_CUSTOMER", 3.0),
             console_secure_cookies=_bool(

@@ -87,7 +87,10 @@ class Simulator:
             number if number.startswith("+") else f"+{number}",
             _clean(data.get("text")),
             profile_name=_clean(data.get("name"), 100) or None,
-            media=[(media_url, _clean(data.get("media_type"), 60) or "image/jpeg")] if media_url else None,
+            media=(
+                [(media_url, _clean(data.get("media_type"), 60) or "image/jpeg")]
+                if media_url else None
+            ),
             latitude=latitude if longitude is not None else None,
             longitude=longitude if latitude is not None else None,
             label=_clean(data.get("label"), 100) or None,
@@ -130,10 +133,11 @@ class Simulator:
                     "template": m.content_sid, "variables": m.content_variables,
                 })
         elif channel == "instagram" and self._meta is not None:
-            for m in self._meta.sent_to(user):
+            for event in self._meta.sent_to(user):
                 items.append({
-                    "id": m["mid"], "text": m["text"], "quick_replies": m["quick_replies"],
-                    "attachment": m["attachment"], "tag": m["tag"],
+                    "id": event["mid"], "text": event["text"],
+                    "quick_replies": event["quick_replies"],
+                    "attachment": event["attachment"], "tag": event["tag"],
                 })
         else:
             raise web.HTTPBadRequest(text="channel: whatsapp or instagram (simulated)")

@@ -26,7 +26,7 @@ from vetrina.storage.database import Database
 from vetrina.storage.secrets import GatewaySecret
 
 _FORMAT = re.compile(r"^[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{22}$")
-SECRET_NAME = "web_session"
+SECRET_NAME = "web_session"  # noqa: S105  (the name of the stored secret, not a secret)
 
 
 def _b64(raw: bytes) -> str:

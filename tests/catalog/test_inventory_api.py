@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from tests.fakes import FakeAssistant
 from vetrina.catalog.models import OnlineStock, Store, StoreStock, Variant
-from vetrina.gateway.app import init_app
 from vetrina.gateway.api.inventory import MAX_BATCH
+from vetrina.gateway.app import init_app
 from vetrina.settings import Settings, SettingsError
 from vetrina.storage.database import Database
 

@@ -16,8 +16,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from tests.conftest import free_port
 from tests.customers.helpers import make_customer, say, stock_check
 from tests.fakes import FakeAssistant
-from vetrina.gateway.app import init_app
 from vetrina.gateway.api.openapi import OPENAPI
+from vetrina.gateway.app import init_app
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 

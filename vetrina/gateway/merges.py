@@ -9,7 +9,6 @@ from __future__ import annotations
 from vetrina.customers.merging import MergeRecord
 
 
-
 def merge_json(record: MergeRecord, memory: str | None = None) -> dict[str, object]:
     """A merge as the API and the console show it."""
     body: dict[str, object] = {

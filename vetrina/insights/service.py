@@ -17,10 +17,14 @@ from vetrina.storage.database import Database
 class InsightsSettings(Protocol):
     """What :meth:`InsightsOptions.from_settings` reads (``vetrina.settings.Settings``)."""
 
-    attribution_chat_hours: int
-    attribution_booking_hours: int
-    attribution_consultant_days: int
-    phone_region: str
+    @property
+    def attribution_chat_hours(self) -> int: ...
+    @property
+    def attribution_booking_hours(self) -> int: ...
+    @property
+    def attribution_consultant_days(self) -> int: ...
+    @property
+    def phone_region(self) -> str: ...
 
 
 @dataclass(frozen=True)

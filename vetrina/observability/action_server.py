@@ -44,7 +44,7 @@ def install_message_ids() -> None:
             return await original(self, action_call)
 
     run_with_id._vetrina = True  # type: ignore[attr-defined]
-    ActionExecutor.run = run_with_id  # type: ignore[method-assign]
+    ActionExecutor.run = run_with_id
 
 
 def main() -> None:

@@ -70,7 +70,9 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = True, process: str = "gateway") -> None:
+def configure_logging(
+    level: str = "INFO", *, json_lines: bool = True, process: str = "gateway"
+) -> None:
     """Set up the root logger once per process (``vetrina serve``, the action server)."""
     handler = logging.StreamHandler(sys.stderr)
     if json_lines:

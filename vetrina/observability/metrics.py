@@ -8,10 +8,12 @@ counters; sum them across instances in Prometheus (``sum by (channel) (rate(...)
 ==========================================  ==========================================
 ``vetrina_messages_in_total{channel}``      customer messages stored (duplicates not counted)
 ``vetrina_messages_out_total{channel}``     messages delivered to a channel
-``vetrina_delivery_failures_total{channel,kind}``  failed deliveries: ``transient`` (retried), ``final``, ``held``
+``vetrina_delivery_failures_total{channel,kind}``  failed deliveries: ``transient``
+                                            (retried), ``final``, ``held``
 ``vetrina_rasa_latency_seconds``            time for Rasa to answer one turn (histogram)
 ``vetrina_rasa_unavailable_total``          turns postponed because Rasa was down or slow
-``vetrina_queue_depth{queue}``              ``inbound`` messages waiting for the assistant, ``outbound`` waiting for delivery
+``vetrina_queue_depth{queue}``              ``inbound`` messages waiting for the assistant,
+                                            ``outbound`` waiting for delivery
 ``vetrina_handoff_queue_length``            conversations waiting for a consultant
 ``vetrina_handoff_wait_seconds``            how long the oldest waiting conversation has waited
 ==========================================  ==========================================

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from vetrina.customers.models import IDENTITY_CHANNELS
+from vetrina.customers.profile import MAX_PAGE
 from vetrina.gateway.api.insights import OPENAPI_PATHS as INSIGHTS_PATHS
 from vetrina.gateway.api.insights import OPENAPI_SCHEMAS as INSIGHTS_SCHEMAS
-from vetrina.customers.profile import MAX_PAGE
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
