@@ -18,6 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+# Every package that keeps rows per customer registers them when imported; linking
+# merges customers here, and a merge must see every such table (customers/registry.py).
+import vetrina.insights  # noqa: F401
 from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.catalog.availability import SqlInventory
 from vetrina.catalog.resolver_cache import ResolverCache

@@ -218,7 +218,8 @@ def _customer_job(job: Any) -> Any:
     # Issue 15: each package keeping customer rows registers them when imported
     # (vetrina/customers/registry.py); export and erasure must see every one.
     import vetrina.bookings
-    import vetrina.conversations  # noqa: F401
+    import vetrina.conversations
+    import vetrina.insights  # noqa: F401
     from integrations.rasa import RasaMemory
     from vetrina.storage.database import Database
 

@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
+from channels.web.session_ids import SessionIds
 from tests.conftest import free_port
 from tests.console.fakes import FakeTracker
 from tests.e2e.test_widget_browser import browser  # noqa: F401 (session fixture)
@@ -64,7 +65,8 @@ async def _queue_request(running: Running, session_id: str) -> None:
     """What action_request_consultant does (here without Rasa)."""
     db = running.app[SERVICES].db
     async with db.sessions() as session:
-        customer_id = await find_customer_id(session, "web", session_id)
+        # The widget holds the signed id; the server keeps only its public part.
+        customer_id = await find_customer_id(session, "web", SessionIds.public(session_id))
     assert customer_id is not None
     await request_consultant(
         db, customer_id, reason=Reason.CUSTOMER_ASKED, actor=CUSTOMER,

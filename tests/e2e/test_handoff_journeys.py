@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from channels.web.session_ids import SessionIds
 from tests.e2e.test_widget_browser import browser  # noqa: F401 (session fixture)
 from tests.stack_fixtures import Gateway
 from vetrina.conversations import handoff
@@ -242,7 +243,9 @@ async def test_asking_for_a_person_in_natural_words(gateway: Gateway) -> None:
         async with gateway.services.db.sessions() as session:
             from vetrina.customers.identities import find_customer_id
 
-            customer_id = await find_customer_id(session, "web", customer.session_id or "")
+            customer_id = await find_customer_id(
+                session, "web", SessionIds.public(customer.session_id or "")
+            )
         assert customer_id is not None
         state = await _wait_state(gateway, customer_id, "waiting", timeout=5)
         assert state.reason == "customer_asked"
@@ -260,7 +263,9 @@ async def test_two_misunderstandings_in_a_row_bring_a_person(gateway: Gateway) -
     try:
         first = " ".join(r.get("text", "") for r in await customer.say("qwfp arst zxcv"))
         async with gateway.services.db.sessions() as session:
-            customer_id = await find_customer_id(session, "web", customer.session_id or "")
+            customer_id = await find_customer_id(
+                session, "web", SessionIds.public(customer.session_id or "")
+            )
         assert customer_id is not None
         state = await handoff.conversation_of_customer(gateway.services.db, customer_id)
         assert state is not None and state.status == "bot", first

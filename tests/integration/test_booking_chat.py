@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from channels.web.session_ids import SessionIds
 from tests.bookings.conftest import set_stock
 from tests.chat_client import WebCustomer, buttons, texts
 from tests.stack_fixtures import Gateway
@@ -144,7 +145,9 @@ def day_words(day: date, language: str) -> str:
 
 async def customer_id(gateway: Gateway, customer: WebCustomer) -> str:
     async with gateway.services.db.sessions() as session:
-        found = await find_customer_id(session, "web", customer.session_id or "")
+        found = await find_customer_id(
+            session, "web", SessionIds.public(customer.session_id or "")
+        )
     assert found is not None
     return found
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import func, select
 
+from channels.web.session_ids import SessionIds
 from tests.chat_client import WebCustomer, buttons, texts
 from tests.stack_fixtures import Gateway
 from vetrina.catalog.availability import Status, status_for
@@ -80,7 +81,9 @@ async def price_text(gateway: Gateway, sku: str, language: str) -> str:
 
 async def customer_of(gateway: Gateway, customer: WebCustomer) -> str:
     async with gateway.services.db.sessions() as session:
-        found = await find_customer_id(session, "web", customer.session_id or "")
+        found = await find_customer_id(
+            session, "web", SessionIds.public(customer.session_id or "")
+        )
     assert found is not None
     return found
 
