@@ -117,14 +117,14 @@ def stored_replies(database: Path, texts: list[str]) -> int | None:
     """How many bot replies are stored for these messages, once all are processed."""
     with sqlite3.connect(database) as conn:
         rows = conn.execute(
-            f"SELECT id, status FROM messages WHERE direction = 'in' "  # noqa: S608
+            f"SELECT id, status FROM messages WHERE direction = 'in' "
             f"AND text IN ({','.join('?' * len(texts))})", texts,
         ).fetchall()
         if len(rows) < len(texts) or any(status != "processed" for _, status in rows):
             return None
         ids = [row[0] for row in rows]
         return int(conn.execute(
-            f"SELECT COUNT(*) FROM messages WHERE direction = 'out' "  # noqa: S608
+            f"SELECT COUNT(*) FROM messages WHERE direction = 'out' "
             f"AND in_reply_to_id IN ({','.join('?' * len(ids))})", ids,
         ).fetchone()[0])
 
@@ -145,9 +145,13 @@ async def collect(
         left = deadline - time.monotonic()
         assert left > 0, f"{len(replies)} replies received, {expected} stored for {texts}"
         try:
-            replies.append(await customer.next("bot_uttered", min(left, 1.0)))
+            reply = await customer.next("bot_uttered", min(left, 1.0))
         except asyncio.TimeoutError:
             continue
+        # Delivery to the screen is at least once: a reply not yet confirmed is sent
+        # again with the same id, and a client shows each id once (as the widget does).
+        if all(reply.get("id") != seen.get("id") for seen in replies):
+            replies.append(reply)
 
 
 async def test_each_process_killed_is_restarted_and_every_message_answered_once(
