@@ -113,8 +113,8 @@ def answers(database: Path) -> dict[str, list[str]]:
     return found
 
 
-def stored_replies(database: Path, texts: list[str]) -> int | None:
-    """How many bot replies are stored for these messages, once all are processed."""
+def reply_ids(database: Path, texts: list[str]) -> set[int] | None:
+    """The ids of the bot replies stored for these messages, once all are processed."""
     with sqlite3.connect(database) as conn:
         rows = conn.execute(
             f"SELECT id, status FROM messages WHERE direction = 'in' "
@@ -123,35 +123,37 @@ def stored_replies(database: Path, texts: list[str]) -> int | None:
         if len(rows) < len(texts) or any(status != "processed" for _, status in rows):
             return None
         ids = [row[0] for row in rows]
-        return int(conn.execute(
-            f"SELECT COUNT(*) FROM messages WHERE direction = 'out' "
+        return {int(row[0]) for row in conn.execute(
+            f"SELECT id FROM messages WHERE direction = 'out' "
             f"AND in_reply_to_id IN ({','.join('?' * len(ids))})", ids,
-        ).fetchone()[0])
+        ).fetchall()}
 
 
 async def collect(
     customer: WebCustomer, database: Path, texts: list[str], timeout: float
 ) -> tuple[list[dict[str, Any]], float]:
-    """The bot messages answering ``texts``: waits until the database has them all
-    processed and the client has received as many replies as are stored. Returns them
-    and the monotonic time the first one arrived."""
+    """The bot messages answering ``texts``, each once, in the order they arrived, and the
+    monotonic time the first of them arrived. Delivery to the screen is at least once: a
+    reply not yet confirmed (an earlier one too, after a reconnect) comes again with the
+    same id, and a client shows each id once, as the widget does."""
     deadline = time.monotonic() + timeout
-    replies = [await customer.next("bot_uttered", timeout)]
-    first = time.monotonic()
+    frames: list[tuple[float, dict[str, Any]]] = []
     while True:
-        expected = await asyncio.to_thread(stored_replies, database, texts)
-        if expected is not None and len(replies) >= expected:
-            return replies, first
+        wanted = await asyncio.to_thread(reply_ids, database, texts)
+        if wanted:
+            mine: dict[int, tuple[float, dict[str, Any]]] = {}
+            for at, frame in frames:
+                if frame.get("id") in wanted:
+                    mine.setdefault(frame["id"], (at, frame))
+            if len(mine) == len(wanted):
+                arrived = sorted(mine.values(), key=lambda pair: pair[0])
+                return [frame for _, frame in arrived], arrived[0][0]
         left = deadline - time.monotonic()
-        assert left > 0, f"{len(replies)} replies received, {expected} stored for {texts}"
+        assert left > 0, f"{len(frames)} frames received, replies {wanted} stored for {texts}"
         try:
-            reply = await customer.next("bot_uttered", min(left, 1.0))
+            frames.append((time.monotonic(), await customer.next("bot_uttered", min(left, 1.0))))
         except asyncio.TimeoutError:
             continue
-        # Delivery to the screen is at least once: a reply not yet confirmed is sent
-        # again with the same id, and a client shows each id once (as the widget does).
-        if all(reply.get("id") != seen.get("id") for seen in replies):
-            replies.append(reply)
 
 
 async def test_each_process_killed_is_restarted_and_every_message_answered_once(
