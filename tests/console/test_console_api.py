@@ -79,6 +79,7 @@ async def desk(shop: Shop) -> AsyncIterator[Desk]:  # noqa: F811
     settings = Settings(
         database_url=shop.db.url, worker_poll_interval=0.2, rasa_url="http://127.0.0.1:9",
         consultant_hours="", api_token=SWEEP_TOKEN, inventory_token=SWEEP_TOKEN,
+        orders_token=SWEEP_TOKEN, checkin_token=SWEEP_TOKEN, insights_token=SWEEP_TOKEN,
     )
     assistant = FakeAssistant()
     memory = FakeTracker()
