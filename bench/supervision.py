@@ -27,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scripts.ports import free_port  # noqa: E402
 from scripts.prod import Supervisor, render_supervisord, supervisord_binary  # noqa: E402
 from scripts.stack import Keeper, Service  # noqa: E402
 
@@ -35,12 +36,6 @@ SERVE = (
     "h.HTTPServer(('127.0.0.1', {port}), h.BaseHTTPRequestHandler).serve_forever()"
 )
 NAMES = ("rasa", "actions", "gateway")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def services(var: Path, ports: dict[str, int]) -> list[Service]:

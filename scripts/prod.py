@@ -42,6 +42,7 @@ from typing import Any
 
 import httpx
 
+from scripts.ports import free_port
 from scripts.stack import (
     ROOT,
     VAR,
@@ -54,14 +55,6 @@ from scripts.stack import (
 )
 
 PYTHON = VENV_BIN / "python"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _as_postgres_user(command: list[str]) -> list[str]:
@@ -462,6 +455,16 @@ class Supervised(Service):
     @property
     def pid(self) -> int:
         return int(self._control().info(self.name).get("pid") or 0)
+
+    def failed(self) -> str | None:
+        """supervisord gave up on it (FATAL: it kept dying within ``startsecs``)."""
+        if self.supervisor is None:
+            return None
+        try:
+            state = self.supervisor.info(self.name).get("statename")
+        except (OSError, xmlrpc.client.Error):  # not a program of its own (rasa-proxy)
+            return None
+        return "failed to start (supervisord: FATAL)" if state == "FATAL" else None
 
 
 def _supervised(service: Service) -> Supervised:

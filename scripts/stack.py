@@ -103,21 +103,36 @@ class Service:
                 start_new_session=True,
             )
 
+    def failed(self) -> str | None:
+        """Why the service can no longer become ready (None while it may still)."""
+        if self.process is not None and self.process.poll() is not None:
+            return f"exited with code {self.process.returncode}"
+        return None
+
     def wait_ready(self, timeout: float) -> None:
+        """Poll ``ready_url``; a failure or a timeout raises with the log's tail (and the
+        machine's load), so a run that failed elsewhere still says why."""
         deadline = time.monotonic() + timeout
+        last = "no answer yet"
         while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
+            failure = self.failed()
+            if failure:
                 raise RuntimeError(
-                    f"{self.name} exited with code {self.process.returncode}; "
-                    f"see {self.log_path}:\n{tail(self.log_path)}"
+                    f"{self.name} {failure}; see {self.log_path}:\n{tail(self.log_path)}"
                 )
             try:
-                if httpx.get(self.ready_url, timeout=2).status_code == 200:
+                status = httpx.get(self.ready_url, timeout=2).status_code
+                if status == 200:
                     return
-            except httpx.HTTPError:
-                pass
+                last = f"HTTP {status}"
+            except httpx.HTTPError as error:
+                last = type(error).__name__
             time.sleep(0.3)
-        raise RuntimeError(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        raise RuntimeError(
+            f"{self.name} not ready after {timeout:.0f}s (last check: {last}; load average "
+            f"{load}); see {self.log_path}:\n{tail(self.log_path)}"
+        )
 
     def stop(self, kill: bool = False) -> None:
         if self.process is None or self.process.poll() is not None:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-
-pytest_plugins = ["tests.stack_fixtures"]
 import pytest_asyncio
 
+from scripts.ports import free_port as free_port  # tests import it from here
 from vetrina.storage.database import Database
 from vetrina.storage.migrate import upgrade_async
+
+pytest_plugins = ["tests.stack_fixtures"]
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -35,12 +35,6 @@ def skip_or_fail(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: required)")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _postgres_reachable() -> str | None:

@@ -294,6 +294,11 @@ async def test_a_killed_program_is_restarted_and_the_others_keep_running(
     log = (Path(control.config).parent / "log" / "supervisord.log").read_text()
     assert log.count("exited: broken (exit status 3; not expected)") == 3  # 1 + 2 retries
     assert "gave up: broken entered FATAL state, too many start retries" in log
+    broken = Supervised("broken", [], "http://127.0.0.1:9/", {}, Path("x"), supervisor=control)
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"broken failed to start \(supervisord: FATAL\)"):
+        broken.wait_ready(timeout=60)  # said at once, not after the whole timeout
+    assert time.monotonic() - started < 5
 
     victim.stop()  # a clean stop stays stopped until started again
     assert control.info("web-a")["statename"] == "STOPPED"
