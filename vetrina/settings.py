@@ -241,7 +241,10 @@ class Settings:
     action_server_url: str = "http://127.0.0.1:5055"
     default_language: str = "it"
     max_message_chars: int = 2000
-    worker_concurrency: int = 8
+    worker_concurrency: int = 16
+    # Turns Rasa gets at once: starts at 8, adapts to its latency within these bounds.
+    rasa_concurrency_min: int = 2
+    rasa_concurrency_max: int = 16
     worker_poll_interval: float = 1.0
     retry_base_delay: float = 1.0
     retry_max_delay: float = 60.0
@@ -333,6 +336,12 @@ class Settings:
         simulator = _bool(env, "VETRINA_SIMULATOR", environment == "development")
         if simulator and environment == "production":
             raise SettingsError("VETRINA_SIMULATOR cannot be on when VETRINA_ENV=production")
+        if _int(env, "VETRINA_RASA_CONCURRENCY_MIN", 2, 1) > _int(
+            env, "VETRINA_RASA_CONCURRENCY_MAX", 16, 1
+        ):
+            raise SettingsError(
+                "VETRINA_RASA_CONCURRENCY_MIN must not exceed VETRINA_RASA_CONCURRENCY_MAX"
+            )
         return cls(
             database_url=env.get("DATABASE_URL") or default_database_url(),
             host=host,
@@ -344,7 +353,9 @@ class Settings:
             action_server_url=(env.get("ACTION_SERVER_URL") or "http://127.0.0.1:5055").rstrip("/"),
             default_language=language,
             max_message_chars=_int(env, "VETRINA_MAX_MESSAGE_CHARS", 2000, minimum=1),
-            worker_concurrency=_int(env, "VETRINA_WORKER_CONCURRENCY", 8, minimum=1),
+            worker_concurrency=_int(env, "VETRINA_WORKER_CONCURRENCY", 16, minimum=1),
+            rasa_concurrency_min=_int(env, "VETRINA_RASA_CONCURRENCY_MIN", 2, minimum=1),
+            rasa_concurrency_max=_int(env, "VETRINA_RASA_CONCURRENCY_MAX", 16, minimum=1),
             worker_poll_interval=_float(env, "VETRINA_WORKER_POLL_INTERVAL", 1.0),
             retry_base_delay=_float(env, "VETRINA_RETRY_BASE_DELAY", 1.0),
             retry_max_delay=_float(env, "VETRINA_RETRY_MAX_DELAY", 60.0),

@@ -15,6 +15,7 @@ from vetrina.conversations.models import Message
 from vetrina.conversations.outbox import Outbox
 from vetrina.conversations.ports import BotReply, DeliveryError
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
+from vetrina.conversations.scheduling import LimitOptions
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -199,3 +200,37 @@ async def test_auto_reply_message_is_answered_by_its_notice_without_the_assistan
     assert reply.text.startswith("Thanks for mentioning us in your story")
     [inbound] = await messages(db, "in")
     assert inbound.status == "processed"
+
+
+async def test_a_fast_writer_keeps_no_slot_from_a_customer_who_wrote_later(db: Database) -> None:
+    """One assistant slot, one worker: Anna's 8 queued messages go one turn at a time,
+    and Bruno's single message (received after all of hers) is answered second, not
+    ninth; each customer's own order still holds."""
+    inbox = Inbox(db)
+    for i in range(8):
+        await inbox.receive(InboundMessage("web", "anna-session", f"anna {i}", f"a:{i}"))
+    await inbox.receive(InboundMessage("web", "bruno-session", "bruno 0", "b:0"))
+
+    class Slow(FakeAssistant):
+        async def reply(self, turn):  # type: ignore[no-untyped-def]
+            await asyncio.sleep(0.01)
+            return await super().reply(turn)
+
+    assistant = Slow()
+    sender = RecordingSender()
+    outbox = Outbox(db, {"web": sender}, backoff=Backoff(0.01, 0.02))
+
+    async def replies_stored(_customer_id: str) -> None:
+        await outbox.deliver_due()
+
+    one = ProcessingOptions(
+        concurrency=1, notice_after=5, backoff=Backoff(0.01, 0.02),
+        assistant=LimitOptions(initial=1, minimum=1, maximum=1),
+    )
+    processor = TurnProcessor(db, assistant, RecordingNotifier(), replies_stored, one)
+    await processor.drain()
+
+    asked = [t.text for t in assistant.calls]
+    assert asked.index("bruno 0") <= 1, asked
+    assert [text for text in asked if text.startswith("anna")] == [f"anna {i}" for i in range(8)]
+    assert processor.scheduler.busy == 0

@@ -34,6 +34,7 @@ from vetrina.conversations.ports import (
     CustomerNotifier,
     Turn,
 )
+from vetrina.conversations.scheduling import AdaptiveLimit, LimitOptions, TurnScheduler
 from vetrina.conversations.writing import pending_outbound
 from vetrina.customers.models import Customer
 from vetrina.observability.logs import working_on
@@ -51,7 +52,11 @@ AUTO_REPLIES = frozenset({"story_mention"})
 
 @dataclass(frozen=True)
 class ProcessingOptions:
-    concurrency: int = 8
+    # Customers worked on at once (on PostgreSQL each holds a connection for its order
+    # lock). Each gets one turn, then goes to the back of the line.
+    concurrency: int = 16
+    # Turns the assistant gets at once: adapted to its latency (scheduling.py).
+    assistant: LimitOptions = field(default_factory=LimitOptions)
     poll_interval: float = 1.0
     notice_after: float = 4.0
     default_language: str = "it"
@@ -59,7 +64,8 @@ class ProcessingOptions:
 
 
 class TurnProcessor:
-    """Runs turns for every customer with due messages; one customer at a time each."""
+    """Runs turns for every customer with due messages, one turn at a time per customer
+    and in order; customers take turns, and the assistant's slots go oldest turn first."""
 
     def __init__(
         self,
@@ -83,7 +89,8 @@ class TurnProcessor:
         self._wake = asyncio.Event()
         self._active: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(options.concurrency)
+        self._workers = asyncio.Semaphore(options.concurrency)
+        self.scheduler = TurnScheduler(AdaptiveLimit(options.assistant))
         self._notified: set[int] = set()
 
     def wake(self) -> None:
@@ -145,15 +152,18 @@ class TurnProcessor:
         task.add_done_callback(self._tasks.discard)
 
     async def _guarded(self, customer_id: str) -> None:
+        more = False
         try:
-            async with self._slots:
-                await self.process_customer(customer_id)
+            async with self._workers:
+                more = await self.process_customer(customer_id)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("processing customer %s failed", customer_id)
         finally:
             self._active.discard(customer_id)
+        if more:  # the back of the line: a customer who writes fast holds no worker
+            self._start(customer_id)
 
     async def _due_customers(self) -> list[str]:
         async with self._db.sessions() as session:
@@ -169,37 +179,40 @@ class TurnProcessor:
             )
             return [row[0] for row in rows]
 
-    async def process_customer(self, customer_id: str) -> None:
-        """Answer the customer's pending messages oldest first; stop at the first failure.
+    async def process_customer(self, customer_id: str) -> bool:
+        """Answer the customer's oldest pending message; ``True`` if it may have more.
 
         Only while holding the customer's lock: another gateway instance sharing the
         database skips this customer meanwhile, so order and single answers hold there too.
         """
         async with self._db.locks.hold("turns", customer_id) as held:
             if held:
-                await self._process_held(customer_id)
+                return await self._process_held(customer_id)
+        return False
 
-    async def _process_held(self, customer_id: str) -> None:
-        while True:
-            claimed = await self._claim_oldest(customer_id)
-            if claimed is None:
-                return
-            turn, may_have_reached = claimed
-            with working_on(turn.message_id):
-                try:
-                    replies = self._auto_reply(turn)
-                    if replies is None and self._desk is not None and await self._desk.take(turn):
-                        replies = []  # a consultant answers; the assistant stays silent
-                    if replies is None and may_have_reached:
-                        replies = await self._assistant.replies_already_given(turn)
-                    if replies is None:
-                        replies = await self._ask(turn)
-                except AssistantUnavailable as error:
-                    await self._postpone(turn, str(error))
-                    return
-                await self._store_replies(turn, replies)
-                log.info("turn answered with %s replies", len(replies))
-            await self._on_replies_stored(customer_id)
+    async def _process_held(self, customer_id: str) -> bool:
+        claimed = await self._claim_oldest(customer_id)
+        if claimed is None:
+            return False
+        turn, may_have_reached = claimed
+        with working_on(turn.message_id):
+            try:
+                replies = self._auto_reply(turn)
+                if replies is None and self._desk is not None and await self._desk.take(turn):
+                    replies = []  # a consultant answers; the assistant stays silent
+                if replies is None:
+                    async with self.scheduler.slot(turn.message_id):  # oldest turn first
+                        if may_have_reached:
+                            replies = await self._assistant.replies_already_given(turn)
+                        if replies is None:
+                            replies = await self._ask(turn)
+            except AssistantUnavailable as error:
+                await self._postpone(turn, str(error))
+                return False  # stop at the first failure: the backoff decides when
+            await self._store_replies(turn, replies)
+            log.info("turn answered with %s replies", len(replies))
+        await self._on_replies_stored(customer_id)
+        return True
 
     async def _claim_oldest(self, customer_id: str) -> tuple[Turn, bool] | None:
         async with self._db.transaction() as session:

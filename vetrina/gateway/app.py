@@ -33,6 +33,7 @@ from vetrina.conversations.outbox_notify import listen_for_outbound
 from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
 from vetrina.conversations.readiness import ReadinessWatch
+from vetrina.conversations.scheduling import LimitOptions
 from vetrina.customers.linking import ShopLogin
 from vetrina.gateway import bookings_web
 from vetrina.gateway.api import customers as customers_api
@@ -209,6 +210,9 @@ def services_ctx(
             replies_stored,
             ProcessingOptions(
                 concurrency=settings.worker_concurrency,
+                assistant=LimitOptions.between(
+                    settings.rasa_concurrency_min, settings.rasa_concurrency_max
+                ),
                 poll_interval=settings.worker_poll_interval,
                 notice_after=settings.delayed_notice_after,
                 default_language=settings.default_language,
