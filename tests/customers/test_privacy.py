@@ -9,13 +9,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-from sqlalchemy import func, inspect, select, text
+import pytest
+from sqlalchemy import func, inspect, select, text, update
+from sqlalchemy.engine import make_url
 
 from integrations.rasa import RasaMemory
 from tests.customers.helpers import make_customer, say, stock_check
+from vetrina.conversations.models import Message
 from vetrina.customers.linking import check_link_code, request_link_code
 from vetrina.customers.merging import merge_customers
-from vetrina.customers.models import Customer, Erasure
+from vetrina.customers.models import Customer, Erasure, LinkCode
 from vetrina.customers.privacy import erase_customer, export_customer
 from vetrina.customers.profile import record_consent
 from vetrina.storage.database import Database
@@ -139,3 +142,86 @@ async def test_erasure_leaves_nothing_personal_in_either_database(
     assert erasure.counts["interactions"]["stock_check"] == 1
     assert tombstone.erased_at is not None and tombstone.display_name is None
     await store.dispose()
+
+
+# --- what was created on the customer's behalf (issue 17, attack 4) ------------------
+
+CODE = "739146"  # the code the link request sends (pinned: it is searched for as bytes)
+OTHER_PHONE = "+393471112233"  # a number that already has its own customer
+
+
+def sqlite_files(db: Database) -> list[Path]:
+    """The database file and its write-ahead log (which may be empty or absent)."""
+    path = Path(str(make_url(db.url).database))
+    return [path, path.with_name(path.name + "-wal")]
+
+
+def raw_bytes(db: Database) -> bytes:
+    return b"".join(p.read_bytes() for p in sqlite_files(db) if p.exists())
+
+
+async def test_erasure_removes_what_her_link_requests_left_and_the_wal(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """She asked for a code to her number and never typed it: the number's stub customer
+    (phone in ``channel_identities``), the queued code (held: outside the window) and the
+    link-code row go with her; a code she had sent to someone else's number goes from that
+    customer's conversation, the rest of which stays. On SQLite neither the database file
+    nor its WAL keeps a byte of it."""
+    monkeypatch.setattr("vetrina.customers.linking.secrets.randbelow", lambda _n: int(CODE))
+    web = await make_customer(db, "web", "session-priv-2", name=NAME, seen=T0)
+    await say(db, web, "web", f"{SECRET_TEXT}, il mio numero è {PHONE}", T0)
+    other = await make_customer(db, "whatsapp", OTHER_PHONE, seen=T0)
+    await say(db, other, "whatsapp", "hello there", T0)
+    async with db.transaction() as session:
+        await request_link_code(session, web, OTHER_PHONE, now=T0 + timedelta(minutes=1))
+        await request_link_code(session, web, PHONE, now=T0 + timedelta(minutes=2))
+        # The outbox could not send it (no template approved yet): held for a person.
+        await session.execute(
+            update(Message).where(Message.text.contains(CODE), Message.customer_id != other)
+            .values(status="held", last_error="outside the 24-hour window")
+        )
+    before = await all_text(db)
+    for secret in (PHONE, CODE, NAME, SECRET_TEXT, OTHER_PHONE):
+        assert secret in before
+    if db.is_sqlite:
+        assert PHONE.encode() in raw_bytes(db) and CODE.encode() in raw_bytes(db)
+
+    report = await erase_customer(db, web)
+
+    after = await all_text(db)
+    for secret in (PHONE, CODE, NAME, SECRET_TEXT):
+        assert secret not in after, secret
+    assert OTHER_PHONE in after and "hello there" in after  # the other customer stays
+    assert report.counts["on_behalf"] == {"customers": 1, "notices": 2}
+    async with db.sessions() as session:
+        others = (await session.scalars(select(Message).where(Message.customer_id == other)))
+        assert [m.text for m in others] == ["hello there"]
+        assert await session.scalar(select(func.count()).select_from(LinkCode)) == 0
+    if db.is_sqlite:
+        wal = sqlite_files(db)[1]
+        assert not wal.exists() or wal.stat().st_size == 0  # checkpointed (TRUNCATE)
+        data = raw_bytes(db)
+        for secret in (PHONE, CODE, NAME, SECRET_TEXT):
+            assert secret.encode() not in data, secret
+        assert OTHER_PHONE.encode() in data
+
+
+async def test_a_stub_someone_else_also_asked_for_stays_without_her_code(db: Database) -> None:
+    """Another customer asked for a code to the same number: the stub carries their code
+    too, so it stays; only hers is deleted."""
+    web = await make_customer(db, "web", "session-priv-3", seen=T0)
+    neighbour = await make_customer(db, "web", "session-priv-4", seen=T0)
+    async with db.transaction() as session:
+        hers = await request_link_code(session, web, PHONE, now=T0)
+        theirs = await request_link_code(session, neighbour, PHONE, now=T0 + timedelta(minutes=1))
+
+    report = await erase_customer(db, web)
+
+    assert report.counts["on_behalf"] == {"customers": 0, "notices": 1}
+    async with db.sessions() as session:
+        texts = (await session.scalars(
+            select(Message.text).where(Message.channel == "whatsapp")
+        )).all()
+    assert len(texts) == 1 and theirs.code in texts[0] and hers.code not in texts[0]
+    assert PHONE in await all_text(db)

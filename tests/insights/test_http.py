@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from tests.insights.world import T0, World, sale
 from vetrina.gateway.api.insights import KpiAccess, bearer_access, routes
+from vetrina.gateway.http import errors
 from vetrina.insights.models import Order
 
 TOKEN = "orders-token-0123456789"
@@ -29,7 +30,7 @@ async def _client(world: World, token: str = TOKEN) -> TestClient:
             return KpiAccess(frozenset({"MI"}))
         return await reports(request)
 
-    app = web.Application()
+    app = web.Application(middlewares=[errors])  # the gateway's: ApiError → the one shape
     app.router.add_routes(routes(lambda _request: world.insights, orders_token=token, kpi_access=access))
     client = TestClient(TestServer(app))
     await client.start_server()
@@ -76,20 +77,23 @@ async def test_bad_records_are_all_listed_and_nothing_is_applied(
     )
     assert status == 422
     assert body["error"]["code"] == "invalid_records"
-    assert body["error"]["details"] == [
+    assert body["error"]["details"] == {"errors": [
         {"index": 1, "order_id": "S-2", "reason": "lines[1].sku: unknown SKU 'NOPE'"},
         {
             "index": 2,
             "order_id": "S-3",
             "reason": "total: 1.00 does not add up to the lines (100.00)",
         },
-    ]
+    ]}
     assert await stored(world) == 0
 
 
 async def test_tokens_sizes_and_bodies(client: TestClient, world: World) -> None:
     status, body = await post(client, [], headers={"Authorization": "Bearer wrong"})
     assert (status, body["error"]["code"]) == (401, "unauthorised")
+    assert body["error"]["details"] == {}  # the API's one shape: details is an object
+    refused = await client.post("/api/orders", json=[], headers={"Authorization": "Bearer wrong"})
+    assert refused.headers["WWW-Authenticate"] == 'Bearer realm="orders"'
     status, body = await post(client, [], headers=None)
     assert status == 401
     status, body = await post(client, [sale(f"S-{n}", T0) for n in range(1001)])

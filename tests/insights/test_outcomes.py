@@ -168,10 +168,11 @@ async def test_check_in_endpoint(shop: Shop) -> None:
     from aiohttp.test_utils import TestClient, TestServer
 
     from vetrina.gateway.api.insights import booking_routes
+    from vetrina.gateway.http import errors
 
     code = await booked(shop)
     outcomes = BookingOutcomes(shop.db)
-    app = web.Application()
+    app = web.Application(middlewares=[errors])
     app.router.add_routes(
         booking_routes(lambda _request: outcomes, checkin_token="till-token-123456")
     )

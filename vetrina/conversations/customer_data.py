@@ -10,15 +10,15 @@ they came from.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select, update
+from sqlalchemy import Select, delete, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.conversations.handoff import HandoffTransition
-from vetrina.conversations.models import Author, Conversation, Message
+from vetrina.conversations.models import Author, Conversation, Direction, Message
 from vetrina.conversations.writing import conversation_for, pending_outbound
 from vetrina.customers.merging import chunks
 from vetrina.customers.registry import (
@@ -28,6 +28,7 @@ from vetrina.customers.registry import (
     register_outbox,
     table_of,
 )
+from vetrina.storage.database import affected
 
 
 async def move_messages(
@@ -129,6 +130,35 @@ async def queue_notice(
     )
 
 
+async def erase_notices(
+    session: AsyncSession,
+    customer_ids: Sequence[str],
+    match: Callable[[Mapping[str, Any]], bool],
+) -> int:
+    """Delete the messages Vetrina itself queued to ``customer_ids`` (see
+    :func:`queue_notice`) whose payload ``match`` picks, in whatever state they are
+    (pending, held, sent): an erasure's, when they were queued on the erased one's behalf."""
+    rows = (
+        await session.execute(
+            select(Message.id, Message.payload).where(
+                Message.customer_id.in_(customer_ids),
+                Message.direction == Direction.OUT.value,
+                Message.author == Author.SYSTEM.value,
+            )
+        )
+    ).all()
+    ids = [row.id for row in rows if match(row.payload or {})]
+    deleted = 0
+    for chunk in chunks(ids):
+        deleted += affected(
+            await session.execute(
+                delete(Message).where(Message.id.in_(chunk))
+                .execution_options(synchronize_session=False)
+            )
+        )
+    return deleted
+
+
 def register() -> None:
     register_customer_data(
         CustomerData(
@@ -138,6 +168,7 @@ def register() -> None:
             move=move_messages,
             move_back=move_messages_back,
             counts=counts,
+            erase_notices=erase_notices,
             timeline=(TimelineSource("message", timeline_rows, timeline_entries),),
         )
     )

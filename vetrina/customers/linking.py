@@ -114,6 +114,11 @@ def _hash(customer_id: str, code: str) -> str:
     return hashlib.sha256(f"{customer_id}:{code}".encode()).hexdigest()
 
 
+def code_hash(customer_id: str, code: str) -> str:
+    """What a ``link_codes`` row keeps of a code: erasure finds the queued code with it."""
+    return _hash(customer_id, code)
+
+
 async def _identity(
     session: AsyncSession, channel: str, external_id: str
 ) -> ChannelIdentity | None:

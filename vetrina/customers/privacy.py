@@ -12,12 +12,19 @@ the customer rows stay as anonymous tombstones (every personal field emptied, ``
 set) because **bookings** are kept, without anything personal, for the stores' day sheets
 and the KPIs. What is left for the KPIs is a ``customer_erasures`` row of anonymous
 counts (messages per channel and direction, interactions per kind, bookings per status).
+
+What her link requests left with other customers goes too (:mod:`vetrina.customers.on_behalf`):
+the stub customer made for a number she typed (its row, its identity, its conversation),
+and the queued messages carrying her codes. Then, on SQLite, the write-ahead log is
+checkpointed and emptied (:meth:`~vetrina.storage.database.Database.checkpoint`), so the
+deleted rows are not left in it until the next automatic checkpoint.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,16 +34,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import UnknownCustomer
 from vetrina.customers.models import Customer, CustomerMerge, Erasure
+from vetrina.customers.on_behalf import OnBehalf, made_on_behalf
 from vetrina.customers.ports import AssistantMemory
 from vetrina.customers.profile import profile
 from vetrina.customers.registry import (
     check_complete,
     kept_on_erasure,
+    notice_erasers,
     owned_tables,
     registered,
 )
 from vetrina.storage.base import Base, table_of, utcnow
 from vetrina.storage.database import Database, affected
+
+log = logging.getLogger(__name__)
 
 # Columns not exported: secrets that are no personal data of the customer.
 HIDDEN_COLUMNS = {"link_codes": {"code_hash"}}
@@ -132,6 +143,33 @@ async def _counts(session: AsyncSession, ids: Sequence[str]) -> dict[str, Any]:
     return counts
 
 
+async def _delete_rows(
+    session: AsyncSession, ids: Sequence[str], kept: Collection[str]
+) -> Counter[str]:
+    """Delete the rows of ``ids`` from every customer table but ``kept``; rows per table."""
+    deleted: Counter[str] = Counter()
+    tables = {t.name for t in owned_tables()}
+    # Children before parents (messages before conversations).
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name not in tables or table.name in kept:
+            continue
+        result = await session.execute(table.delete().where(table.c.customer_id.in_(ids)))
+        deleted[table.name] = affected(result)
+    return deleted
+
+
+async def _erase_on_behalf(session: AsyncSession, found: OnBehalf) -> dict[str, int]:
+    """Her queued codes, wherever they wait, and the stubs made only to carry them."""
+    notices = 0
+    if found.recipients:
+        for erase_notices in notice_erasers():
+            notices += await erase_notices(session, found.recipients, found.carries_her_code)
+    if found.stubs:
+        await _delete_rows(session, found.stubs, kept=())
+        await session.execute(delete(Customer).where(Customer.id.in_(found.stubs)))
+    return {"customers": len(found.stubs), "notices": notices}
+
+
 async def erase_customer(
     db: Database, customer_id: str, memory: AssistantMemory | None = None
 ) -> ErasureReport:
@@ -148,22 +186,14 @@ async def erase_customer(
         if not already:
             counts = await _counts(session, ids)
             now = utcnow()
-            deleted: Counter[str] = Counter()
+            # Before her link_codes rows go: they are what leads to the rest.
+            on_behalf = await _erase_on_behalf(session, await made_on_behalf(session, ids))
             await session.execute(
                 delete(CustomerMerge).where(
                     CustomerMerge.survivor_id.in_(ids) | CustomerMerge.merged_id.in_(ids)
                 )
             )
-            tables = {t.name for t in owned_tables()}
-            kept = kept_on_erasure()
-            # Children before parents (messages before conversations).
-            for table in reversed(Base.metadata.sorted_tables):
-                if table.name not in tables or table.name in kept:
-                    continue
-                result = await session.execute(
-                    table.delete().where(table.c.customer_id.in_(ids))
-                )
-                deleted[table.name] = affected(result)
+            deleted = await _delete_rows(session, ids, kept_on_erasure())
             for customer in customers:
                 for name, value in PERSONAL_FIELDS.items():
                     setattr(customer, name, value)
@@ -171,6 +201,10 @@ async def erase_customer(
                 customer.tags = []
                 customer.erased_at = now
             counts["deleted_rows"] = dict(deleted)
+            counts["on_behalf"] = on_behalf
             session.add(Erasure(erased_at=now, counts=counts))
+    if not await db.checkpoint():
+        log.warning("erasure: a reader kept the SQLite WAL from being emptied; the erased "
+                    "rows leave it at the next checkpoint")
     forgotten = await memory.forget(ids) if memory is not None else 0
     return ErasureReport(ids, counts, forgotten, already)

@@ -37,6 +37,7 @@ __all__ = [
     "check_complete",
     "customer_tables",
     "kept_on_erasure",
+    "notice_erasers",
     "outbox",
     "owned_tables",
     "register_customer_data",
@@ -52,6 +53,10 @@ MergeMove = Callable[[AsyncSession, str, str], Awaitable[dict[str, list[Any]]]]
 MergeMoveBack = Callable[[AsyncSession, Mapping[str, list[Any]], str, str], Awaitable[None]]
 # (session, the person's customer ids) → anonymous counts kept after an erasure
 ErasureCounts = Callable[[AsyncSession, Sequence[str]], Awaitable[dict[str, Any]]]
+# A queued message's payload → whether it is to go (e.g. it carries an erased one's code)
+NoticeMatch = Callable[[Mapping[str, Any]], bool]
+# (session, the customers it was queued to, match) → how many queued messages were deleted
+EraseNotices = Callable[[AsyncSession, Sequence[str], NoticeMatch], Awaitable[int]]
 # (customer_id) → a SELECT of (kind, id, at) rows for the timeline
 TimelineRows = Callable[[str], Select[Any]]
 # (session, ids) → the timeline entries of those ids, by id
@@ -73,7 +78,9 @@ class CustomerData:
 
     ``tables`` are moved row by row on a merge (and back on an undo) unless listed in
     ``moves_itself``, which ``move``/``move_back`` handle instead. Every table is exported
-    and deleted on erasure, except those in ``kept_on_erasure``.
+    and deleted on erasure, except those in ``kept_on_erasure``. ``erase_notices``
+    deletes messages Vetrina queued to *other* customers on the erased one's behalf (a
+    link code sent to a number she typed), which no ``customer_id`` of hers points to.
     """
 
     package: str
@@ -83,6 +90,7 @@ class CustomerData:
     move_back: MergeMoveBack | None = None
     kept_on_erasure: frozenset[str] = frozenset()
     counts: ErasureCounts | None = None
+    erase_notices: EraseNotices | None = None
     timeline: tuple[TimelineSource, ...] = field(default=())
 
 
@@ -143,6 +151,10 @@ def customer_tables() -> list[Table]:
 
 def kept_on_erasure() -> frozenset[str]:
     return frozenset(name for data in _DATA.values() for name in data.kept_on_erasure)
+
+
+def notice_erasers() -> list[EraseNotices]:
+    return [data.erase_notices for data in _DATA.values() if data.erase_notices is not None]
 
 
 def timeline_sources() -> list[TimelineSource]:

@@ -119,16 +119,23 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         )
 
 
+def bearer_matches(request: web.Request, token: str) -> bool:
+    """Whether the request carries ``Authorization: Bearer <token>``, compared in constant
+    time; never for an empty token (an endpoint without one is off, not open)."""
+    if not token:
+        return False
+    # Header values arrive as str decoded from latin-1; compare bytes, never fail on them.
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    presented = given.strip().encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented, token.encode("utf-8"))
+
+
 def require_bearer(request: web.Request, token: str, realm: str, variable: str) -> None:
-    """The request carries ``Authorization: Bearer <token>`` (constant-time compare).
+    """The request carries ``Authorization: Bearer <token>`` (:func:`bearer_matches`).
     503 while no token is configured (the endpoint is off), 401 when missing or wrong."""
     if not token:
         raise ApiError(503, "disabled", f"this endpoint is disabled: set {variable}")
-    # Header values arrive as str decoded from latin-1; compare bytes, never fail on them.
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    expected = token.encode("utf-8")
-    presented = given.strip().encode("utf-8", "surrogateescape")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented, expected):
+    if not bearer_matches(request, token):
         log.warning("%s: bad or missing bearer token from %s", realm, request.remote)
         raise ApiError(
             401, "unauthorised", "missing or wrong bearer token",

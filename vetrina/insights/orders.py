@@ -321,13 +321,29 @@ def _row(
     }
 
 
+async def _set_buyers(session: AsyncSession, changes: list[dict[str, Any]]) -> None:
+    """Give each order (``pk``) its ``buyer`` and ``key``, on the order and its contact
+    row, and queue it for attribution again (one executemany per table)."""
+    await session.execute(
+        update(ORDERS)
+        .where(ORDERS.c.id == bindparam("pk"))
+        .values(buyer_id=bindparam("buyer"), matched_key=bindparam("key"), attributed=False),
+        changes,
+    )
+    await session.execute(
+        update(ORDER_CONTACTS)
+        .where(ORDER_CONTACTS.c.order_pk == bindparam("pk"))
+        .values(customer_id=bindparam("buyer")),
+        changes,
+    )
+
+
 async def rematch(session: AsyncSession, order_pks: Sequence[int]) -> int:
     """Match (again) the given orders; changed ones go back to the attribution queue.
 
     A refund is not matched on its own: it follows the order it refunds. Returns how
     many of the given orders (and refunds) are matched now.
     """
-    orders_t, contacts_t = ORDERS, ORDER_CONTACTS
     matched = 0
     for chunk in _chunks(sorted(set(order_pks))):
         rows = (
@@ -368,20 +384,7 @@ async def rematch(session: AsyncSession, order_pks: Sequence[int]) -> int:
         refunds = [r.id for r in rows if r.kind == "refund"]
         changed = [c["pk"] for c in changes]
         if changes:
-            await session.execute(
-                update(orders_t)
-                .where(orders_t.c.id == bindparam("pk"))
-                .values(
-                    buyer_id=bindparam("buyer"), matched_key=bindparam("key"), attributed=False
-                ),
-                changes,
-            )
-            await session.execute(
-                update(contacts_t)
-                .where(contacts_t.c.order_pk == bindparam("pk"))
-                .values(customer_id=bindparam("buyer")),
-                changes,
-            )
+            await _set_buyers(session, changes)
         # Refunds follow their order: the new refunds given, and those of changed orders.
         follow = select(Order.id).where(Order.refund_of_id.in_(changed)) if changed else None
         targets = set(refunds)
@@ -413,20 +416,7 @@ async def rematch(session: AsyncSession, order_pks: Sequence[int]) -> int:
             ]
             matched += sum(1 for f in follows if f["pk"] in refunds and f["buyer"])
             if follows:
-                await session.execute(
-                    update(orders_t)
-                    .where(orders_t.c.id == bindparam("pk"))
-                    .values(
-                        buyer_id=bindparam("buyer"), matched_key=bindparam("key"), attributed=False
-                    ),
-                    follows,
-                )
-                await session.execute(
-                    update(contacts_t)
-                    .where(contacts_t.c.order_pk == bindparam("pk"))
-                    .values(customer_id=bindparam("buyer")),
-                    follows,
-                )
+                await _set_buyers(session, follows)
     return matched
 
 

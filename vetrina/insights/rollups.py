@@ -109,6 +109,15 @@ def day_start(day: date) -> datetime:
     return datetime.combine(day, time(0), tzinfo=timezone.utc)
 
 
+def _daily_row(key: tuple[date, str, str, str, str, int], value: int) -> dict[str, Any]:
+    """One ``insights_daily`` row from a :data:`Counters` entry."""
+    day, store_code, dim, dim_value, metric, bucket = key
+    return {
+        "day": day, "store_code": store_code, "dim": dim, "dim_value": dim_value,
+        "metric": metric, "bucket": bucket, "value": value,
+    }
+
+
 def duration_bucket(seconds: float) -> int:
     """Histogram bucket of a duration: exact seconds below an hour, then minutes, then hours."""
     whole = max(0, int(seconds))
@@ -155,19 +164,7 @@ async def _replace(
                     DailyRollup.metric.in_(metrics),
                 )
             )
-    rows = [
-        {
-            "day": k[0],
-            "store_code": k[1],
-            "dim": k[2],
-            "dim_value": k[3],
-            "metric": k[4],
-            "bucket": k[5],
-            "value": v,
-        }
-        for k, v in counters.items()
-        if v != 0 and (k[0], k[1]) in keys
-    ]
+    rows = [_daily_row(k, v) for k, v in counters.items() if v != 0 and (k[0], k[1]) in keys]
     for chunk in _chunks(rows):
         await session.execute(insert(DAILY), list(chunk))
 
@@ -598,21 +595,7 @@ async def _add_daily(session: AsyncSession, daily: Counters) -> None:
                 DailyRollup.metric.in_(metrics),
             )
         )
-        await session.execute(
-            insert(DAILY),
-            [
-                {
-                    "day": k[0],
-                    "store_code": k[1],
-                    "dim": k[2],
-                    "dim_value": k[3],
-                    "metric": k[4],
-                    "bucket": k[5],
-                    "value": v,
-                }
-                for k, v in merged.items()
-            ],
-        )
+        await session.execute(insert(DAILY), [_daily_row(k, v) for k, v in merged.items()])
 
 
 async def sync_demand(session: AsyncSession) -> int:
@@ -683,26 +666,31 @@ def _margin(session: AsyncSession) -> int:
 async def _sync_conversations(session: AsyncSession, report: RefreshReport) -> set[Key]:
     messages = await _state(session, "messages")
     handoffs = await _state(session, "handoffs")
-    pairs: set[tuple[str, date]] = set()
-    last_message = messages.number
-    for mid, cid, created_at in await session.execute(
-        select(Message.id, Message.customer_id, Message.created_at)
-        .where(Message.id > messages.number - _margin(session))
-        .order_by(Message.id)
-    ):
-        pairs.add((cid, created_at.date()))
-        last_message = mid
-        report.messages += 1
-    last_handoff = handoffs.number
-    for hid, cid, created_at in await session.execute(
-        select(HandoffTransition.id, HandoffTransition.customer_id, HandoffTransition.created_at)
-        .where(HandoffTransition.id > handoffs.number - _margin(session))
-        .order_by(HandoffTransition.id)
-    ):
-        pairs.add((cid, created_at.date()))
-        last_handoff = hid
+    pairs, last_message, seen = await _customer_days_since(session, Message, messages.number)
+    report.messages += seen
+    handoff_pairs, last_handoff, _ = await _customer_days_since(
+        session, HandoffTransition, handoffs.number
+    )
     messages.number, handoffs.number = last_message, last_handoff
-    return await _redo_conversation_days(session, pairs)
+    return await _redo_conversation_days(session, pairs | handoff_pairs)
+
+
+async def _customer_days_since(
+    session: AsyncSession, table: type[Message] | type[HandoffTransition], after: int
+) -> tuple[set[tuple[str, date]], int, int]:
+    """The (customer, day) pairs of ``table``'s rows with an id above ``after`` (less the
+    look-back margin), the last id read (``after`` when none) and how many rows were read."""
+    pairs: set[tuple[str, date]] = set()
+    last, seen = after, 0
+    for row_id, customer_id, created_at in await session.execute(
+        select(table.id, table.customer_id, table.created_at)
+        .where(table.id > after - _margin(session))
+        .order_by(table.id)
+    ):
+        pairs.add((customer_id, created_at.date()))
+        last = row_id
+        seen += 1
+    return pairs, last, seen
 
 
 async def _sync_identities(session: AsyncSession, report: RefreshReport) -> set[tuple[str, date]]:

@@ -1,7 +1,8 @@
 """The async engine and one-session-per-unit-of-work factory.
 
 SQLite is the default (WAL mode, foreign keys on, a busy timeout so a writer waits
-instead of failing); PostgreSQL is reached through ``DATABASE_URL``.
+instead of failing, deleted content overwritten); PostgreSQL is reached through
+``DATABASE_URL``.
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     if str(cursor.fetchone()[0]).lower() != "wal":
         cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Zero what a DELETE or an UPDATE frees, instead of leaving the old bytes in the page:
+    # an erased customer's text must not survive in the file (see Database.checkpoint).
+    # On from the first write, since every rewrite of a row (a status change) frees a copy.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
@@ -91,6 +96,20 @@ class Database:
         """One unit of work: committed when the block ends, rolled back on error."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    async def checkpoint(self) -> bool:
+        """SQLite: copy the write-ahead log into the database file and empty it
+        (``TRUNCATE``), so rows just deleted live on in neither (the file's freed space is
+        zeroed by ``secure_delete``). False when a reader kept it from finishing within the
+        busy timeout: the log then empties at a later checkpoint. PostgreSQL: nothing."""
+        if not self.is_sqlite:
+            return True
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            busy, _log, _done = (
+                await autocommit.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            ).one()
+        return not busy
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:

@@ -18,13 +18,14 @@ the running app through ``insights_of`` / ``outcomes_of`` (they open with the da
 Who may read what is decided by the ``kpi_access`` callable the gateway passes (a
 reporting bearer token sees every store; a consultant's console session only theirs).
 
-Errors are ``{"error": {"code", "message", "details"}}``.
+Errors are the API's one shape, ``{"error": {"code", "message", "details"}}``: handlers
+raise :class:`~vetrina.gateway.http.ApiError` and the app's ``errors`` middleware answers;
+the bearer checks are :mod:`vetrina.gateway.http`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,7 @@ from typing import Any
 from aiohttp import web
 
 from vetrina.bookings.outcomes import BookingOutcomes, BookingUnknown, OutcomeConflict, WrongStore
+from vetrina.gateway.http import ApiError, bearer_matches, require_bearer
 from vetrina.gateway.keys import BOOKING_OUTCOMES, INSIGHTS
 from vetrina.insights.kpis import FIELDS, GROUPS, KpiError, KpiQuery, period, to_csv
 from vetrina.insights.orders import MAX_BATCH
@@ -58,31 +60,11 @@ class KpiAccess:
 AccessCheck = Callable[[web.Request], Awaitable[KpiAccess | None]]
 
 
-def error(
-    status: int, code: str, message: str, details: Any = None, **headers: str
-) -> web.Response:
-    return web.json_response(
-        {"error": {"code": code, "message": message, "details": details}},
-        status=status,
-        headers=headers or None,
-    )
-
-
-def bearer_matches(header: str, token: str) -> bool:
-    scheme, _, given = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        return False
-    # Header values are latin-1 text: bytes outside ASCII must compare, never raise.
-    presented = given.strip().encode("utf-8", "surrogateescape")
-    return hmac.compare_digest(presented, token.encode())
-
-
 def bearer_access(token: str) -> AccessCheck:
     """Every store for a request with this bearer token (a reporting or BI tool)."""
 
     async def check(request: web.Request) -> KpiAccess | None:
-        ok = bearer_matches(request.headers.get("Authorization", ""), token)
-        return KpiAccess() if ok else None
+        return KpiAccess() if bearer_matches(request, token) else None
 
     return check
 
@@ -103,30 +85,23 @@ def routes(
     insights_of: Callable[[web.Request], Insights], *, orders_token: str, kpi_access: AccessCheck
 ) -> list[web.RouteDef]:
     async def post_orders(request: web.Request) -> web.Response:
-        if not orders_token:
-            return error(503, "disabled", "the orders endpoint is off: set VETRINA_ORDERS_TOKEN")
-        if not bearer_matches(request.headers.get("Authorization", ""), orders_token):
-            log.warning("orders refused: bad or missing bearer token from %s", request.remote)
-            return error(
-                401,
-                "unauthorised",
-                "missing or wrong bearer token",
-                **{"WWW-Authenticate": 'Bearer realm="orders"'},
-            )
+        require_bearer(request, orders_token, "orders", "VETRINA_ORDERS_TOKEN")
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            return error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+            raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
         try:
             raw = await _body(request)
             if raw is None:
-                return error(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
+                raise ApiError(413, "too_large", f"the body is larger than {MAX_BODY_BYTES} bytes")
             body = json.loads(raw, parse_float=Decimal)
         except (ValueError, UnicodeDecodeError):
-            return error(400, "not_json", "the body is not JSON")
+            raise ApiError(400, "not_json", "the body is not JSON") from None
         records = body.get("orders") if isinstance(body, dict) else body
         if not isinstance(records, list):
-            return error(400, "not_a_list", 'expected a JSON array of orders, or {"orders": [...]}')
+            raise ApiError(
+                400, "not_a_list", 'expected a JSON array of orders, or {"orders": [...]}'
+            )
         if len(records) > MAX_BATCH:
-            return error(
+            raise ApiError(
                 413,
                 "batch_too_large",
                 f"at most {MAX_BATCH} orders per batch, got {len(records)}: split it",
@@ -134,15 +109,17 @@ def routes(
             )
         result = await insights_of(request).ingest(records)
         if result.problems:
-            return error(
+            raise ApiError(
                 422,
                 "invalid_records",
                 f"{len({p.index for p in result.problems})} of {len(records)} record(s) are "
                 "invalid; nothing was applied",
-                [
-                    {"index": p.index, "order_id": p.order_id, "reason": p.reason}
-                    for p in result.problems
-                ],
+                {
+                    "errors": [
+                        {"index": p.index, "order_id": p.order_id, "reason": p.reason}
+                        for p in result.problems
+                    ]
+                },
             )
         log.info(
             "orders: %d applied, %d matched, %d unchanged",
@@ -154,10 +131,10 @@ def routes(
             {"applied": result.applied, "matched": result.matched, "unchanged": result.unchanged}
         )
 
-    async def query_of(request: web.Request) -> KpiQuery | web.Response:
+    async def query_of(request: web.Request) -> KpiQuery:
         access = await kpi_access(request)
         if access is None:
-            return error(401, "unauthorised", "sign in, or send the reporting bearer token")
+            raise ApiError(401, "unauthorised", "sign in, or send the reporting bearer token")
         params = request.query
         try:
             start, end = period(params.get("from", ""), params.get("to", ""))
@@ -166,7 +143,7 @@ def routes(
                 if store is None and len(access.stores) == 1:
                     store = next(iter(access.stores))
                 if store is None or store not in access.stores:
-                    return error(
+                    raise ApiError(
                         403,
                         "forbidden_store",
                         "choose one of your stores with ?store=",
@@ -180,18 +157,14 @@ def routes(
                 group_by=params.get("group_by") or None,
             )
         except KpiError as problem:
-            return error(400, "bad_query", str(problem))
+            raise ApiError(400, "bad_query", str(problem)) from None
 
     async def get_kpis(request: web.Request) -> web.Response:
         query = await query_of(request)
-        if isinstance(query, web.Response):
-            return query
         return web.json_response(await insights_of(request).kpis(query))
 
     async def get_kpis_csv(request: web.Request) -> web.Response:
         query = await query_of(request)
-        if isinstance(query, web.Response):
-            return query
         document = await insights_of(request).kpis(query)
         name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
         return web.Response(
@@ -219,24 +192,16 @@ def booking_routes(
     """
 
     async def check_in(request: web.Request) -> web.Response:
-        if not checkin_token:
-            return error(503, "disabled", "check-in by token is off: set VETRINA_CHECKIN_TOKEN")
-        if not bearer_matches(request.headers.get("Authorization", ""), checkin_token):
-            return error(
-                401,
-                "unauthorised",
-                "missing or wrong bearer token",
-                **{"WWW-Authenticate": 'Bearer realm="check-in"'},
-            )
+        require_bearer(request, checkin_token, "check-in", "VETRINA_CHECKIN_TOKEN")
         body: Any = {}
         if request.can_read_body:
             raw = await _body(request)
             try:
                 body = json.loads(raw or b"{}")
             except (ValueError, UnicodeDecodeError):
-                return error(400, "not_json", "the body is not JSON")
+                raise ApiError(400, "not_json", "the body is not JSON") from None
             if not isinstance(body, dict):
-                return error(400, "not_an_object", 'expected {"store": ..., "staff": ...}')
+                raise ApiError(400, "not_an_object", 'expected {"store": ..., "staff": ...}')
         store = body.get("store") if isinstance(body.get("store"), str) else None
         staff = body.get("staff") if isinstance(body.get("staff"), str) else None
         try:
@@ -244,11 +209,11 @@ def booking_routes(
                 request.match_info["code"], actor=(staff or "till")[:254], store=store
             )
         except BookingUnknown as problem:
-            return error(404, problem.code, f"no booking {problem}")
+            raise ApiError(404, problem.code, f"no booking {problem}") from None
         except WrongStore as problem:
-            return error(422, problem.code, str(problem))
+            raise ApiError(422, problem.code, str(problem)) from None
         except OutcomeConflict as problem:
-            return error(409, problem.code, str(problem))
+            raise ApiError(409, problem.code, str(problem)) from None
         return web.json_response(
             {
                 "code": view.code,
@@ -262,7 +227,7 @@ def booking_routes(
     return [web.post("/api/bookings/{code}/check-in", check_in)]
 
 
-_ERROR = {"$ref": "#/components/schemas/InsightsError"}
+_ERROR = {"$ref": "#/components/schemas/Error"}  # the API's one shape (openapi.py)
 _QUERY = [
     {
         "name": "from",
@@ -394,22 +359,6 @@ OPENAPI_PATHS: dict[str, Any] = {
             "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}},
         }
     },
-}
-OPENAPI_SCHEMAS: dict[str, Any] = {
-    "InsightsError": {
-        "type": "object",
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string"},
-                    "message": {"type": "string"},
-                    "details": {},
-                },
-            }
-        },
-    }
 }
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from vetrina.customers.models import IDENTITY_CHANNELS
 from vetrina.customers.profile import MAX_PAGE
 from vetrina.gateway.api.insights import OPENAPI_PATHS as INSIGHTS_PATHS
-from vetrina.gateway.api.insights import OPENAPI_SCHEMAS as INSIGHTS_SCHEMAS
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -337,4 +336,3 @@ OPENAPI: dict[str, Any] = {
 
 # Orders, KPIs and check-in (vetrina.gateway.api.insights) are described in the same document.
 OPENAPI["paths"].update(INSIGHTS_PATHS)
-OPENAPI["components"]["schemas"].update(INSIGHTS_SCHEMAS)
