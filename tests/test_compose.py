@@ -150,10 +150,17 @@ def test_run_rasa_takes_the_token_from_a_file_or_the_environment(tmp_path: Path)
     """The launcher adds the token inside the process; without one it refuses to start."""
     import sys
 
-    fake = tmp_path / "rasa" / "__main__.py"  # a stand-in rasa that prints its argv
+    fake = tmp_path / "rasa" / "__main__.py"  # a stand-in rasa: parses -t as Rasa's CLI does
     fake.parent.mkdir()
     (fake.parent / "__init__.py").write_text("")
-    fake.write_text("import sys\ndef main():\n    print(sys.argv)\n")
+    fake.write_text(
+        "import argparse, sys\n"
+        "def main():\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    parser.add_argument('-t', '--auth-token')\n"
+        "    known, _ = parser.parse_known_args(sys.argv[1:])\n"
+        "    print('token=' + known.auth_token)\n"
+    )
     launcher = str(ROOT / "docker" / "rasa" / "run_rasa.py")
     base = {k: v for k, v in os.environ.items() if not k.startswith("RASA_TOKEN")}
     base["PYTHONPATH"] = str(tmp_path)
@@ -163,11 +170,14 @@ def test_run_rasa_takes_the_token_from_a_file_or_the_environment(tmp_path: Path)
                               capture_output=True, text=True, check=False)
 
     from_env = launch({"RASA_TOKEN": "env-token"})
-    assert from_env.returncode == 0 and "'--auth-token', 'env-token'" in from_env.stdout
+    assert from_env.returncode == 0 and "token=env-token" in from_env.stdout
     token_file = tmp_path / "token"
     token_file.write_text("file-token\n")
     from_file = launch({"RASA_TOKEN_FILE": str(token_file), "RASA_TOKEN": "ignored"})
-    assert "'--auth-token', 'file-token'" in from_file.stdout
+    assert "token=file-token" in from_file.stdout
+    # token_urlsafe() starts with "-" one time in 64: Rasa must still get it as the token.
+    dashed = launch({"RASA_TOKEN": "-Ab3_x"})
+    assert dashed.returncode == 0 and "token=-Ab3_x" in dashed.stdout, dashed.stderr
     assert launch({}).returncode != 0  # no token: Rasa's API would be open
     assert launch({"RASA_TOKEN": "x"}, "--auth-token", "argv-token").returncode != 0
 

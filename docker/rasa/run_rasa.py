@@ -30,7 +30,8 @@ def main() -> None:
     secret = token()
     if not secret:
         sys.exit("run_rasa.py: RASA_TOKEN or RASA_TOKEN_FILE is required (the Rasa API is open)")
-    sys.argv = ["rasa", *args, "--auth-token", secret]
+    # One argv item: a token may start with "-", which argparse would take for an option.
+    sys.argv = ["rasa", *args, f"--auth-token={secret}"]
     # Rasa lives in its own venv (.venv-rasa or the rasa image), not the project's.
     from rasa.__main__ import main as rasa_main  # type: ignore[import-not-found]
 
