@@ -29,6 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.environment import ONE_ADDRESS_FOR_ALL  # noqa: E402
 from scripts.stack import MODEL, Ports, Stack  # noqa: E402
 from tests.chat_client import WebCustomer  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
@@ -176,7 +177,8 @@ def main() -> int:
         stack = Stack(
             Ports(gateway=free_port(), rasa=free_port(), actions=free_port()),
             var=var,
-            extra_env={"DATABASE_URL": database_url, "VETRINA_PUBLIC_URL": "https://shop.example"},
+            extra_env={"DATABASE_URL": database_url, "VETRINA_PUBLIC_URL": "https://shop.example",
+                       **ONE_ADDRESS_FOR_ALL},
         )
         services = [stack.actions(), stack.rasa(), stack.gateway()]
         started = time.monotonic()

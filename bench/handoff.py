@@ -34,6 +34,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.environment import ONE_ADDRESS_FOR_ALL
 from bench.latency import summary
 from scripts.stack import Ports, Stack
 from tests.chat_client import WebCustomer
@@ -231,7 +232,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="vetrina-bench-") as folder:
         var = Path(folder)
         database_url = f"sqlite+aiosqlite:///{var / 'vetrina.db'}"
-        env = {"DATABASE_URL": database_url, "VETRINA_LOG_LEVEL": "WARNING"}
+        env = {"DATABASE_URL": database_url, "VETRINA_LOG_LEVEL": "WARNING", **ONE_ADDRESS_FOR_ALL}
         stack = Stack(
             Ports(gateway=free_port(), rasa=free_port(), actions=free_port()),
             var=var, extra_env=env,

@@ -41,6 +41,7 @@ from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.environment import ONE_ADDRESS_FOR_ALL
 from bench.rasa_rest import MESSAGES, percentile, rasa_rest_turns
 from channels.fakes.meta_fake import MetaFake
 from channels.fakes.twilio_fake import TwilioFake
@@ -118,6 +119,7 @@ def gateway_env(providers: Providers) -> dict[str, str]:
         "VETRINA_RETRY_MAX_DELAY": "3",
         "VETRINA_DELAYED_NOTICE_AFTER": "60",
         "RASA_TIMEOUT": "20",
+        **ONE_ADDRESS_FOR_ALL,
     }
 
 
