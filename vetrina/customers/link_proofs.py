@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -294,14 +295,25 @@ class LinkProofs:
         self._options = options
 
     async def redeem(
-        self, channel: str, customer_id: str, text: str, language: str | None = None
+        self,
+        channel: str,
+        customer_id: str,
+        text: str,
+        language: str | None = None,
+        *,
+        then: Callable[[AsyncSession, ProofRedeemed], Awaitable[None]] | None = None,
     ) -> ProofRedeemed | None:
+        """:func:`redeem_proof_code` in its own transaction; ``then`` runs in it too when a
+        code linked (the caller answers the message there, so the link and the answer are
+        committed together and nobody else takes the message in between)."""
         if channel not in PROOF_CHANNELS or not find_codes(text):
             return None  # most messages: no transaction at all
         async with self._db.transaction() as session:
             redeemed = await redeem_proof_code(
                 session, channel, customer_id, text, language=language, options=self._options
             )
+            if redeemed is not None and then is not None:
+                await then(session, redeemed)
         if redeemed is not None and redeemed.merge is not None:
             await sync_memory(self._db, self._memory, redeemed.customer_id)
         return redeemed
