@@ -109,8 +109,8 @@ MESSAGES: dict[str, dict[str, str]] = {
     # the WhatsApp click-to-chat link fills in, the answer to the sender once linked, and
     # what the web chat that showed the code is told.
     "link_proof_prefill": {
-        "it": "Collega la mia chat con Vetrina: {code}",
-        "en": "Link my chat with Vetrina: {code}",
+        "it": "Ciao! Vorrei collegare questa chat a quella sul sito. Il mio codice è {code}",
+        "en": "Hi! Please link this chat to my chat on the website. My code is {code}",
     },
     "link_proof_done": {
         "it": "Fatto! Questa chat è collegata a quella sul sito: ora vedo tutte le nostre "

@@ -144,7 +144,8 @@ async def test_by_default_a_code_is_shown_with_click_to_chat_buttons(runtime: Ru
     code = messages[0]["code"]
     assert re.fullmatch(r"VTR-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}", code)
     assert messages[0]["minutes"] == 10
-    prefill = quote(f"Link my chat with Vetrina: {code}", safe="")
+    prefill = quote(f"Hi! Please link this chat to my chat on the website. My code is {code}",
+                    safe="")
     assert messages[0]["buttons"] == [{
         "title": "WhatsApp", "type": "web_url",
         "url": f"https://wa.me/390212345678?text={prefill}",

@@ -21,6 +21,7 @@ from vetrina.customers.link_proofs import (
     issue_proof_code,
     new_code,
     redeem_proof_code,
+    without_codes,
 )
 from vetrina.customers.merge_sync import undo_and_sync
 from vetrina.customers.models import ChannelIdentity, Customer, LinkCode, LinkCodeFailure
@@ -39,6 +40,8 @@ def test_codes_are_long_and_found_in_what_is_sent() -> None:
     assert find_codes("VTR-K7M3O-X9D2L") == ["VTR-K7M30-X9D21"]  # O and L read as 0 and 1
     assert find_codes("everything is fine, 123456, K7M3Q-X9D2F") == []
     assert find_codes("VTR-K7M3Q-X9D2FF") == []
+    # Random letters must not sway the language of the message they come in.
+    assert without_codes(f"il mio codice è {code}").strip() == "il mio codice è"
 
 
 def test_click_to_chat_links() -> None:

@@ -250,17 +250,18 @@ class TurnProcessor:
         (a wrong or expired code included) goes on to the assistant as usual."""
         if self._links is None:
             return False
-        language = turn.metadata.get("language") or self._options.default_language
+        language = turn.metadata.get("language")
 
         async def answer(session: AsyncSession, redeemed: ProofRedeemed) -> None:
             message = await session.get_one(Message, turn.message_id)  # moved by the merge
+            said = language or redeemed.language or self._options.default_language
             session.add(
                 pending_outbound(
                     conversation_id=message.conversation_id,
                     customer_id=message.customer_id,
                     channel=message.channel,
                     author=Author.BOT.value,
-                    text=notice("link_proof_done", language),
+                    text=notice("link_proof_done", said),
                     payload={},
                     now=utcnow(),
                     in_reply_to_id=message.id,

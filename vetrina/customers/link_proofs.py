@@ -80,6 +80,7 @@ class ProofRedeemed:
     customer_id: str  # who the code was shown to: the sender's customer now
     channel: str
     merge: MergeRecord | None  # the sender's customer merged in (None: already the same)
+    language: str | None = None  # the web chat's language, when the sender's is unknown
 
 
 def new_code() -> str:
@@ -98,6 +99,11 @@ def find_codes(text: str | None) -> list[str]:
         if len(found) == MAX_CANDIDATES:
             break
     return found
+
+
+def without_codes(text: str) -> str:
+    """``text`` without code-shaped tokens: random letters must not sway language detection."""
+    return _CANDIDATE.sub(" ", text)
 
 
 def code_hash(code: str) -> str:
@@ -245,6 +251,7 @@ async def redeem_proof_code(
     row.attempts += 1
     row.channel, row.external_id = channel, identity.external_id
     survivor = row.customer_id
+    survivor_language = (await session.get_one(Customer, survivor)).language
     merge = None
     if identity.customer_id != survivor:
         record = await merge_in(
@@ -263,11 +270,13 @@ async def redeem_proof_code(
         queue = outbox()  # conversations' outbox, registered with customers
         await queue(
             session, customer_id=survivor, channel=WEB,
-            text=message("link_proof_web", language, channel=channel_name(channel)),
+            text=message(
+                "link_proof_web", survivor_language or language, channel=channel_name(channel)
+            ),
             payload={}, now=now,
         )
     await session.flush()
-    return ProofRedeemed(survivor, channel, merge)
+    return ProofRedeemed(survivor, channel, merge, survivor_language)
 
 
 def channel_name(channel: str) -> str:
