@@ -18,10 +18,18 @@ from sqlalchemy import bindparam
 from vetrina.conversations.ports import AssistantUnavailable, BotReply, Button, Turn
 
 
+def _link_url(button: dict[str, Any]) -> str | None:
+    """The URL of a link button (``type: web_url``, http(s) only), else ``None``."""
+    url = button.get("url")
+    if button.get("type") != "web_url" or not isinstance(url, str):
+        return None
+    return url if url.startswith(("https://", "http://")) else None
+
+
 def reply_from_rasa(message: dict[str, Any]) -> BotReply:
     """A REST-channel message or a tracker ``bot`` event's data, as a :class:`BotReply`."""
     buttons = tuple(
-        Button(str(b.get("title", "")), str(b.get("payload", "")))
+        Button(str(b.get("title", "")), str(b.get("payload", "")), _link_url(b))
         for b in message.get("buttons") or message.get("quick_replies") or []
         if isinstance(b, dict)
     )

@@ -39,3 +39,22 @@ async def test_no_messages_for_a_recorded_turn_is_a_silent_turn() -> None:
 async def test_messages_are_the_replies() -> None:
     replies = await assistant([{"text": "Ciao!"}], []).reply(TURN)
     assert [r.text for r in replies] == ["Ciao!"]
+
+
+def test_a_link_button_keeps_its_url_to_the_widget() -> None:
+    """Rasa's ``type: web_url`` buttons (link codes' wa.me / ig.me, the calendar) reach the
+    stored payload with their URL; other buttons and non-http URLs stay plain."""
+    from integrations.rasa import reply_from_rasa
+
+    reply = reply_from_rasa({"text": "t", "buttons": [
+        {"title": "WhatsApp", "payload": "https://wa.me/1?text=x", "type": "web_url",
+         "url": "https://wa.me/1?text=x"},
+        {"title": "Sì", "payload": "/affirm"},
+        {"title": "x", "payload": "p", "type": "web_url", "url": "javascript:alert(1)"},
+    ]})
+    assert reply.to_payload()["buttons"] == [
+        {"title": "WhatsApp", "payload": "https://wa.me/1?text=x", "type": "web_url",
+         "url": "https://wa.me/1?text=x"},
+        {"title": "Sì", "payload": "/affirm"},
+        {"title": "x", "payload": "p"},
+    ]

@@ -105,6 +105,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "this number. It expires in {minutes} minutes. If you did not ask for it, ignore this "
         "message.",
     },
+    # Identity (issue 17): linking by a code sent *from* WhatsApp or Instagram. The text
+    # the WhatsApp click-to-chat link fills in, the answer to the sender once linked, and
+    # what the web chat that showed the code is told.
+    "link_proof_prefill": {
+        "it": "Ciao! Vorrei collegare questa chat a quella sul sito. Il mio codice è {code}",
+        "en": "Hi! Please link this chat to my chat on the website. My code is {code}",
+    },
+    "link_proof_done": {
+        "it": "Fatto! Questa chat è collegata a quella sul sito: ora vedo tutte le nostre "
+        "conversazioni e ti rispondo qui.",
+        "en": "Done! This chat is linked to the one on the website: I can now see all our "
+        "conversations, and I'll answer you here.",
+    },
+    "link_proof_web": {
+        "it": "Fatto: il tuo {channel} è collegato a questa chat.",
+        "en": "Done: your {channel} is linked to this chat.",
+    },
     # Bookings (issue 8): the reminder the day before a try-on.
     "booking_reminder": {
         "it": "Promemoria: domani alle {time} ti aspettiamo da {store} ({address}) per la "

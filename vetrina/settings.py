@@ -177,6 +177,9 @@ class MetaSettings:
     verify_token: str = ""
     access_token: str = ""
     account_id: str = ""  # the Instagram professional account id (IGID)
+    # Its @name without the @, for the ig.me/m/<name> link shown to link a chat
+    # (INSTAGRAM_USERNAME; optional: without it no Instagram link button is shown).
+    username: str = ""
     graph_base_url: str = DEFAULT_META_GRAPH_BASE_URL
 
     def missing(self) -> list[str]:
@@ -223,6 +226,7 @@ def _meta_from_env(env: Mapping[str, str]) -> MetaSettings:
         verify_token=(env.get("META_VERIFY_TOKEN") or "").strip(),
         access_token=(env.get("INSTAGRAM_ACCESS_TOKEN") or "").strip(),
         account_id=(env.get("INSTAGRAM_ACCOUNT_ID") or "").strip(),
+        username=(env.get("INSTAGRAM_USERNAME") or "").strip().removeprefix("@"),
         graph_base_url=(env.get("META_GRAPH_BASE_URL") or DEFAULT_META_GRAPH_BASE_URL).rstrip("/"),
     )
 
@@ -280,8 +284,16 @@ class Settings:
     # Rasa's SQL tracker store, for exporting and erasing a customer's conversation memory
     # (the same database scripts/stack.py gives Rasa).
     tracker_store_url: str = field(default_factory=default_tracker_store_url)
-    # One-time codes to link a WhatsApp number from another chat: validity in minutes.
+    # Linking WhatsApp/Instagram to a web chat (issue 17): how long a code is valid; how
+    # many codes a web session, a client address, and everyone together may get per hour
+    # (the code is shown in the chat and sent back from the app being linked); and
+    # whether the old way, a code *sent to* a WhatsApp number the shopper types, is on
+    # (each is a paid message to a number nobody proved: off unless needed).
     link_code_minutes: int = 10
+    link_codes_per_session: int = 3
+    link_codes_per_address: int = 10
+    link_codes_per_hour: int = 1000
+    link_outbound_codes: bool = False
     # Consultant handoff (issue 7): when consultants answer (a weekly timetable such as
     # "mon-fri 09:00-19:00; sat 10:00-18:00" in consultant_timezone; empty: always), the
     # minutes per waiting customer of the estimate told to the customer, and whether the
@@ -378,6 +390,10 @@ class Settings:
             tracker_store_url=(env.get("RASA_TRACKER_STORE_URL") or "").strip()
             or default_tracker_store_url(),
             link_code_minutes=_int(env, "VETRINA_LINK_CODE_MINUTES", 10, minimum=1),
+            link_codes_per_session=_int(env, "VETRINA_LINK_CODES_PER_SESSION", 3, minimum=1),
+            link_codes_per_address=_int(env, "VETRINA_LINK_CODES_PER_ADDRESS", 10, minimum=1),
+            link_codes_per_hour=_int(env, "VETRINA_LINK_CODES_PER_HOUR", 1000, minimum=1),
+            link_outbound_codes=_bool(env, "VETRINA_LINK_OUTBOUND_CODES", False),
             consultant_hours=env.get("VETRINA_CONSULTANT_HOURS", "mon-sat 09:00-20:00").strip(),
             consultant_timezone=(env.get("VETRINA_CONSULTANT_TIMEZONE") or "Europe/Rome").strip(),
             handoff_minutes_per_customer=_float(env, "VETRINA_HANDOFF_MINUTES_PER_CUSTOMER", 3.0),

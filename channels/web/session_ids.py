@@ -52,6 +52,12 @@ class SessionIds:
         """The part of a (valid) session id that is stored and may be shown."""
         return session_id.split(".", 1)[0]
 
+    def client_key(self, address: str) -> str:
+        """A keyed hash of a client address: lets the assistant limit what one address
+        asks for (link codes) without the address itself reaching it."""
+        digest = hmac.new(self._key, b"vetrina-client:" + address.encode(), hashlib.sha256)
+        return _b64(digest.digest()[:18])
+
     def valid(self, candidate: object) -> bool:
         if not isinstance(candidate, str) or not _FORMAT.match(candidate):
             return False

@@ -344,7 +344,9 @@ class WebChat:
             return
         session_id = state.session_id
         try:
-            inbound = self._parse(session_id, data.get("message"), custom, message_id, language)
+            inbound = self._parse(
+                session_id, data.get("message"), custom, message_id, language, state.address
+            )
         except InvalidMessage as error:
             await self._error(sid, error.code, language, **ack)
             return
@@ -387,8 +389,10 @@ class WebChat:
         custom: dict[str, Any],
         message_id: str | None,
         language: str | None,
+        address: str,
     ) -> InboundMessage:
-        metadata: dict[str, Any] = {}
+        # The client address, keyed: the assistant limits link codes per address with it.
+        metadata: dict[str, Any] = {"client_key": self._ids.client_key(address)}
         display = custom.get("display_text")
         if isinstance(message, str) and message.startswith("/") and isinstance(display, str):
             # A quick reply: show the button's title, send its payload to the assistant.

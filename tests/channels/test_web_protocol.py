@@ -302,3 +302,22 @@ async def test_a_malformed_session_request_changes_nothing(server: str) -> None:
         assert (await client.next("bot_uttered"))["text"] == "echo: ciao"
     finally:
         await client.close()
+
+
+async def test_messages_carry_a_keyed_client_address_not_the_address(
+    server: str, sqlite_db: Database
+) -> None:
+    """The assistant limits link codes per client address: every session from one address
+    carries the same ``client_key``, a keyed hash, never the address itself."""
+    clients = [await RawClient(server).connect(vetrina=True) for _ in range(2)]
+    try:
+        for client in clients:
+            await client.send("ciao", mid())
+            await client.next("message_ack")
+    finally:
+        for client in clients:
+            await client.close()
+    inbound = await stored(sqlite_db, direction="in")
+    keys = {m.payload["metadata"]["client_key"] for m in inbound}
+    assert len(inbound) == 2 and len({m.customer_id for m in inbound}) == 2
+    assert len(keys) == 1 and "127.0.0.1" not in repr([m.payload for m in inbound])

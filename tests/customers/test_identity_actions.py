@@ -1,12 +1,17 @@
 """The linking actions, the rasa-sdk way: a Tracker in, the exact responses and events
-out, on a real (SQLite) database; every response they send exists in both languages."""
+out, on a real (SQLite) database; every response they send exists in both languages.
+
+By default a code is shown to send from WhatsApp or Instagram; the tests of codes sent
+*to* a number turn ``link_outbound_codes`` on (VETRINA_LINK_OUTBOUND_CODES)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import pytest_asyncio
 from sqlalchemy import select
@@ -21,7 +26,9 @@ from vetrina.bookings.service import Bookings
 from vetrina.catalog.availability import SqlInventory
 from vetrina.catalog.stock_check import StockChecker
 from vetrina.conversations.models import Message
-from vetrina.customers.models import ChannelIdentity, Customer
+from vetrina.customers.link_proofs import code_hash
+from vetrina.customers.models import ChannelIdentity, Customer, LinkCode
+from vetrina.settings import MetaSettings, Settings, TwilioSettings
 from vetrina.storage.database import Database
 
 SENT: list[dict[str, Any]] = []
@@ -39,11 +46,20 @@ async def runtime(sqlite_db: Database) -> AsyncIterator[Runtime]:
         session.add(Customer(id=CUSTOMER, language="it", last_channel="web"))
     inventory = SqlInventory(sqlite_db, safety_stock=2)
     resolvers = ResolverCache(sqlite_db, inventory, max_age=300)
+    settings = Settings(
+        twilio=TwilioSettings(whatsapp_from="whatsapp:+39 02 1234 5678"),
+        meta=MetaSettings(username="vetrina.shop"),
+    )
     rt = Runtime(sqlite_db, inventory, resolvers, StockChecker(sqlite_db, inventory, resolvers.get),
-                 Bookings(sqlite_db), "http://shop.test")
+                 Bookings(sqlite_db), "http://shop.test", settings)
     runtime_module.install(rt)
     yield rt
     runtime_module.install(None)
+
+
+def outbound(runtime: Runtime) -> None:
+    """Turn the optional codes sent *to* a number on (VETRINA_LINK_OUTBOUND_CODES)."""
+    runtime.settings = dataclasses.replace(runtime.settings, link_outbound_codes=True)
 
 
 async def code_sent(db: Database) -> str:
@@ -58,6 +74,7 @@ async def code_sent(db: Database) -> str:
 
 
 async def test_link_then_verify_in_english(runtime: Runtime) -> None:
+    outbound(runtime)
     wa = await make_customer(runtime.db, "whatsapp", NUMBER, language="it", seen=T0)
     await stock_check(runtime.db, wa, "whatsapp", T0, product_code="VT0003", size="M",
                       colour="nero", store_code="TO-CENTRO")
@@ -88,14 +105,15 @@ async def test_link_then_verify_in_english(runtime: Runtime) -> None:
     assert responses(messages) == ["utter_link_code_used"]
 
 
-async def test_asks_for_the_number_and_refuses_bad_ones(runtime: Runtime) -> None:
+async def test_outbound_without_a_usable_number_shows_a_code_instead(runtime: Runtime) -> None:
+    outbound(runtime)
     messages, _ = await run(ActionLinkChannel(), tracker("ti ho scritto anche su WhatsApp",
                                                          "link_channel"))
-    assert responses(messages) == ["utter_link_ask_phone"]
+    assert responses(messages) == ["utter_link_send_code"]
     messages, _ = await run(ActionLinkChannel(), tracker("il mio numero è 12 34", "link_channel"))
-    assert responses(messages) == ["utter_link_invalid_phone"]
+    assert responses(messages) == ["utter_link_send_code"]
     messages, _ = await run(ActionVerifyLinkCode(), tracker("123456", "give_code"))
-    assert responses(messages) == ["utter_link_no_code"]
+    assert responses(messages) == ["utter_link_no_code"]  # a shown code is not typed here
     # The follow-up with only the number works.
     messages, _ = await run(ActionLinkChannel(), tracker("+39 333 1234567", "link_channel"))
     assert responses(messages) == ["utter_link_code_sent"]
@@ -104,6 +122,7 @@ async def test_asks_for_the_number_and_refuses_bad_ones(runtime: Runtime) -> Non
 
 
 async def test_too_many_attempts(runtime: Runtime) -> None:
+    outbound(runtime)
     await run(ActionLinkChannel(), tracker(f"il mio numero è {NUMBER}", "link_channel"))
     code = await code_sent(runtime.db)
     wrong = "000000" if code != "000000" else "999999"
@@ -113,6 +132,65 @@ async def test_too_many_attempts(runtime: Runtime) -> None:
     assert responses(messages) == ["utter_link_code_locked"]
     messages, _ = await run(ActionVerifyLinkCode(), tracker(code, "give_code"))
     assert responses(messages) == ["utter_link_code_locked"]
+
+
+async def test_by_default_a_code_is_shown_with_click_to_chat_buttons(runtime: Runtime) -> None:
+    messages, events = await run(
+        ActionLinkChannel(),
+        tracker("my number is +39 333 1234567, link my WhatsApp", "link_channel",
+                slots={"language": "en"}, metadata={"client_key": "k1"}),
+    )
+    assert responses(messages) == ["utter_link_send_code"] and events == []
+    code = messages[0]["code"]
+    assert re.fullmatch(r"VTR-[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}", code)
+    assert messages[0]["minutes"] == 10
+    prefill = quote(f"Hi! Please link this chat to my chat on the website. My code is {code}",
+                    safe="")
+    assert messages[0]["buttons"] == [{
+        "title": "WhatsApp", "type": "web_url",
+        "url": f"https://wa.me/390212345678?text={prefill}",
+        "payload": f"https://wa.me/390212345678?text={prefill}",
+    }]
+    async with runtime.db.sessions() as session:
+        rows = (await session.scalars(select(LinkCode))).all()
+        sent = await session.scalar(select(Message.id).where(Message.channel == "whatsapp"))
+    assert sent is None  # nothing goes to the number typed
+    assert [(r.direction, r.code_hash, r.client_key) for r in rows] == [
+        ("in", code_hash(code), "k1")
+    ]
+    assert code not in repr([vars(r) for r in rows])  # only the hash is kept
+
+    messages, _ = await run(ActionLinkChannel(), tracker("collega il mio Instagram",
+                                                         "link_channel"))
+    assert [b["url"] for b in messages[0]["buttons"]] == ["https://ig.me/m/vetrina.shop"]
+    messages, _ = await run(ActionLinkChannel(), tracker("collega le chat", "link_channel"))
+    assert [b["title"] for b in messages[0]["buttons"]] == ["WhatsApp", "Instagram"]
+    messages, _ = await run(ActionLinkChannel(), tracker("collega le chat", "link_channel"))
+    assert responses(messages) == ["utter_link_too_many_codes"]  # the 4th in an hour
+
+
+async def test_codes_are_limited_per_session_and_per_address(runtime: Runtime) -> None:
+    for _ in range(3):
+        messages, _ = await run(ActionLinkChannel(), tracker("link", "link_channel"))
+        assert responses(messages) == ["utter_link_send_code"]
+    messages, _ = await run(ActionLinkChannel(), tracker("link", "link_channel"))
+    assert responses(messages) == ["utter_link_too_many_codes"]
+    # New sessions (a new customer each) from one address: 10 an hour in all.
+    for index in range(12):
+        sender = f"fresh{index:02d}"
+        async with runtime.db.transaction() as session:
+            session.add(Customer(id=sender, language="it", last_channel="web"))
+        messages, _ = await run(ActionLinkChannel(), tracker(
+            "link", "link_channel", metadata={"client_key": "same-address"}, sender=sender))
+        expected = "utter_link_send_code" if index < 10 else "utter_link_too_many_codes"
+        assert responses(messages) == [expected], index
+
+
+async def test_outside_the_web_chat_the_code_comes_without_buttons(runtime: Runtime) -> None:
+    messages, _ = await run(ActionLinkChannel(), tracker("collega Instagram", "link_channel",
+                                                         channel="whatsapp"))
+    assert responses(messages) == ["utter_link_send_code"]
+    assert not messages[0]["buttons"]
 
 
 def test_every_response_sent_is_in_the_domain_in_both_languages() -> None:

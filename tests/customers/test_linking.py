@@ -160,6 +160,31 @@ async def test_a_new_code_replaces_the_old_one_and_codes_are_rate_limited(db: Da
     assert error.value.code in ("code_expired", "wrong_code")
 
 
+async def test_fresh_sessions_cannot_flood_one_number(db: Database) -> None:
+    """The attack of issue 17: every new web session is a new customer, and four of them
+    sent four codes to one number in seconds. A number now gets 3 codes an hour and 5 a
+    day, whoever asks."""
+    async def fresh(index: int) -> str:
+        return await make_customer(db, "web", f"attacker-{index}", seen=T0)
+
+    for index in range(3):
+        await ask(db, await fresh(index), now=T0 + timedelta(seconds=index))
+    with pytest.raises(LinkError) as error:
+        await ask(db, await fresh(3), now=T0 + timedelta(seconds=4))
+    assert error.value.code == "too_many_codes"
+    later = T0 + timedelta(hours=1, minutes=1)
+    await ask(db, await fresh(4), now=later)
+    await ask(db, await fresh(5), now=later)
+    with pytest.raises(LinkError):  # 5 in the last day
+        await ask(db, await fresh(6), now=later + timedelta(minutes=1))
+    async with db.sessions() as session:
+        sent = (await session.scalars(
+            select(Message.id).where(Message.direction == "out", Message.channel == "whatsapp")
+        )).all()
+    assert len(sent) == 5
+    await ask(db, await fresh(7), now=T0 + timedelta(days=1, minutes=1))  # a day later
+
+
 async def test_another_customers_code_does_not_work(db: Database) -> None:
     web = await make_customer(db, "web", "session-1", seen=T0)
     other = await make_customer(db, "web", "session-2", seen=T0)

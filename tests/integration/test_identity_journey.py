@@ -7,9 +7,10 @@
    merges the Instagram customer into it through the customer API, which also gives
    Rasa's tracker the profile's slots. "è ancora disponibile?" / "is it still available?"
    is answered about the same product and store.
-3. They say they also wrote on WhatsApp with their number: a one-time code goes out on
-   WhatsApp (fake Twilio; the ``link_code`` template, since that number is outside the
-   24-hour window); typed in the web chat, it links the number.
+3. They ask to link WhatsApp (giving their number, which is not used: nothing is sent to
+   a number nobody proved): the web chat shows a code. A wrong code sent from WhatsApp
+   is an ordinary message the assistant answers; the code sent from their phone (the
+   text the wa.me button fills in) links the number, answered on WhatsApp.
 4. They write on WhatsApp and get the booking reminder there (the channel they last
    wrote from).
 5. One timeline shows the three channels in order. Then erasure: neither database (the
@@ -22,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,13 +37,14 @@ from tests.chat_client import WebCustomer
 from tests.stack_fixtures import (
     STACK_API_TOKEN,
     STACK_IDENTITY_SECRET,
-    STACK_LINK_TEMPLATE,
     Gateway,
 )
 from vetrina.bookings.models import Booking
 from vetrina.bookings.service import Bookings
 from vetrina.catalog.models import Product, Store, StoreStock, Variant
+from vetrina.customers.link_proofs import find_codes, new_code
 from vetrina.customers.tokens import issue_identity_token
+from vetrina.messages import message as vetrina_text
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
@@ -56,9 +57,8 @@ SCRIPT = {
         "ask": "avete il trench nero in M a Milano?",
         "still": "è ancora disponibile?",
         "link": "ti ho scritto anche su WhatsApp, il mio numero è {spaced}",
-        "code": "il codice è {code}",
         "whatsapp": "ciao, sono io dal telefono",
-        "sent": "Ti ho mandato un codice",
+        "shown": "mandaci questo codice",
         "done": "Fatto!",
         "reminder": "Promemoria",
     },
@@ -66,9 +66,8 @@ SCRIPT = {
         "ask": "is the black trench in M at the Milan store?",
         "still": "is it still available?",
         "link": "I also wrote to you on WhatsApp, my number is {spaced}",
-        "code": "the code is {code}",
         "whatsapp": "hi, it's me on my phone",
-        "sent": "I've sent a 6-digit code",
+        "shown": "send us this code",
         "done": "Done!",
         "reminder": "Reminder",
     },
@@ -249,18 +248,22 @@ async def test_one_customer_across_instagram_web_and_whatsapp(
         assert stores[store_code] in still, (still, memory)
         assert product_name in still, (still, memory)
 
-        # 3. Link WhatsApp with a one-time code.
-        sent = texts(await web.say(words["link"].format(spaced=spaced), timeout=90))
-        assert words["sent"] in sent, sent
-        [code_message] = await twilio.wait_for(number, timeout=30)
-        assert code_message.content_sid == STACK_LINK_TEMPLATE
-        code = str((code_message.content_variables or {})["1"])
-        assert re.fullmatch(r"\d{6}", code)
-        wrong = "000000" if code != "000000" else "111111"
-        refused = texts(await web.say(words["code"].format(code=wrong), timeout=90))
-        assert words["done"] not in refused, refused
-        linked = texts(await web.say(words["code"].format(code=code), timeout=90))
-        assert words["done"] in linked, linked
+        # 3. Link WhatsApp: the web chat shows a code, the phone sends it.
+        shown = texts(await web.say(words["link"].format(spaced=spaced), timeout=90))
+        assert words["shown"] in shown, shown
+        [code] = find_codes(shown)
+        assert twilio.sent_to(number) == []  # nothing goes to the number typed
+        webhook = f"{gateway.url}/webhooks/whatsapp"
+        wrong = new_code()
+        await twilio.deliver(webhook, twilio.incoming(number, wrong, profile_name=name))
+        [refused] = await twilio.wait_for(number, timeout=90)  # the assistant's answer
+        assert refused.body != vetrina_text("link_proof_done", language), refused.body
+        prefill = vetrina_text("link_proof_prefill", language, code=code)
+        await twilio.deliver(webhook, twilio.incoming(number, prefill, profile_name=name))
+        linked = (await twilio.wait_for(number, count=2, timeout=90))[-1]
+        assert linked.body == vetrina_text("link_proof_done", language), linked.body
+        told = await web.next("bot_uttered", timeout=30)  # the web chat hears it too
+        assert "WhatsApp" in (told.get("text") or ""), told
     finally:
         await web.close()
     profile = await customer_by(gateway, "whatsapp", number)
@@ -271,7 +274,7 @@ async def test_one_customer_across_instagram_web_and_whatsapp(
     params = twilio.incoming(number, words["whatsapp"], profile_name=name)
     status, _ = await twilio.deliver(f"{gateway.url}/webhooks/whatsapp", params)
     assert status == 200
-    await twilio.wait_for(number, count=2, timeout=90)  # the code, then the bot's answer
+    await twilio.wait_for(number, count=3, timeout=90)  # two answers above, then this one
     booking_code = await book_with_reminder_due(gateway.services.db, profile["id"], store_code)
     gateway.services.outbox.wake()
     reminder = await reminder_on_whatsapp(twilio, number, booking_code)

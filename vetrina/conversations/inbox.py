@@ -18,6 +18,7 @@ from vetrina.conversations.models import (
 )
 from vetrina.conversations.writing import conversation_for
 from vetrina.customers.identities import resolve_customer
+from vetrina.customers.link_proofs import without_codes
 from vetrina.language import detect_language, normalise_language
 from vetrina.observability.metrics import MESSAGES_IN
 from vetrina.storage.base import utcnow
@@ -99,7 +100,7 @@ class Inbox:
                 language=hint,
                 seen_at=now,
             )
-            detected = detect_language(inbound.text, customer.language)
+            detected = detect_language(without_codes(inbound.text), customer.language)
             if detected:
                 customer.language = detected
             conversation = await conversation_for(session, customer.id)

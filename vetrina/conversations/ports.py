@@ -15,6 +15,13 @@ from typing import Any, Protocol
 class Button:
     title: str
     payload: str
+    url: str | None = None  # a link button (Rasa's ``type: web_url``): the widget opens it
+
+    def to_payload(self) -> dict[str, str]:
+        stored = {"title": self.title, "payload": self.payload}
+        if self.url:
+            stored.update(type="web_url", url=self.url)
+        return stored
 
 
 @dataclass(frozen=True)
@@ -29,7 +36,7 @@ class BotReply:
     def to_payload(self) -> dict[str, Any]:
         payload: dict[str, Any] = {}
         if self.buttons:
-            payload["buttons"] = [{"title": b.title, "payload": b.payload} for b in self.buttons]
+            payload["buttons"] = [b.to_payload() for b in self.buttons]
         if self.image:
             payload["image"] = self.image
         if self.custom:

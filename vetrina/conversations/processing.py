@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.handoff import ConsultantDesk
@@ -36,6 +37,7 @@ from vetrina.conversations.ports import (
 )
 from vetrina.conversations.scheduling import AdaptiveLimit, LimitOptions, TurnScheduler
 from vetrina.conversations.writing import pending_outbound
+from vetrina.customers.link_proofs import LinkProofs, ProofRedeemed
 from vetrina.customers.models import Customer
 from vetrina.observability.logs import working_on
 from vetrina.observability.metrics import RASA_LATENCY, RASA_UNAVAILABLE
@@ -76,8 +78,11 @@ class TurnProcessor:
         options: ProcessingOptions = ProcessingOptions(),
         desk: ConsultantDesk | None = None,
         on_unavailable: Callable[[], None] | None = None,
+        links: LinkProofs | None = None,
     ) -> None:
         self._db = db
+        # A WhatsApp/Instagram message carrying a code shown in a web chat links the sender.
+        self._links = links
         # Told when a turn is postponed because the assistant is down (a ReadinessWatch).
         self._on_unavailable = on_unavailable
         self._assistant = assistant
@@ -196,6 +201,9 @@ class TurnProcessor:
             return False
         turn, may_have_reached = claimed
         with working_on(turn.message_id):
+            if await self._linked(turn):
+                await self._on_replies_stored(customer_id)
+                return True
             try:
                 replies = self._auto_reply(turn)
                 if replies is None and self._desk is not None and await self._desk.take(turn):
@@ -248,6 +256,44 @@ class TurnProcessor:
             return None
         language = turn.metadata.get("language") or self._options.default_language
         return [BotReply(text=notice(key, language))]
+
+    async def _linked(self, turn: Turn) -> bool:
+        """Whether the message proved a channel with a link code shown in a web chat: then
+        the sender is linked and answered here, in one transaction. Every other message
+        (a wrong or expired code included) goes on to the assistant as usual."""
+        if self._links is None:
+            return False
+        language = turn.metadata.get("language")
+
+        async def answer(session: AsyncSession, redeemed: ProofRedeemed) -> None:
+            message = await session.get_one(Message, turn.message_id)  # moved by the merge
+            said = language or redeemed.language or self._options.default_language
+            session.add(
+                pending_outbound(
+                    conversation_id=message.conversation_id,
+                    customer_id=message.customer_id,
+                    channel=message.channel,
+                    author=Author.BOT.value,
+                    text=notice("link_proof_done", said),
+                    payload={},
+                    now=utcnow(),
+                    in_reply_to_id=message.id,
+                )
+            )
+            message.status = InboundStatus.PROCESSED.value
+            message.last_error = None
+
+        try:
+            redeemed = await self._links.redeem(
+                turn.channel, turn.customer_id, turn.text, language, then=answer
+            )
+        except Exception:  # linking is a bonus: the message still gets its answer
+            log.exception("could not check message %s for a link code", turn.message_id)
+            return False
+        if redeemed is None:
+            return False
+        log.info("%s linked to customer %s by a code", turn.channel, redeemed.customer_id)
+        return True
 
     async def _ask(self, turn: Turn) -> list[BotReply]:
         """Ask the assistant; if it is slow, tell the customer their message is safe."""

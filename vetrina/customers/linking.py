@@ -5,14 +5,19 @@ Two ways in:
 - **Signed identity token** (logged-in shopper on the retailer's site, see
   :mod:`vetrina.customers.tokens`): :func:`join_shop_account` attaches the web session to
   the shop account's customer, merging an anonymous visitor into it.
-- **One-time code** (a customer in one chat says "I also wrote to you on WhatsApp, my
-  number is …"): :func:`request_link_code` queues a 6-digit code to that number through
-  the outbox (conversations registers it with :mod:`vetrina.customers.registry`; the
-  ``link_code`` template outside WhatsApp's 24-hour window), and
-  :func:`verify_link_code`, given the code typed in the first chat, links the number —
-  merging the number's customer into the one who asked. Codes expire
-  (``LinkOptions.ttl``), are single-use, allow ``max_attempts`` tries, and a customer may
-  ask for at most ``max_codes_per_hour``; only a hash of the code is stored.
+- **A code sent from the channel being linked** (the default):
+  :mod:`vetrina.customers.link_proofs`.
+- **One-time code sent out** (optional, off unless ``VETRINA_LINK_OUTBOUND_CODES``; a
+  customer in one chat says "I also wrote to you on WhatsApp, my number is …"):
+  :func:`request_link_code` queues a 6-digit code to that number through the outbox
+  (conversations registers it with :mod:`vetrina.customers.registry`; the ``link_code``
+  template outside WhatsApp's 24-hour window), and :func:`verify_link_code`, given the
+  code typed in the first chat, links the number — merging the number's customer into
+  the one who asked. Codes expire (``LinkOptions.ttl``), are single-use, allow
+  ``max_attempts`` tries; a customer may ask for at most ``max_codes_per_hour``, and a
+  number receives at most ``per_target_per_hour`` / ``per_target_per_day`` codes
+  whoever asks (each is a paid message to someone who may not have asked). Only a hash
+  of the code is stored.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import LinkError
@@ -45,6 +50,7 @@ from vetrina.storage.database import Database
 log = logging.getLogger(__name__)
 
 WHATSAPP = "whatsapp"
+OUTBOUND = "out"  # LinkCode.direction of these codes
 LINK_TEMPLATE = "link_code"  # TWILIO_TEMPLATE_LINK_CODE, variable 1 = the code
 CHANNEL_LINKED = "channel_linked"
 LINK_REQUESTED = "link_requested"
@@ -66,6 +72,9 @@ class LinkOptions:
     ttl: timedelta = timedelta(minutes=10)
     max_attempts: int = 5
     max_codes_per_hour: int = 3
+    # Codes sent to one number, whoever asks for them.
+    per_target_per_hour: int = 3
+    per_target_per_day: int = 5
     # Region of numbers typed without a country code (settings: VETRINA_PHONE_REGION).
     phone_region: str = DEFAULT_REGION
 
@@ -130,6 +139,16 @@ async def _identity(
     return identity
 
 
+async def _sent(session: AsyncSession, since: datetime, *where: ColumnElement[bool]) -> int:
+    """Outbound codes created since ``since`` matching ``where``."""
+    count = await session.scalar(
+        select(func.count()).select_from(LinkCode).where(
+            LinkCode.direction == OUTBOUND, LinkCode.created_at > since, *where
+        )
+    )
+    return int(count or 0)
+
+
 async def request_link_code(
     session: AsyncSession,
     customer_id: str,
@@ -157,13 +176,15 @@ async def request_link_code(
     identity = await _identity(session, WHATSAPP, number)
     if identity is not None and identity.customer_id == customer_id:
         raise LinkError(ALREADY_LINKED, "this number is already linked", number=number)
-    recent = await session.scalar(
-        select(func.count()).where(
-            LinkCode.customer_id == customer_id, LinkCode.created_at > now - timedelta(hours=1)
-        )
-    )
-    if (recent or 0) >= options.max_codes_per_hour:
+    recent = await _sent(session, now - timedelta(hours=1), LinkCode.customer_id == customer_id)
+    if recent >= options.max_codes_per_hour:
         raise LinkError(TOO_MANY_CODES, "too many codes asked for in the last hour")
+    to_number = (LinkCode.channel == WHATSAPP, LinkCode.external_id == number)
+    if (
+        await _sent(session, now - timedelta(hours=1), *to_number) >= options.per_target_per_hour
+        or await _sent(session, now - timedelta(days=1), *to_number) >= options.per_target_per_day
+    ):
+        raise LinkError(TOO_MANY_CODES, "this number got too many codes lately", number=number)
     if identity is None:  # the number's own customer, so the outbox can reach it
         owner = Customer(language=requester.language)
         session.add(owner)
@@ -176,13 +197,18 @@ async def request_link_code(
     # A new code replaces any earlier one of this customer.
     await session.execute(
         update(LinkCode)
-        .where(LinkCode.customer_id == customer_id, LinkCode.used_at.is_(None))
+        .where(
+            LinkCode.customer_id == customer_id,
+            LinkCode.direction == OUTBOUND,
+            LinkCode.used_at.is_(None),
+        )
         .values(expires_at=now)
     )
     code = f"{secrets.randbelow(10**6):06d}"
     session.add(
         LinkCode(
             customer_id=customer_id,
+            direction=OUTBOUND,
             channel=WHATSAPP,
             external_id=number,
             code_hash=_hash(customer_id, code),
@@ -226,7 +252,7 @@ async def verify_link_code(
     now = now or utcnow()
     row = await session.scalar(
         select(LinkCode)
-        .where(LinkCode.customer_id == customer_id)
+        .where(LinkCode.customer_id == customer_id, LinkCode.direction == OUTBOUND)
         .order_by(LinkCode.created_at.desc(), LinkCode.id.desc())
         .limit(1)
         .with_for_update()

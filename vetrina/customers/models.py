@@ -120,24 +120,53 @@ class CustomerMerge(Base):
 
 
 class LinkCode(Base):
-    """A one-time code sent to a channel identity the customer says is theirs.
+    """A one-time code that proves a channel identity belongs to ``customer_id``.
 
-    Only a hash of the code is kept. Typing the code in the chat of ``customer_id``
-    proves the identity is theirs; codes expire, are single-use and allow few attempts.
+    Two directions (``direction``):
+
+    - ``in`` (the default way, :mod:`vetrina.customers.link_proofs`): the web chat shows
+      the code, the shopper sends it from WhatsApp or Instagram; the sender's identity is
+      written into ``channel``/``external_id`` when it arrives (empty until then).
+      ``client_key`` is a keyed hash of the requesting web client's address, for the
+      per-address issue limit.
+    - ``out`` (optional, ``VETRINA_LINK_OUTBOUND_CODES``, :mod:`vetrina.customers.linking`):
+      the code is sent to ``external_id`` and typed back in the chat of ``customer_id``.
+
+    Only a hash of the code is kept; codes expire, are single-use and allow few attempts.
     """
 
     __tablename__ = "link_codes"
-    __table_args__ = (Index("ix_link_codes_customer_created", "customer_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_link_codes_customer_created", "customer_id", "created_at"),
+        Index("ix_link_codes_target_created", "channel", "external_id", "created_at"),
+        Index("ix_link_codes_code_hash", "code_hash"),
+        Index("ix_link_codes_client_created", "client_key", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(3), default="out", server_default="out")
     channel: Mapped[str] = mapped_column(String(20))
     external_id: Mapped[str] = mapped_column(String(200))
     code_hash: Mapped[str] = mapped_column(String(64))
+    client_key: Mapped[str | None] = mapped_column(String(64))
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class LinkCodeFailure(Base):
+    """A message from a WhatsApp/Instagram sender that carried something shaped like a
+    link code that matched none: counted per sender so inbound messages cannot brute-force
+    codes. ``sender_key`` is a hash of the channel and the sender id, not the id itself."""
+
+    __tablename__ = "link_code_failures"
+    __table_args__ = (Index("ix_link_code_failures_sender_at", "sender_key", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender_key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Erasure(Base):

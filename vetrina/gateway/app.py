@@ -34,6 +34,7 @@ from vetrina.conversations.ports import Assistant
 from vetrina.conversations.processing import ProcessingOptions, TurnProcessor
 from vetrina.conversations.readiness import ReadinessWatch
 from vetrina.conversations.scheduling import LimitOptions
+from vetrina.customers.link_proofs import LinkProofs
 from vetrina.customers.linking import ShopLogin
 from vetrina.gateway import bookings_web
 from vetrina.gateway.api import customers as customers_api
@@ -203,6 +204,9 @@ def services_ctx(
             if assistant is None else None
         )
         app[READINESS] = readiness
+        memory = RasaMemory(
+            http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url
+        )
         processor = TurnProcessor(
             db,
             assistant or rasa,
@@ -220,11 +224,9 @@ def services_ctx(
             ),
             desk=desk,  # a consultant's conversations never reach the assistant
             on_unavailable=readiness.unavailable if readiness is not None else None,
+            links=LinkProofs(db, memory),  # codes sent from WhatsApp/Instagram link chats
         )
         inbox = Inbox(db)
-        memory = RasaMemory(
-            http, settings.rasa_url, settings.rasa_token, settings.tracker_store_url
-        )
         app[WEB_CHAT] = await open_web_chat(
             sio, db, inbox, processor.wake, ShopLogin(db, settings.identity_secret, memory),
             settings,
