@@ -82,11 +82,13 @@ async def served(sqlite_db: Database) -> AsyncIterator[Served]:
         await runner.cleanup()
 
 
-async def _writes(served: Served, text: str, channel: str, external_id: str) -> str:
+async def _writes(
+    served: Served, text: str, channel: str, external_id: str, name: str | None = None
+) -> str:
     """A customer's message, stored and answered by the (fake) assistant: the customer."""
     services = served.app[SERVICES]
     received = await services.inbox.receive(
-        InboundMessage(channel=channel, external_id=external_id, text=text)
+        InboundMessage(channel=channel, external_id=external_id, text=text, display_name=name)
     )
     services.processor.wake()
     for _ in range(200):
@@ -100,12 +102,12 @@ async def _writes(served: Served, text: str, channel: str, external_id: str) -> 
 
 async def _waiting(
     served: Served, texts: list[str], channel: str = "whatsapp",
-    external_id: str = "+393471234567",
+    external_id: str = "+393471234567", name: str | None = None,
 ) -> int:
     """A conversation of ``texts`` (each answered by the assistant) waiting in MI's queue."""
     customer_id = ""
     for text in texts:
-        customer_id = await _writes(served, text, channel, external_id)
+        customer_id = await _writes(served, text, channel, external_id, name)
     outcome = await handoff.request_consultant(
         served.db, customer_id, reason=Reason.CUSTOMER_ASKED, actor=CUSTOMER,
         options=HandoffOptions(ConsultantHours.parse("")), store_hint="MI",
@@ -405,3 +407,45 @@ async def test_axe_finds_no_violation_on_the_console_pages(
         assert await _axe(page) == []  # the phone layout
     finally:
         await context.close()
+
+
+async def test_screenshots_of_the_main_views(
+    browser: Any, served: Served, tmp_path: Path  # noqa: F811
+) -> None:
+    """The console and the day sheet at 1440×900 and 1024×768. The README's pictures are
+    these: ``VETRINA_CONSOLE_SCREENSHOTS=docs/console pytest -k screenshots`` writes them
+    there (else into a temporary folder)."""
+    folder = Path(os.environ.get("VETRINA_CONSOLE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    day = await _book(served)
+    await _waiting(served, [
+        "Buongiorno, avete lo stivale Brera nero in 41?",
+        "Vorrei provarlo sabato a Milano",
+        "Posso parlare con una commessa?",
+    ], channel="web", external_id="sess-layout-0005", name="Giulia Rossi")
+    await _waiting(served, ["il mio ordine non è arrivato"])  # WhatsApp
+    await _waiting(served, ["hi, is the boot true to size?"], channel="web",
+                   external_id="sess-layout-0006")
+    for width, height in ((1440, 900), (1024, 768)):
+        context, page = await _console(browser, served, width, height)
+        try:
+            await page.locator("#queue .queue-item").nth(1).wait_for(timeout=5_000)
+            if width == 1440:
+                await page.click("#queue .queue-item >> nth=0")
+                await page.click("#claim")
+            else:
+                await page.click("#mine .mine-item >> nth=0")
+            await page.wait_for_selector("#reply-text:enabled")
+            await page.click("#reply-text")
+            await page.keyboard.type(
+                "Buongiorno! Sì, il 41 nero è disponibile a Milano." if width == 1440
+                else "Vuole che glielo tenga da parte per sabato?"
+            )
+            await page.keyboard.press("Enter")
+            await page.locator("#timeline .msg-consultant").first.wait_for(timeout=5_000)
+            await page.wait_for_timeout(300)
+            await page.screenshot(path=str(folder / f"console-{width}x{height}.png"))
+            await page.goto(served.url + f"/console/stores/MI/bookings?date={day}")
+            await page.screenshot(path=str(folder / f"day-sheet-{width}x{height}.png"))
+        finally:
+            await context.close()

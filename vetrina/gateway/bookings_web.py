@@ -95,6 +95,7 @@ SHEET_WORDS = {
         "confirmed": "Confermata", "cancelled": "Annullata", "completed": "Completata",
         "no_show": "Non presentato",
         "web": "Web chat", "whatsapp": "WhatsApp", "instagram": "Instagram", "shop": "Sito",
+        "weekdays": "lunedì martedì mercoledì giovedì venerdì sabato domenica",
     },
     "en": {
         "title": "In-store try-ons", "time": "Time", "code": "Code", "customer": "Customer",
@@ -105,6 +106,7 @@ SHEET_WORDS = {
         "confirmed": "Confirmed", "cancelled": "Cancelled", "completed": "Completed",
         "no_show": "No-show",
         "web": "Web chat", "whatsapp": "WhatsApp", "instagram": "Instagram", "shop": "Website",
+        "weekdays": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
     },
 }
 
@@ -153,7 +155,8 @@ def sheet_page(
     except ValueError:
         shown = today or utcnow().date()
     before, after = shown - timedelta(days=1), shown + timedelta(days=1)
-    heading = f"{w['title']} — {e(store)} — {shown:%d/%m/%Y}"
+    weekday = w["weekdays"].split()[shown.weekday()]
+    heading = f"{e(w['title'])} — {e(store)} — {weekday} {shown:%d/%m/%Y}"
     return (
         f"<!doctype html><html lang='{e(lang)}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"

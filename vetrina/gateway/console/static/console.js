@@ -87,7 +87,6 @@
       undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed'
     }
   };
-  var ICONS = { web: '💬', whatsapp: '🟢', instagram: '📷', shop: '🛍' };
   var LANGUAGE_NAMES = { it: 'Italiano', en: 'English', es: 'Español', fr: 'Français', de: 'Deutsch' };
   var PREFS = 'vetrina.console.';
   var BASE_TITLE = 'Vetrina — Console';
@@ -164,10 +163,8 @@
   // --- words for states, reasons, people ----------------------------------------------------------
 
   function channelLabel(channel) {
-    var span = el('span', 'channel', null, { 'data-channel': channel || '' });
-    span.appendChild(el('span', null, ICONS[channel] || '•', { 'aria-hidden': 'true' }));
-    span.appendChild(el('span', 'channel-name', t(channel || 'web')));
-    return span;
+    // the icon is drawn by the stylesheet (.channel[data-channel]::before), the name is text
+    return el('span', 'channel', t(channel || 'web'), { 'data-channel': channel || '' });
   }
 
   function customerLabel(state) {
@@ -338,7 +335,7 @@
       select.replaceChildren(el('option', null, t('choose_transfer'), { value: '' }));
       data.consultants.forEach(function (c) {
         var li = el('li', 'presence-' + c.presence, null, { 'data-consultant-id': String(c.id) });
-        li.appendChild(el('span', 'dot', c.presence === 'online' ? '🟢 ' : c.presence === 'away' ? '🟡 ' : '⚪ ', { 'aria-hidden': 'true' }));
+        li.appendChild(el('span', 'dot', null, { 'aria-hidden': 'true' }));
         li.appendChild(el('span', null, c.name + ' (' + (c.stores.join(', ') || '—') + ') · ' + t(c.presence)));
         team.appendChild(li);
         if (me && c.id !== me.id) select.appendChild(el('option', null, c.name, { value: 'c:' + c.id }));
@@ -420,7 +417,7 @@
     var dl = $('profile');
     dl.replaceChildren();
     function row(label, value) { dl.appendChild(el('dt', null, label)); dl.appendChild(el('dd', null, value || '—')); }
-    row(t('name'), profile.name || (openState && customerLabel(openState)));
+    row(t('name'), profile.name);
     if (openState && openState.customer_phone) row(t('phone'), openState.customer_phone);
     if (openState && openState.customer_instagram) row(t('ig'), openState.customer_instagram);
     row(t('lang'), LANGUAGE_NAMES[profile.language] || profile.language);
@@ -434,12 +431,14 @@
       var when = b.starts_at.replace('T', ' ').slice(0, 16);
       bookings.appendChild(el('li', null, b.code + ' · ' + (b.store_name || b.store) + ' · ' + when + ' · ' + t('b_' + b.status)));
     });
+    if (!bookings.children.length) bookings.appendChild(el('li', 'empty', '—'));
     var checks = $('profile-checks');
     checks.replaceChildren();
     (profile.stock_checks || []).forEach(function (c) {
       var parts = [c.product_code, c.colour, c.size, c.store_code, c.status ? t('s_' + c.status) : null].filter(Boolean);
       checks.appendChild(el('li', null, parts.join(' · ') || c.text));
     });
+    if (!checks.children.length) checks.appendChild(el('li', 'empty', '—'));
     if (!$('book-store').value && openState && openState.store_code) $('book-store').value = openState.store_code;
     if (!$('stock-store').value && openState && openState.store_code) $('stock-store').value = openState.store_code;
   }
