@@ -40,7 +40,7 @@ from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
 
 pytestmark = pytest.mark.e2e
-PASSWORD = "layout console password"  # noqa: S105 (test account)
+PASSWORD = "layout console password"
 ROOT = Path(__file__).resolve().parents[2]
 AXE = Path(
     os.environ.get("AXE_CORE_JS") or ROOT / "tests/clients/node_modules/axe-core/axe.min.js"
@@ -363,8 +363,19 @@ async def test_the_day_sheet_is_styled_and_moves_between_days(
         await context.close()
 
 
+def _axe_source() -> str:
+    if not AXE.exists():
+        skip_or_fail(f"axe-core not found at {AXE}: run `make test-clients`")
+    return AXE.read_text("utf-8")
+
+
+def _folder(tmp_path: Path) -> Path:
+    folder = _folder(tmp_path)
+    return folder
+
+
 async def _axe(page: Any) -> list[dict[str, Any]]:
-    await page.add_script_tag(content=AXE.read_text("utf-8"))
+    await page.add_script_tag(content=_axe_source())
     result = await page.evaluate(
         "axe.run(document, {resultTypes: ['violations']})"
         ".then(r => r.violations.map(v => ({id: v.id, help: v.help,"
@@ -376,8 +387,7 @@ async def _axe(page: Any) -> list[dict[str, Any]]:
 async def test_axe_finds_no_violation_on_the_console_pages(
     browser: Any, served: Served  # noqa: F811
 ) -> None:
-    if not AXE.exists():
-        skip_or_fail(f"axe-core not found at {AXE}: run `make test-clients`")
+    _axe_source()  # skipped (failed in CI) without axe-core
     day = await _book(served)
     await _waiting(served, ["ciao", "vorrei provare gli stivali"])
     # axe is injected as a script tag: the test context lets it past the page's CSP.
@@ -415,8 +425,7 @@ async def test_screenshots_of_the_main_views(
     """The console and the day sheet at 1440×900 and 1024×768. The README's pictures are
     these: ``VETRINA_CONSOLE_SCREENSHOTS=docs/console pytest -k screenshots`` writes them
     there (else into a temporary folder)."""
-    folder = Path(os.environ.get("VETRINA_CONSOLE_SCREENSHOTS") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = _folder(tmp_path)
     day = await _book(served)
     await _waiting(served, [
         "Buongiorno, avete lo stivale Brera nero in 41?",
