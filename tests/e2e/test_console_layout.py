@@ -116,11 +116,13 @@ async def _waiting(
     return outcome.conversation_id
 
 
-async def _customer_says(served: Served, text: str, external_id: str = "+393471234567") -> None:
+async def _customer_says(
+    served: Served, text: str, external_id: str = "+393471234567", channel: str = "whatsapp"
+) -> None:
     """A message of a customer whose conversation a consultant holds (no assistant turn)."""
     services = served.app[SERVICES]
     await services.inbox.receive(
-        InboundMessage(channel="whatsapp", external_id=external_id, text=text)
+        InboundMessage(channel=channel, external_id=external_id, text=text)
     )
     services.processor.wake()
 
@@ -159,10 +161,11 @@ async def _page_scrolls(page: Any) -> bool:
     ))
 
 
+@pytest.mark.parametrize("width,height", [(1024, 768), (768, 1024)], ids=["landscape", "portrait"])
 async def test_tablet_fits_the_viewport_and_follows_the_newest_message(
-    browser: Any, served: Served  # noqa: F811
+    browser: Any, served: Served, width: int, height: int  # noqa: F811
 ) -> None:
-    context, page = await _console(browser, served, 1024, 768)
+    context, page = await _console(browser, served, width, height)
     try:
         assert await _acting_controls_visible(page) == []  # nothing picked yet
         assert await page.locator("#no-conversation").is_visible()
@@ -275,21 +278,79 @@ async def test_one_language_chosen_in_the_header_and_remembered(
         await context.close()
 
 
-async def test_a_new_waiting_conversation_is_announced(
+# Chromium headless shows no desktop notification: this stand-in records them.
+FAKE_NOTIFICATION = """
+window.__notices = [];
+window.Notification = class {
+  constructor(title, options) { window.__notices.push({title, body: options && options.body}); }
+  close() {}
+  static requestPermission() { return Promise.resolve('granted'); }
+};
+window.Notification.permission = 'granted';
+"""
+
+
+async def _title_is(page: Any, title: str) -> None:
+    await page.wait_for_function(
+        "title => document.title === title", arg=title, timeout=5_000
+    )
+
+
+async def test_new_requests_and_messages_are_announced(
     browser: Any, served: Served  # noqa: F811
 ) -> None:
     context, page = await _console(browser, served, 1280, 800)
     try:
+        await page.add_init_script(FAKE_NOTIFICATION)
+        await page.reload()
+        await page.wait_for_selector("#live[data-state='online']")
         await page.wait_for_selector("#queue .empty")
         assert await page.title() == "Vetrina — Console"
-        await _waiting(served, ["c'è qualcuno?"], channel="web", external_id="sess-layout-0003")
-        await page.wait_for_function("() => document.title.startsWith('(1) ')", timeout=5_000)
-        assert await page.get_attribute("body", "data-last-notice") == "Nuova richiesta in attesa"
-        assert await page.inner_text("#queue-count") == "1"
-        # switched off, the title shows no count
         await page.click("#prefs summary")
+        await page.check("#notify-desktop")
+        await page.click("#prefs summary")
+
+        await _waiting(served, ["c'è qualcuno?"], channel="web", external_id="sess-layout-0003")
+        await _title_is(page, "(1) Vetrina — Console")
+        assert await page.get_attribute("body", "data-last-notice") == "Nuova richiesta in attesa"
+        assert await page.get_attribute("body", "data-sounds") == "1"
+        assert await page.inner_text("#queue-count") == "1"
+        notices = await page.evaluate("() => window.__notices")
+        assert [n["title"] for n in notices] == ["Nuova richiesta in attesa"]
+        assert "Chiede una persona" in notices[0]["body"]
+        await page.click("#queue .queue-item")
+        await page.click("#claim")
+        await _title_is(page, "Vetrina — Console")
+
+        # A second chat of mine gets a message while the first is on screen.
+        await _waiting(served, ["sono io"], channel="web", external_id="sess-layout-0007")
+        await page.click("#queue .queue-item")
+        await page.click("#claim")
+        await page.wait_for_selector("#conv-status[data-status='with_consultant']")
+        await page.click("#mine .mine-item >> nth=0")
+        await page.wait_for_selector("#timeline .msg-customer >> text=\"c'è qualcuno?\"")
+        await _customer_says(served, "ci sei?", "sess-layout-0007", "web")
+        await _title_is(page, "(1) Vetrina — Console")
+        assert await page.inner_text("#mine .mine-item >> nth=1 >> .count") == "1"
+        notices = await page.evaluate("() => window.__notices")
+        assert notices[-1]["title"].startswith("Nuovo messaggio da Visitatore web")
+        assert notices[-1]["body"] == "ci sei?"
+        await page.click("#mine .mine-item >> nth=1")
+        await _title_is(page, "Vetrina — Console")
+
+        # each announcement can be switched off
+        await page.click("#prefs summary")
+        await page.uncheck("#notify-sound")
+        await page.uncheck("#notify-desktop")
         await page.uncheck("#notify-title")
+        sounds = await page.get_attribute("body", "data-sounds")
+        count = len(await page.evaluate("() => window.__notices"))
+        await _waiting(served, ["e ora?"], channel="web", external_id="sess-layout-0008")
+        await page.wait_for_selector("#queue .queue-item")
+        assert await page.inner_text("#queue-count") == "1"
         assert await page.title() == "Vetrina — Console"
+        assert await page.get_attribute("body", "data-sounds") == sounds
+        assert len(await page.evaluate("() => window.__notices")) == count
     finally:
         await context.close()
 
@@ -370,7 +431,8 @@ def _axe_source() -> str:
 
 
 def _folder(tmp_path: Path) -> Path:
-    folder = _folder(tmp_path)
+    folder = Path(os.environ.get("VETRINA_CONSOLE_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 

@@ -213,6 +213,8 @@
 
   function beep() {
     if (pref('sound', '1') !== '1') return;
+    var body = document.body;
+    body.setAttribute('data-sounds', String(Number(body.getAttribute('data-sounds') || 0) + 1));
     try {
       audio = audio || new (window.AudioContext || window.webkitAudioContext)();
       var osc = audio.createOscillator();
@@ -509,7 +511,7 @@
     var m = data.message;
     var isOpen = data.conversation_id === openId;
     if (isOpen) addMessage(m);
-    if (m.author !== 'user' || !me || data.owner_id !== me.id) return;
+    if ((m.author !== 'customer' && m.author !== 'user') || !me || data.owner_id !== me.id) return;
     if (isOpen && document.visibilityState === 'visible') return;
     unread[data.conversation_id] = (unread[data.conversation_id] || 0) + 1;
     var state = null;
