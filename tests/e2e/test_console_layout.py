@@ -520,3 +520,16 @@ async def test_screenshots_of_the_main_views(
             await page.screenshot(path=str(folder / f"day-sheet-{width}x{height}.png"))
         finally:
             await context.close()
+    context, page = await _console(browser, served, 390, 844)  # a phone: list, then chat
+    try:
+        await page.locator("#queue .queue-item").nth(1).wait_for(timeout=5_000)
+        await page.screenshot(path=str(folder / "console-390x844-list.png"))
+        await page.click("#mine .mine-item >> nth=0")
+        await page.wait_for_selector("#reply-text:enabled")
+        await page.wait_for_timeout(300)
+        await page.screenshot(path=str(folder / "console-390x844-chat.png"))
+        await page.click("#prefs summary")  # the settings open inside the screen
+        assert await _inside_viewport(page, "#prefs .prefs-body")
+        assert not await _page_scrolls(page)
+    finally:
+        await context.close()

@@ -4,10 +4,13 @@ and a store's try-on bookings of a day (HTML, or JSON with ``Accept: application
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
 
 from vetrina.bookings.errors import BookingError, StoreNotBookable
+from vetrina.catalog.models import Store
 from vetrina.conversations.consultants import Presence, close_session, open_session, set_presence
 from vetrina.gateway import bookings_web
 from vetrina.gateway.console import conversations
@@ -19,6 +22,7 @@ from vetrina.gateway.console.auth import (
     require_session,
     same,
 )
+from vetrina.gateway.console.context import Console
 from vetrina.gateway.console.credentials import check_password
 from vetrina.gateway.console.desk import PRESENCE
 from vetrina.gateway.console.login_guard import TooSoon
@@ -145,6 +149,13 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / name)
 
 
+async def _today_at(console: Console, store: str) -> str:
+    """Today's date on the store's clock (Europe/Rome for an unknown store)."""
+    async with console.db.sessions() as session:
+        zone = await session.scalar(select(Store.timezone).where(Store.code == store))
+    return utcnow().astimezone(ZoneInfo(zone or "Europe/Rome")).date().isoformat()
+
+
 async def store_bookings(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     wants_json = "application/json" in request.headers.get("Accept", "")
@@ -155,7 +166,7 @@ async def store_bookings(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_store", "no such store")
     if not consultant.is_admin and store not in consultant.stores:
         raise ApiError(403, "forbidden", "this is another store's page")
-    raw_day = plain_text(request.query.get("date", ""), 32) or utcnow().date().isoformat()
+    raw_day = plain_text(request.query.get("date", ""), 32) or await _today_at(console, store)
     try:
         sheet = await console.bookings.day_sheet(store, raw_day)
     except StoreNotBookable:
