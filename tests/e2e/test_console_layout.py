@@ -236,6 +236,8 @@ async def test_enter_sends_and_shift_enter_adds_a_line(
         assert await sent.first.inner_text() == "riga uno\nriga due"
         assert await page.input_value("#reply-text") == ""
         assert "Mara" in await page.inner_text("#timeline .msg-consultant .meta")
+        # the day sheet of the conversation's store is one click away
+        assert await page.get_attribute("#sheet-link", "href") == "/console/stores/MI/bookings"
         assert await _inside_viewport(page, "#reply-text")
         assert not await _page_scrolls(page)
     finally:

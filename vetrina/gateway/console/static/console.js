@@ -441,6 +441,14 @@
       checks.appendChild(el('li', null, parts.join(' · ') || c.text));
     });
     if (!checks.children.length) checks.appendChild(el('li', 'empty', '—'));
+    var sheet = $('sheet-link');  // the day sheet of the conversation's store
+    var store = openState && openState.store_code;
+    sheet.hidden = !store;
+    if (store) {
+      sheet.href = '/console/stores/' + encodeURIComponent(store) + '/bookings';
+      sheet.setAttribute('data-i18n-store', store);
+      sheet.textContent = t('sheet_link', { s: store });
+    }
     if (!$('book-store').value && openState && openState.store_code) $('book-store').value = openState.store_code;
     if (!$('stock-store').value && openState && openState.store_code) $('stock-store').value = openState.store_code;
   }
