@@ -78,7 +78,7 @@ async def contacts(console: Console, customer_ids: list[str]) -> Contacts:
         rows = await session.execute(
             select(ChannelIdentity.customer_id, ChannelIdentity.channel,
                    ChannelIdentity.external_id, ChannelIdentity.display_name)
-            .where(ChannelIdentity.customer_id.in_(set(customer_ids)),
+            .where(ChannelIdentity.customer_id.in_(sorted(set(customer_ids))),
                    ChannelIdentity.channel.in_(("whatsapp", "instagram")))
             .order_by(ChannelIdentity.last_seen_at)
         )
