@@ -67,8 +67,8 @@ validate: .venv-rasa/.installed
 test-stories: train
 	$(PY) -m scripts.stack test-stories
 
-# Third-party web chat clients the tests drive (rasa-webchat in Chromium, socket.io-client
-# in Node), pinned by tests/clients/package-lock.json.
+# Third-party clients the tests drive (rasa-webchat in Chromium, socket.io-client in Node,
+# axe-core for the accessibility checks), pinned by tests/clients/package-lock.json.
 test-clients: tests/clients/node_modules/.installed
 
 tests/clients/node_modules/.installed: tests/clients/package.json tests/clients/package-lock.json

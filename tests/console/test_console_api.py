@@ -344,10 +344,14 @@ async def test_a_reply_that_cannot_go_out_is_shown_with_the_reason(desk: Desk) -
             options=HandoffOptions(ConsultantHours.parse("")), store_hint="MI",
         )
         url = f"/console/api/conversations/{outcome.conversation_id}"
+        waiting = (await (await mara.get("/console/api/queue")).json())["waiting"]
+        # a person recognises the customer by the masked number, never by an id
+        assert [w["customer_phone"] for w in waiting] == ["+39 ••• ••• 0077"]
         assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": csrf})).status == 200
         sent = await mara.post(
             url + "/messages", json={"text": "Eccomi"}, headers={"X-CSRF-Token": csrf}
         )
+        assert (await sent.json())["state"]["customer_phone"] == "+39 ••• ••• 0077"
         assert sent.status == 200
         reply = None
         for _ in range(50):
@@ -382,6 +386,12 @@ async def test_stock_lookup_and_a_booking_on_the_customers_behalf(desk: Desk) ->
             if slots:
                 break
         assert slots and all(s["free"] > 0 for s in slots)
+        # the time as the store's clock shows it (Europe/Rome), without seconds
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        first = datetime.fromisoformat(slots[0]["starts_at"]).astimezone(ZoneInfo("Europe/Rome"))
+        assert slots[0]["local_time"] == f"{first:%H:%M}"
         booked = await mara.post(
             url + "/bookings", json={"store_code": "MI", "starts_at": slots[0]["starts_at"],
                                      "skus": "BOOT-NER-41"},

@@ -88,7 +88,7 @@ async def test_console_and_widget_side_by_side(
         await console.fill("#password", "wrong password!!")
         await console.click("#login")
         await console.wait_for_selector(
-            "#login-message:has-text('Wrong email or password')", timeout=15_000
+            "#login-message:has-text('Email o password errate')", timeout=15_000
         )
         await console.fill("#email", "giulia@example.com")
         await console.fill("#password", PASSWORD)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import html
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
 
 from aiohttp import web
 
@@ -85,8 +85,48 @@ def sheet_json(view: BookingView) -> dict[str, object]:
     }
 
 
-def sheet_page(store: str, day: str, sheet: list[BookingView]) -> str:
+SHEET_WORDS = {
+    "it": {
+        "title": "Prove in negozio", "time": "Ora", "code": "Codice", "customer": "Cliente",
+        "status": "Stato", "items": "Articoli da preparare", "actions": "Azioni",
+        "none": "Nessuna prenotazione in questo giorno.", "previous": "← Giorno prima",
+        "next": "Giorno dopo →", "today": "Oggi", "console": "← Console", "day": "Giorno",
+        "show": "Mostra", "days": "Giorni",
+        "confirmed": "Confermata", "cancelled": "Annullata", "completed": "Completata",
+        "no_show": "Non presentato",
+        "web": "Web chat", "whatsapp": "WhatsApp", "instagram": "Instagram", "shop": "Sito",
+        "weekdays": "lunedì martedì mercoledì giovedì venerdì sabato domenica",
+    },
+    "en": {
+        "title": "In-store try-ons", "time": "Time", "code": "Code", "customer": "Customer",
+        "status": "Status", "items": "Items to prepare", "actions": "Actions",
+        "none": "No bookings on this day.", "previous": "← Previous day",
+        "next": "Next day →", "today": "Today", "console": "← Console", "day": "Day",
+        "show": "Show", "days": "Days",
+        "confirmed": "Confirmed", "cancelled": "Cancelled", "completed": "Completed",
+        "no_show": "No-show",
+        "web": "Web chat", "whatsapp": "WhatsApp", "instagram": "Instagram", "shop": "Website",
+        "weekdays": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
+    },
+}
+
+
+def sheet_page(
+    store: str,
+    day: str,
+    sheet: list[BookingView],
+    *,
+    lang: str = "it",
+    contacts: Mapping[str, Mapping[str, str | None]] | None = None,
+    today: date | None = None,
+) -> str:
+    """The store's day sheet: what to prepare for each try-on, who comes and how to reach
+    them, with links to the days around it. Styled by the console's stylesheet (the
+    console's Content-Security-Policy allows no inline style). Each row has an empty
+    ``actions-col`` cell with ``data-booking``, where check-in, complete and no-show go."""
     e = html.escape
+    w = SHEET_WORDS.get(lang, SHEET_WORDS["it"])
+    contacts = contacts or {}
     rows = []
     for view in sheet:
         items = "".join(
@@ -94,22 +134,51 @@ def sheet_page(store: str, day: str, sheet: list[BookingView]) -> str:
             f" &times; {i.quantity}</li>"
             for i in view.items
         )
+        contact = contacts.get(view.customer_id, {})
+        reach = [w.get(view.channel or "", view.channel or "")]
+        reach += [c for c in (contact.get("phone"), contact.get("instagram")) if c]
+        who = view.customer_name or contact.get("instagram") or contact.get("phone") or "—"
         rows.append(
-            f"<tr class='{e(view.status)}'>"
+            f"<tr class='{e(view.status)}' data-booking='{e(view.code)}'>"
             f"<td>{view.local_start:%H:%M}&ndash;{view.local_end:%H:%M}</td>"
-            f"<td><strong>{e(view.code)}</strong></td><td>{e(view.customer_name or '')}</td>"
-            f"<td>{e(view.status)}</td><td><ul>{items}</ul></td></tr>"
+            f"<td><strong>{e(view.code)}</strong></td>"
+            f"<td><span class='customer'>{e(who)}</span>"
+            f"<span class='contact'>{e(' · '.join(r for r in reach if r))}</span></td>"
+            f"<td class='status'>{e(w.get(view.status, view.status))}</td>"
+            f"<td><ul>{items}</ul></td>"
+            f"<td class='actions-col' data-booking='{e(view.code)}'></td></tr>"
         )
-    body = "".join(rows) or "<tr><td colspan='5'>Nessuna prenotazione / No bookings</td></tr>"
+    body = "".join(rows) or f"<tr><td colspan='6'>{e(w['none'])}</td></tr>"
+    here = f"/console/stores/{store}/bookings"
+    try:
+        shown = date.fromisoformat(day)
+    except ValueError:
+        shown = today or utcnow().date()
+    before, after = shown - timedelta(days=1), shown + timedelta(days=1)
+    weekday = w["weekdays"].split()[shown.weekday()]
+    heading = f"{e(w['title'])} — {e(store)} — {weekday} {shown:%d/%m/%Y}"
     return (
-        "<!doctype html><html lang='it'><head><meta charset='utf-8'>"
-        f"<title>Prenotazioni {e(store)} {e(day)}</title>"
-        "<style>body{font-family:sans-serif}td{padding:4px 8px;vertical-align:top}"
-        "tr.cancelled{color:#888;text-decoration:line-through}</style></head><body>"
-        f"<h1>Prove in negozio — {e(store)} — {e(day)}</h1>"
-        "<table><thead><tr><th>Ora</th><th>Codice</th><th>Cliente</th><th>Stato</th>"
-        f"<th>Articoli da preparare</th></tr></thead><tbody>{body}</tbody></table>"
-        "</body></html>"
+        f"<!doctype html><html lang='{e(lang)}'><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{e(w['title'])} {e(store)} {e(day)}</title>"
+        "<link rel='stylesheet' href='/console/static/console.css'></head>"
+        "<body class='sheet'><header class='sheet-head'>"
+        f"<h1>{heading}</h1>"
+        f"<a href='/console'>{e(w['console'])}</a>"
+        f"<nav class='sheet-nav' aria-label='{e(w['days'])}'>"
+        f"<a id='previous-day' href='{e(here)}?date={before.isoformat()}'>{e(w['previous'])}</a>"
+        f"<a id='today' href='{e(here)}'>{e(w['today'])}</a>"
+        f"<a id='next-day' href='{e(here)}?date={after.isoformat()}'>{e(w['next'])}</a>"
+        f"<form method='get' action='{e(here)}'><label>{e(w['day'])} "
+        f"<input id='sheet-date' type='date' name='date' value='{shown.isoformat()}'></label> "
+        f"<button type='submit'>{e(w['show'])}</button></form>"
+        "</nav></header><main>"
+        f"<table><caption class='visually-hidden'>{heading}</caption>"
+        f"<thead><tr><th scope='col'>{e(w['time'])}</th><th scope='col'>{e(w['code'])}</th>"
+        f"<th scope='col'>{e(w['customer'])}</th><th scope='col'>{e(w['status'])}</th>"
+        f"<th scope='col'>{e(w['items'])}</th><th scope='col'>{e(w['actions'])}</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+        "</main></body></html>"
     )
 
 

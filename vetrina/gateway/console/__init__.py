@@ -7,5 +7,11 @@ POST needs ``X-CSRF-Token``): people and conversations (:mod:`.conversations`), 
 (:mod:`.tools`: stock, slots, bookings), admin (:mod:`.admin`: merges, login locks).
 Live updates: ``GET /console/ws`` (:mod:`.socket`). Errors are the gateway's one JSON
 shape (``vetrina.gateway.http``).
+
+The browser side is ``static/``: ``console.html`` and ``console.js`` (vanilla JS, Italian
+or English as the consultant chooses; the choice is kept in localStorage and in the
+``vetrina_console_lang`` cookie, which the login page and the day sheet read), and one
+``console.css`` for the console, the login page and the day sheet (the Content-Security-
+Policy allows no inline script or style).
 """
 

@@ -28,10 +28,10 @@ from vetrina.conversations.handoff import ConversationState, HandoffConflict, Ha
 from vetrina.conversations.history import recent_messages
 from vetrina.conversations.models import Message
 from vetrina.customers.interactions import STOCK_CHECK, recent_interactions
-from vetrina.customers.models import Customer
+from vetrina.customers.models import ChannelIdentity, Customer
 from vetrina.gateway.console.auth import require_session
 from vetrina.gateway.console.context import Console
-from vetrina.gateway.console.desk import PRESENCE, ConsoleDesk, NotYours
+from vetrina.gateway.console.desk import PRESENCE, ConsoleDesk, NotYours, consultant_name
 from vetrina.gateway.http import (
     ApiError,
     body_id,
@@ -56,12 +56,49 @@ def me_json(consultant: ConsultantView) -> dict[str, Any]:
     }
 
 
-def state_json(state: ConversationState) -> dict[str, Any]:
+def masked_phone(number: str) -> str:
+    """``+393471234567`` → ``+39 ••• ••• 4567``: enough to recognise, not to dial."""
+    digits = "".join(c for c in number if c.isdigit())
+    if len(digits) < 6:
+        return "•••"
+    prefix = "+" + digits[:2] + " " if number.startswith("+") else ""
+    return f"{prefix}••• ••• {digits[-4:]}"
+
+
+Contacts = dict[str, dict[str, str | None]]
+
+
+async def contacts(console: Console, customer_ids: list[str]) -> Contacts:
+    """How a person recognises each customer when there is no name: the masked WhatsApp
+    number and the Instagram name, if the channel gave one (never the customer id)."""
+    found: Contacts = {c: {"phone": None, "instagram": None} for c in customer_ids}
+    if not customer_ids:
+        return found
+    async with console.db.sessions() as session:
+        rows = await session.execute(
+            select(ChannelIdentity.customer_id, ChannelIdentity.channel,
+                   ChannelIdentity.external_id, ChannelIdentity.display_name)
+            .where(ChannelIdentity.customer_id.in_(sorted(set(customer_ids))),
+                   ChannelIdentity.channel.in_(("whatsapp", "instagram")))
+            .order_by(ChannelIdentity.last_seen_at)
+        )
+        for customer_id, channel, external_id, name in rows:
+            if channel == "whatsapp":
+                found[customer_id]["phone"] = masked_phone(external_id)
+            elif name:
+                found[customer_id]["instagram"] = name if name.startswith("@") else "@" + name
+    return found
+
+
+def state_json(state: ConversationState, known: Contacts | None = None) -> dict[str, Any]:
     waited = (utcnow() - state.waiting_since).total_seconds() if state.waiting_since else None
+    contact = (known or {}).get(state.customer_id, {})
     return {
         "conversation_id": state.conversation_id,
         "customer_id": state.customer_id,
         "customer_name": state.customer_name,
+        "customer_phone": contact.get("phone"),
+        "customer_instagram": contact.get("instagram"),
         "language": state.language,
         "channel": state.channel,
         "status": state.status,
@@ -107,10 +144,11 @@ async def queue(request: web.Request) -> web.Response:
     states = await handoff.desk_states(
         console.db, consultant.id, consultant.stores, consultant.is_admin
     )
+    known = await contacts(console, [s.customer_id for s in states])
     return json_response(
         {
-            "waiting": [state_json(s) for s in states if s.status == "waiting"],
-            "mine": [state_json(s) for s in states if s.status == "with_consultant"],
+            "waiting": [state_json(s, known) for s in states if s.status == "waiting"],
+            "mine": [state_json(s, known) for s in states if s.status == "with_consultant"],
         }
     )
 
@@ -167,6 +205,7 @@ async def conversation(request: web.Request) -> web.Response:
             {"id": item.id, "direction": item.direction, "author": item.author,
              "channel": item.channel, "text": item.text, "created_at": item.created_at,
              "buttons": [b.get("title") for b in item.payload.get("buttons") or []],
+             "consultant_name": consultant_name(item.payload),
              "status": status, "problem": problem if status in ("held", "failed") else None}
         )
     moves = [
@@ -176,7 +215,8 @@ async def conversation(request: web.Request) -> web.Response:
         for t in await handoff.transitions(console.db, state.conversation_id)
     ]
     return json_response(
-        {"state": state_json(state), "timeline": timeline, "moves": moves,
+        {"state": state_json(state, await contacts(console, [state.customer_id])),
+         "timeline": timeline, "moves": moves,
          "profile": await _profile(console, state.customer_id)}
     )
 
@@ -223,7 +263,9 @@ async def _move(request: web.Request, act: Act) -> web.Response:
     except HandoffError as error:
         raise ApiError(400, "invalid", str(error)) from None
     after = await handoff.conversation_state(console.db, state.conversation_id)
-    return json_response({"state": state_json(after) if after else None})
+    if after is None:
+        return json_response({"state": None})
+    return json_response({"state": state_json(after, await contacts(console, [after.customer_id]))})
 
 
 async def claim(request: web.Request) -> web.Response:

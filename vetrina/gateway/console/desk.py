@@ -68,7 +68,15 @@ def message_event(message: Message) -> dict[str, Any]:
         "text": message.text,
         "status": message.status,
         "created_at": message.created_at.isoformat(),
+        "consultant_name": consultant_name(message.payload),
     }
+
+
+def consultant_name(payload: dict[str, Any] | None) -> str | None:
+    """The name of the consultant who wrote a reply (stored in its payload), else None."""
+    who = (payload or {}).get("consultant")
+    name = who.get("name") if isinstance(who, dict) else None
+    return name if isinstance(name, str) else None
 
 
 T = TypeVar("T")

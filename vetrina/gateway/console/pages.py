@@ -4,12 +4,16 @@ and a store's try-on bookings of a day (HTML, or JSON with ``Accept: application
 from __future__ import annotations
 
 import logging
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
+from sqlalchemy import select
 
 from vetrina.bookings.errors import BookingError, StoreNotBookable
+from vetrina.catalog.models import Store
 from vetrina.conversations.consultants import Presence, close_session, open_session, set_presence
 from vetrina.gateway import bookings_web
+from vetrina.gateway.console import conversations
 from vetrina.gateway.console.auth import (
     LOGIN_CSRF_COOKIE,
     current_session,
@@ -18,6 +22,7 @@ from vetrina.gateway.console.auth import (
     require_session,
     same,
 )
+from vetrina.gateway.console.context import Console
 from vetrina.gateway.console.credentials import check_password
 from vetrina.gateway.console.desk import PRESENCE
 from vetrina.gateway.console.login_guard import TooSoon
@@ -28,18 +33,47 @@ from vetrina.storage.base import utcnow
 
 log = logging.getLogger(__name__)
 
-TOO_MANY = "Troppi tentativi: riprova più tardi. / Too many attempts: try again later."
-LOCKED = (
-    "Account bloccato: riprova più tardi o chiedi a un amministratore. / "
-    "Account locked: try again later or ask an administrator."
-)
-WRONG = "Email o password errate. / Wrong email or password."
+# The login page speaks the consultant's language: the console's switch (a cookie), else
+# the browser's Accept-Language; Italian unless English comes first.
+LANG_COOKIE = "vetrina_console_lang"
+WORDS = {
+    "it": {
+        "hint": "Accesso per i consulenti dei negozi",
+        "sign_in": "Entra",
+        "too_many": "Troppi tentativi: riprova più tardi.",
+        "locked": "Account bloccato: riprova più tardi o chiedi a un amministratore.",
+        "wrong": "Email o password errate.",
+    },
+    "en": {
+        "hint": "Sign-in for store consultants",
+        "sign_in": "Sign in",
+        "too_many": "Too many attempts: try again later.",
+        "locked": "Account locked: try again later or ask an administrator.",
+        "wrong": "Wrong email or password.",
+    },
+}
 MAX_FIELD = 1024  # an email or a password longer than this is no login
+
+
+def language(request: web.Request) -> str:
+    """``it`` or ``en``: the console's language switch, else the browser's first choice."""
+    chosen = request.cookies.get(LANG_COOKIE, "")
+    if chosen in WORDS:
+        return chosen
+    for part in request.headers.get("Accept-Language", "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in WORDS:
+            return code
+    return "it"
 
 
 def _login_page(request: web.Request, message: str = "", status: int = 200) -> web.Response:
     csrf = new_csrf()
-    response = template("login.html", status, csrf=csrf, message=message)
+    words = WORDS[language(request)]
+    response = template(
+        "login.html", status, csrf=csrf, message=words[message] if message else "",
+        lang=language(request), hint=words["hint"], sign_in=words["sign_in"],
+    )
     request.app[CONSOLE].cookies.set_login_csrf(response, csrf)
     return response
 
@@ -60,7 +94,7 @@ async def login(request: web.Request) -> web.Response:
         raise ApiError(403, "csrf", "missing or wrong CSRF token")
     email, password = str(form.get("email") or ""), str(form.get("password") or "")
     if len(email) > MAX_FIELD or len(password) > MAX_FIELD:
-        return _login_page(request, WRONG, 401)
+        return _login_page(request, "wrong", 401)
     address = console.proxies.client(request)
     try:
         keys = await console.guard.admit(email, address)
@@ -68,14 +102,14 @@ async def login(request: web.Request) -> web.Response:
         log.warning(
             "console login refused (%s) for %s from %s", refused.reason, email[:80], address
         )
-        message = LOCKED if refused.reason == "account_locked" else TOO_MANY
+        message = "locked" if refused.reason == "account_locked" else "too_many"
         response = _login_page(request, message, 429)
         response.headers["Retry-After"] = str(max(1, round(refused.wait)))
         return response
     consultant = await check_password(console.db, email, password)
     if consultant is None:
         await console.guard.failed(keys)
-        return _login_page(request, WRONG, 401)
+        return _login_page(request, "wrong", 401)
     await console.guard.succeeded(keys)
     opened = await open_session(console.db, consultant)
     await set_presence(console.db, consultant.id, Presence.ONLINE)
@@ -115,6 +149,13 @@ async def static_file(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(STATIC / name)
 
 
+async def _today_at(console: Console, store: str) -> str:
+    """Today's date on the store's clock (Europe/Rome for an unknown store)."""
+    async with console.db.sessions() as session:
+        zone = await session.scalar(select(Store.timezone).where(Store.code == store))
+    return utcnow().astimezone(ZoneInfo(zone or "Europe/Rome")).date().isoformat()
+
+
 async def store_bookings(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     wants_json = "application/json" in request.headers.get("Accept", "")
@@ -125,7 +166,7 @@ async def store_bookings(request: web.Request) -> web.Response:
         raise ApiError(404, "unknown_store", "no such store")
     if not consultant.is_admin and store not in consultant.stores:
         raise ApiError(403, "forbidden", "this is another store's page")
-    raw_day = plain_text(request.query.get("date", ""), 32) or utcnow().date().isoformat()
+    raw_day = plain_text(request.query.get("date", ""), 32) or await _today_at(console, store)
     try:
         sheet = await console.bookings.day_sheet(store, raw_day)
     except StoreNotBookable:
@@ -137,6 +178,8 @@ async def store_bookings(request: web.Request) -> web.Response:
             {"store": store, "date": raw_day,
              "bookings": [bookings_web.sheet_json(view) for view in sheet]}
         )
-    return web.Response(
-        text=bookings_web.sheet_page(store, raw_day, sheet), content_type="text/html"
+    known = await conversations.contacts(console, [view.customer_id for view in sheet])
+    page = bookings_web.sheet_page(
+        store, raw_day, sheet, lang=language(request), contacts=known
     )
+    return web.Response(text=page, content_type="text/html")

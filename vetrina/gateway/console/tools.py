@@ -76,8 +76,15 @@ async def slots(request: web.Request) -> web.Response:
         found = await console.bookings.slots(store, day)
     except BookingError as error:
         raise ApiError(400, "invalid", str(error)) from None
+    async with console.db.sessions() as session:
+        zone = ZoneInfo(
+            await session.scalar(select(Store.timezone).where(Store.code == store))
+            or "Europe/Rome"
+        )
     return json_response(
-        {"slots": [{"starts_at": s.starts_at, "free": s.free} for s in found if s.free > 0]}
+        {"timezone": str(zone),
+         "slots": [{"starts_at": s.starts_at, "local_time": f"{s.local(zone):%H:%M}",
+                    "free": s.free} for s in found if s.free > 0]}
     )
 
 

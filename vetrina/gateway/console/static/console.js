@@ -1,20 +1,123 @@
 /* Vetrina consultant console. Every piece of text from customers (and from anyone) is
  * put on the page with textContent, never as HTML. State-changing requests send the
- * session's CSRF token in X-CSRF-Token. Live updates come over /console/ws. */
+ * session's CSRF token in X-CSRF-Token. Live updates come over /console/ws.
+ *
+ * One language per consultant: Italian or English, chosen in the header's settings and
+ * remembered in localStorage (the first time, the browser's language decides). */
 (function () {
   'use strict';
 
+  var T = {
+    it: {
+      console: 'Console', presence: 'Stato', online: 'Disponibile', away: 'Assente', offline: 'Non in linea',
+      day_sheets: 'Fogli del giorno', settings: 'Impostazioni', language: 'Lingua',
+      notify_sound: 'Suono', notify_desktop: 'Notifiche sul desktop', notify_title: 'Conteggio nel titolo',
+      logout: 'Esci', lists: 'Conversazioni', waiting: 'In attesa', mine: 'Le mie chat', team: 'Colleghi',
+      merge_title: 'Unisci clienti', merge_survivor: 'Cliente che resta (id)', merge_merged: 'Cliente da unire (id)',
+      merge_reason: 'Motivo', merge: 'Unisci', merge_id: 'Unione n.', undo_merge: "Annulla l'unione",
+      pick: 'Scegli una conversazione dalla coda.', back: '← Elenco', back_conversation: '← Conversazione',
+      claim: 'Prendi in carico', hand_back: "Restituisci all'assistente", close: 'Chiudi',
+      transfer_to: 'Trasferisci a', transfer: 'Trasferisci', profile: 'Profilo', messages: 'Messaggi',
+      newest: 'Nuovi messaggi ↓', reply: 'Rispondi al cliente',
+      reply_hint: 'Rispondi al cliente (Invio invia, Maiusc+Invio va a capo)', send: 'Invia',
+      customer: 'Cliente', conversation: 'Conversazione', bookings: 'Prenotazioni', checks: 'Ricerche di disponibilità', stock: 'Disponibilità',
+      stock_q: 'Prodotto, taglia, colore', store_code: 'Negozio (codice)', look_up: 'Cerca',
+      book: 'Prenota una prova', date: 'Giorno', skus: 'Articoli (SKU, separati da virgola)', slots: 'Orari liberi',
+      live_online: 'Collegato', live_offline: 'Non collegato, riprovo…', live_connecting: 'Collegamento…',
+      nobody_waiting: 'Nessuno in attesa', no_chats: 'Nessuna chat', general_queue: 'Coda generale',
+      store: 'Negozio {s}', sheet_link: 'Prove {s}', choose_transfer: '— scegli —',
+      st_waiting: 'In attesa', st_with_consultant: 'Con {name}', st_with_you: 'Con te', st_bot: "Con l'assistente",
+      st_closed: 'Chiusa',
+      r_customer_asked: 'Chiede una persona', r_not_understood: "L'assistente non ha capito",
+      r_bot_cannot_answer: "L'assistente non sa rispondere", r_transfer: 'Trasferita',
+      waited_now: 'In attesa da meno di un minuto', waited_min: 'In attesa da {n} min', waited_h: 'In attesa da {h} h {m} min',
+      web: 'Web', whatsapp: 'WhatsApp', instagram: 'Instagram', shop: 'Sito',
+      web_customer: 'Visitatore web n. {n}', someone: 'Cliente n. {n}',
+      a_customer: 'Cliente', a_bot: 'Assistente', a_consultant: 'Consulente', a_system: 'Sistema',
+      name: 'Nome', lang: 'Lingua', sizes: 'Taglie', favourite: 'Negozio preferito', channel: 'Canale',
+      phone: 'Telefono', ig: 'Instagram',
+      b_confirmed: 'Confermata', b_cancelled: 'Annullata', b_completed: 'Completata', b_no_show: 'Non presentato',
+      in_stock: 'Disponibile ({n})', last_pieces: 'Ultimi pezzi ({n})', out_of_stock: 'Esaurito',
+      s_in_stock: 'Disponibile', s_last_pieces: 'Ultimi pezzi', s_out_of_stock: 'Esaurito',
+      o_answer: 'Trovato', o_ask_product: 'Quale prodotto?', o_unknown_product: 'Prodotto non trovato',
+      o_ambiguous_product: 'Più prodotti: scegline uno', o_unknown_colour: 'Colore non disponibile',
+      o_unknown_size: 'Taglia non disponibile', o_ask_store: 'Indica un negozio', o_need_location: 'Indica un negozio',
+      also_in: 'Anche in', no_slot: 'Nessun orario libero', booked: 'Prenotato: {code}', places: '{n} posti',
+      tz_note: 'Orari del negozio ({tz})',
+      n_waiting: 'Nuova richiesta in attesa', n_message: 'Nuovo messaggio da {name}', merged: 'Unione n. {id} fatta',
+      undone: 'Unione annullata', held: 'Non consegnato', failed: 'Invio fallito'
+    },
+    en: {
+      console: 'Console', presence: 'Status', online: 'Available', away: 'Away', offline: 'Offline',
+      day_sheets: 'Day sheets', settings: 'Settings', language: 'Language',
+      notify_sound: 'Sound', notify_desktop: 'Desktop notifications', notify_title: 'Count in the tab title',
+      logout: 'Log out', lists: 'Conversations', waiting: 'Waiting', mine: 'My chats', team: 'Colleagues',
+      merge_title: 'Merge customers', merge_survivor: 'Customer who stays (id)', merge_merged: 'Customer to merge (id)',
+      merge_reason: 'Reason', merge: 'Merge', merge_id: 'Merge no.', undo_merge: 'Undo the merge',
+      pick: 'Pick a conversation from the queue.', back: '← Lists', back_conversation: '← Conversation',
+      claim: 'Claim', hand_back: 'Hand back to the assistant', close: 'Close',
+      transfer_to: 'Transfer to', transfer: 'Transfer', profile: 'Profile', messages: 'Messages',
+      newest: 'New messages ↓', reply: 'Reply to the customer',
+      reply_hint: 'Reply to the customer (Enter sends, Shift+Enter adds a line)', send: 'Send',
+      customer: 'Customer', conversation: 'Conversation', bookings: 'Bookings', checks: 'Stock checks', stock: 'Stock',
+      stock_q: 'Product, size, colour', store_code: 'Store (code)', look_up: 'Look up',
+      book: 'Book a try-on', date: 'Day', skus: 'Items (SKUs, comma separated)', slots: 'Free times',
+      live_online: 'Connected', live_offline: 'Disconnected, retrying…', live_connecting: 'Connecting…',
+      nobody_waiting: 'Nobody waiting', no_chats: 'No chats', general_queue: 'General queue',
+      store: 'Store {s}', sheet_link: 'Try-ons {s}', choose_transfer: '— choose —',
+      st_waiting: 'Waiting', st_with_consultant: 'With {name}', st_with_you: 'With you', st_bot: 'With the assistant',
+      st_closed: 'Closed',
+      r_customer_asked: 'Asked for a person', r_not_understood: 'The assistant did not understand',
+      r_bot_cannot_answer: 'The assistant cannot answer', r_transfer: 'Transferred',
+      waited_now: 'Waiting for under a minute', waited_min: 'Waiting for {n} min', waited_h: 'Waiting for {h} h {m} min',
+      web: 'Web', whatsapp: 'WhatsApp', instagram: 'Instagram', shop: 'Website',
+      web_customer: 'Web visitor no. {n}', someone: 'Customer no. {n}',
+      a_customer: 'Customer', a_bot: 'Assistant', a_consultant: 'Consultant', a_system: 'System',
+      name: 'Name', lang: 'Language', sizes: 'Sizes', favourite: 'Favourite store', channel: 'Channel',
+      phone: 'Phone', ig: 'Instagram',
+      b_confirmed: 'Confirmed', b_cancelled: 'Cancelled', b_completed: 'Completed', b_no_show: 'No-show',
+      in_stock: 'In stock ({n})', last_pieces: 'Last pieces ({n})', out_of_stock: 'Sold out',
+      s_in_stock: 'In stock', s_last_pieces: 'Last pieces', s_out_of_stock: 'Sold out',
+      o_answer: 'Found', o_ask_product: 'Which product?', o_unknown_product: 'Product not found',
+      o_ambiguous_product: 'Several products: pick one', o_unknown_colour: 'Colour not available',
+      o_unknown_size: 'Size not available', o_ask_store: 'Give a store', o_need_location: 'Give a store',
+      also_in: 'Also in', no_slot: 'No free time', booked: 'Booked: {code}', places: '{n} places',
+      tz_note: "Store's times ({tz})",
+      n_waiting: 'New conversation waiting', n_message: 'New message from {name}', merged: 'Merge no. {id} done',
+      undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed'
+    }
+  };
+  var LANGUAGE_NAMES = { it: 'Italiano', en: 'English', es: 'Español', fr: 'Français', de: 'Deutsch' };
+  var PREFS = 'vetrina.console.';
+  var BASE_TITLE = 'Vetrina — Console';
+
   var CSRF = document.querySelector('meta[name="csrf-token"]').getAttribute('content');
-  var ICONS = { web: '💬', whatsapp: '🟢', instagram: '📷' };
-  var CHANNEL_NAMES = { web: 'Web chat', whatsapp: 'WhatsApp', instagram: 'Instagram' };
+  var lang = 'it';
   var me = null;
   var openId = null;
   var openState = null;
+  var lastData = null;
+  var queueData = { waiting: [], mine: [] };
+  var knownWaiting = null;  // ids of the waiting conversations already seen (null: first load)
+  var unread = {};  // conversation id -> customer messages not yet read
   var shown = {};
   var ws = null;
   var reloadTimer = null;
+  var audio = null;
 
   function $(id) { return document.getElementById(id); }
+
+  function pref(name, fallback) {
+    try { var v = window.localStorage.getItem(PREFS + name); return v === null ? fallback : v; }
+    catch (e) { return fallback; }
+  }
+  function setPref(name, value) { try { window.localStorage.setItem(PREFS + name, value); } catch (e) { /* private mode */ } }
+
+  function t(key, values) {
+    var text = (T[lang] && T[lang][key]) || T.en[key] || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.split('{' + k + '}').join(String(values[k])); });
+    return text;
+  }
 
   function el(tag, className, text, attrs) {
     var node = document.createElement(tag);
@@ -44,16 +147,130 @@
     });
   }
 
-  function channelIcon(channel) {
-    return el('span', 'channel', ICONS[channel] || '•', {
-      title: CHANNEL_NAMES[channel] || channel || '', 'data-channel': channel || ''
-    });
+  // --- language -----------------------------------------------------------------------------
+
+  function applyLanguage() {
+    document.documentElement.lang = lang;
+    $('lang').value = lang;
+    document.querySelectorAll('[data-i18n]').forEach(function (node) { node.textContent = t(node.getAttribute('data-i18n')); });
+    document.querySelectorAll('[data-i18n-placeholder]').forEach(function (node) { node.placeholder = t(node.getAttribute('data-i18n-placeholder')); });
+    document.querySelectorAll('[data-i18n-store]').forEach(function (node) { node.textContent = t('sheet_link', { s: node.getAttribute('data-i18n-store') }); });
+    document.querySelectorAll('[data-i18n-aria-label]').forEach(function (node) { node.setAttribute('aria-label', t(node.getAttribute('data-i18n-aria-label'))); });
+    document.cookie = 'vetrina_console_lang=' + lang + '; path=/console; SameSite=Strict; max-age=31536000';
+    setLive($('live').getAttribute('data-state'));
   }
+
+  // --- words for states, reasons, people ----------------------------------------------------------
+
+  function channelLabel(channel) {
+    // the icon is drawn by the stylesheet (.channel[data-channel]::before), the name is text
+    return el('span', 'channel', t(channel || 'web'), { 'data-channel': channel || '' });
+  }
+
+  function customerLabel(state) {
+    if (state.customer_name) return state.customer_name;
+    if (state.customer_instagram) return state.customer_instagram;
+    if (state.customer_phone) return state.customer_phone;
+    return t(state.channel === 'web' ? 'web_customer' : 'someone', { n: state.conversation_id });
+  }
+
+  function statusLabel(state) {
+    if (state.status === 'with_consultant') {
+      if (me && state.owner_id === me.id) return t('st_with_you');
+      return t('st_with_consultant', { name: state.owner_name || '?' });
+    }
+    return t('st_' + state.status);
+  }
+
+  function reasonLabel(reason) { return reason ? t('r_' + reason) : ''; }
 
   function waited(seconds) {
     if (seconds === null || seconds === undefined) return '';
-    if (seconds < 60) return seconds + ' s';
-    return Math.floor(seconds / 60) + ' min';
+    if (seconds < 60) return t('waited_now');
+    var minutes = Math.floor(seconds / 60);
+    if (minutes < 60) return t('waited_min', { n: minutes });
+    return t('waited_h', { h: Math.floor(minutes / 60), m: minutes % 60 });
+  }
+
+  function storeLabel(code) { return code ? t('store', { s: code }) : t('general_queue'); }
+
+  function clock(iso) {
+    var d = new Date(iso);
+    return isNaN(d) ? '' : d.toLocaleTimeString(lang, { hour: '2-digit', minute: '2-digit' });
+  }
+
+  // --- notifications -----------------------------------------------------------------------------
+
+  function updateTitle() {
+    var count = 0;
+    if (pref('title', '1') === '1') {
+      count = queueData.waiting.length;
+      Object.keys(unread).forEach(function (id) { count += unread[id]; });
+    }
+    document.title = count ? '(' + count + ') ' + BASE_TITLE : BASE_TITLE;
+    $('queue-count').textContent = queueData.waiting.length ? String(queueData.waiting.length) : '';
+  }
+
+  function beep() {
+    if (pref('sound', '1') !== '1') return;
+    var body = document.body;
+    body.setAttribute('data-sounds', String(Number(body.getAttribute('data-sounds') || 0) + 1));
+    try {
+      audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+      var osc = audio.createOscillator();
+      var gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.4);
+      osc.connect(gain); gain.connect(audio.destination);
+      osc.start(); osc.stop(audio.currentTime + 0.4);
+    } catch (e) { /* no audio */ }
+  }
+
+  function notify(title, body, conversationId) {
+    document.body.setAttribute('data-last-notice', title);
+    beep();
+    if (pref('desktop', '0') !== '1' || !('Notification' in window) || Notification.permission !== 'granted') return;
+    if (document.visibilityState === 'visible' && conversationId === openId) return;
+    try {
+      var n = new Notification(title, { body: body, tag: 'vetrina-' + conversationId });
+      n.onclick = function () { window.focus(); openConversation(conversationId); n.close(); };
+    } catch (e) { /* not allowed here */ }
+  }
+
+  function wirePrefs() {
+    $('notify-sound').checked = pref('sound', '1') === '1';
+    $('notify-title').checked = pref('title', '1') === '1';
+    $('notify-desktop').checked = pref('desktop', '0') === '1' && 'Notification' in window && Notification.permission === 'granted';
+    if (!('Notification' in window)) $('notify-desktop').disabled = true;
+    $('notify-sound').addEventListener('change', function () { setPref('sound', this.checked ? '1' : '0'); if (this.checked) beep(); });
+    $('notify-title').addEventListener('change', function () { setPref('title', this.checked ? '1' : '0'); updateTitle(); });
+    $('notify-desktop').addEventListener('change', function () {
+      var box = this;
+      if (!box.checked) { setPref('desktop', '0'); return; }
+      Notification.requestPermission().then(function (answer) {
+        box.checked = answer === 'granted';
+        setPref('desktop', box.checked ? '1' : '0');
+      });
+    });
+    $('lang').addEventListener('change', function () {
+      lang = this.value === 'en' ? 'en' : 'it';
+      setPref('lang', lang);
+      applyLanguage();
+      loadTeam();
+      renderQueue();
+      if (lastData) { showState(lastData.state); showProfile(lastData.profile); rerenderTimeline(); }
+    });
+  }
+
+  // --- panes (one at a time on a phone) ------------------------------------------------------------
+
+  function showPane(name) { document.body.setAttribute('data-pane', name); }
+
+  function setLive(state) {
+    $('live').setAttribute('data-state', state);
+    $('live-text').textContent = t('live_' + state);
+    $('live').title = t('live_' + state);
   }
 
   // --- queue -----------------------------------------------------------------------------
@@ -61,24 +278,48 @@
   function queueItem(state, className) {
     var li = el('li', className, null, { 'data-conversation-id': String(state.conversation_id) });
     if (state.conversation_id === openId) li.classList.add('active');
-    li.appendChild(channelIcon(state.channel));
-    li.appendChild(el('strong', 'name', ' ' + (state.customer_name || state.customer_id.slice(0, 8))));
-    li.appendChild(el('div', 'store', state.store_code ? 'Negozio/Store ' + state.store_code : 'Coda generale / General queue'));
-    if (state.status === 'waiting') li.appendChild(el('div', 'wait', '⏱ ' + waited(state.waiting_seconds)));
-    li.appendChild(el('div', 'reason', state.reason || ''));
-    li.addEventListener('click', function () { openConversation(state.conversation_id); });
+    var button = el('button', null, null, { type: 'button' });
+    button.appendChild(el('span', 'name', customerLabel(state)));
+    var line = el('span', 'line');
+    line.appendChild(channelLabel(state.channel));
+    line.appendChild(document.createTextNode(' · ' + storeLabel(state.store_code)));
+    button.appendChild(line);
+    if (state.status === 'waiting') button.appendChild(el('span', 'line wait', waited(state.waiting_seconds)));
+    if (state.reason) button.appendChild(el('span', 'line reason', reasonLabel(state.reason)));
+    var count = unread[state.conversation_id];
+    if (count) button.appendChild(el('span', 'count', String(count), { 'aria-label': String(count) }));
+    button.addEventListener('click', function () { openConversation(state.conversation_id); });
+    li.appendChild(button);
     return li;
+  }
+
+  function renderQueue() {
+    var queue = $('queue');
+    var mine = $('mine');
+    queue.replaceChildren();
+    mine.replaceChildren();
+    queueData.waiting.forEach(function (s) { queue.appendChild(queueItem(s, 'queue-item')); });
+    queueData.mine.forEach(function (s) { mine.appendChild(queueItem(s, 'mine-item')); });
+    if (!queueData.waiting.length) queue.appendChild(el('li', 'empty', t('nobody_waiting')));
+    if (!queueData.mine.length) mine.appendChild(el('li', 'empty', t('no_chats')));
+    updateTitle();
   }
 
   function loadQueue() {
     return api('GET', '/console/api/queue').then(function (data) {
-      var queue = $('queue');
-      var mine = $('mine');
-      queue.replaceChildren();
-      mine.replaceChildren();
-      data.waiting.forEach(function (s) { queue.appendChild(queueItem(s, 'queue-item')); });
-      data.mine.forEach(function (s) { mine.appendChild(queueItem(s, 'mine-item')); });
-      if (!data.waiting.length) queue.appendChild(el('li', 'empty', 'Nessuna richiesta / Nobody waiting'));
+      queueData = data;
+      var ids = {};
+      data.waiting.forEach(function (s) {
+        ids[s.conversation_id] = true;
+        if (knownWaiting && !knownWaiting[s.conversation_id]) {
+          notify(t('n_waiting'), customerLabel(s) + ' · ' + reasonLabel(s.reason), s.conversation_id);
+        }
+      });
+      knownWaiting = ids;
+      var mineIds = {};
+      data.mine.forEach(function (s) { mineIds[s.conversation_id] = true; });
+      Object.keys(unread).forEach(function (id) { if (!mineIds[id]) delete unread[id]; });
+      renderQueue();
     });
   }
 
@@ -91,58 +332,85 @@
     return api('GET', '/console/api/consultants').then(function (data) {
       var team = $('team');
       var select = $('transfer-to');
+      var chosen = select.value;
       team.replaceChildren();
-      select.replaceChildren(el('option', null, '— trasferisci a / transfer to —', { value: '' }));
+      select.replaceChildren(el('option', null, t('choose_transfer'), { value: '' }));
       data.consultants.forEach(function (c) {
         var li = el('li', 'presence-' + c.presence, null, { 'data-consultant-id': String(c.id) });
-        li.appendChild(el('span', 'dot', c.presence === 'online' ? '🟢 ' : c.presence === 'away' ? '🟡 ' : '⚪ '));
-        li.appendChild(el('span', null, c.name + ' (' + (c.stores.join(', ') || '—') + ') · ' + c.presence));
+        li.appendChild(el('span', 'dot', null, { 'aria-hidden': 'true' }));
+        li.appendChild(el('span', null, c.name + ' (' + (c.stores.join(', ') || '—') + ') · ' + t(c.presence)));
         team.appendChild(li);
         if (me && c.id !== me.id) select.appendChild(el('option', null, c.name, { value: 'c:' + c.id }));
         if (me && c.id === me.id && c.presence !== 'offline') $('presence').value = c.presence;
       });
       var stores = {};
       data.consultants.forEach(function (c) { c.stores.forEach(function (s) { stores[s] = true; }); });
-      select.appendChild(el('option', null, 'Coda generale / General queue', { value: 's:' }));
+      select.appendChild(el('option', null, t('general_queue'), { value: 's:' }));
       Object.keys(stores).sort().forEach(function (s) {
-        select.appendChild(el('option', null, 'Negozio / Store ' + s, { value: 's:' + s }));
+        select.appendChild(el('option', null, storeLabel(s), { value: 's:' + s }));
       });
+      select.value = chosen;
     });
   }
 
   // --- conversation -------------------------------------------------------------------------
 
-  function addMessage(m) {
-    if (shown[m.id]) return;
-    shown[m.id] = true;
+  function nearBottom(timeline) {
+    return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 48;
+  }
+
+  function messageNode(m) {
     var author = m.author === 'user' ? 'customer' : m.author;
     var li = el('li', 'msg msg-' + author, null, { 'data-message-id': String(m.id), 'data-author': author });
     var meta = el('span', 'meta');
-    meta.appendChild(channelIcon(m.channel));
-    meta.appendChild(document.createTextNode(' ' + author + ' · ' + new Date(m.created_at).toLocaleTimeString()));
+    var who = author === 'consultant' && m.consultant_name ? m.consultant_name : t('a_' + author);
+    meta.appendChild(el('span', 'who', who));
+    meta.appendChild(document.createTextNode(' · ' + clock(m.created_at) + ' · '));
+    meta.appendChild(channelLabel(m.channel));
     li.appendChild(meta);
     li.appendChild(el('span', 'text', m.text));
     if (m.buttons && m.buttons.length) li.appendChild(el('span', 'meta', '[' + m.buttons.join(' | ') + ']'));
-    if (m.problem) li.appendChild(el('span', 'meta problem', '⚠ ' + m.status + ': ' + m.problem));
+    if (m.problem) li.appendChild(el('span', 'meta problem', '⚠ ' + t(m.status) + ': ' + m.problem));
+    return li;
+  }
+
+  var messages = [];
+
+  function addMessage(m, force) {
+    if (shown[m.id]) return;
+    shown[m.id] = true;
+    messages.push(m);
     var timeline = $('timeline');
-    timeline.appendChild(li);
-    timeline.scrollTop = timeline.scrollHeight;
+    var stick = force || nearBottom(timeline);
+    timeline.appendChild(messageNode(m));
+    if (stick) timeline.scrollTop = timeline.scrollHeight;
+    else $('jump-newest').hidden = false;
+  }
+
+  function rerenderTimeline() {
+    var timeline = $('timeline');
+    var stick = nearBottom(timeline);
+    timeline.replaceChildren.apply(timeline, messages.map(messageNode));
+    if (stick) timeline.scrollTop = timeline.scrollHeight;
   }
 
   function showState(state) {
     openState = state;
-    $('conv-title').replaceChildren(channelIcon(state.channel),
-      document.createTextNode(' ' + (state.customer_name || state.customer_id) + ' · ' +
-        (state.store_code || 'general') + ' · ' + (state.reason || '')));
-    var owner = state.owner_name ? ' (' + state.owner_name + ')' : '';
-    $('conv-status').textContent = state.status + owner;
+    var title = $('conv-title');
+    title.replaceChildren(el('span', 'who', customerLabel(state)));
+    var sub = el('span', 'sub');
+    sub.appendChild(channelLabel(state.channel));
+    sub.appendChild(document.createTextNode(' · ' + storeLabel(state.store_code) +
+      (state.reason ? ' · ' + reasonLabel(state.reason) : '') +
+      (state.status === 'waiting' && state.waiting_seconds !== null ? ' · ' + waited(state.waiting_seconds) : '')));
+    title.appendChild(sub);
+    $('conv-status').textContent = statusLabel(state);
     $('conv-status').setAttribute('data-status', state.status);
     var mine = state.status === 'with_consultant' && me && state.owner_id === me.id;
     $('claim').hidden = state.status !== 'waiting';
     $('hand-back').hidden = !(mine || state.status === 'waiting');
     $('close').hidden = !(mine || state.status === 'waiting');
-    $('transfer').hidden = !mine;
-    $('transfer-to').hidden = !mine;
+    $('transfer-box').hidden = !mine;
     $('reply-text').disabled = !mine;
     $('reply-send').disabled = !mine;
   }
@@ -151,41 +419,69 @@
     var dl = $('profile');
     dl.replaceChildren();
     function row(label, value) { dl.appendChild(el('dt', null, label)); dl.appendChild(el('dd', null, value || '—')); }
-    row('Nome / Name', profile.name);
-    row('Lingua / Language', profile.language);
-    row('Taglie / Sizes', Object.keys(profile.sizes || {}).map(function (k) { return k + ': ' + profile.sizes[k]; }).join(', '));
-    row('Negozio preferito / Favourite store', profile.favourite_store);
-    row('Canale / Channel', CHANNEL_NAMES[profile.last_channel] || profile.last_channel);
+    row(t('name'), profile.name);
+    if (openState && openState.customer_phone) row(t('phone'), openState.customer_phone);
+    if (openState && openState.customer_instagram) row(t('ig'), openState.customer_instagram);
+    row(t('lang'), LANGUAGE_NAMES[profile.language] || profile.language);
+    row(t('sizes'), Object.keys(profile.sizes || {}).map(function (k) { return k + ': ' + profile.sizes[k]; }).join(', '));
+    row(t('favourite'), profile.favourite_store);
+    row(t('channel'), profile.last_channel ? t(profile.last_channel) : '');
     var bookings = $('profile-bookings');
     bookings.replaceChildren();
     (profile.bookings || []).forEach(function (b) {
-      bookings.appendChild(el('li', null, b.code + ' · ' + b.store + ' · ' + b.starts_at.replace('T', ' ').slice(0, 16) + ' · ' + b.status));
+      // starts_at is the store's local time with its offset: shown as written, without seconds
+      var when = b.starts_at.replace('T', ' ').slice(0, 16);
+      bookings.appendChild(el('li', null, b.code + ' · ' + (b.store_name || b.store) + ' · ' + when + ' · ' + t('b_' + b.status)));
     });
+    if (!bookings.children.length) bookings.appendChild(el('li', 'empty', '—'));
     var checks = $('profile-checks');
     checks.replaceChildren();
     (profile.stock_checks || []).forEach(function (c) {
-      checks.appendChild(el('li', null, [c.product_code, c.colour, c.size, c.store_code, c.status].filter(Boolean).join(' · ') || c.text));
+      var parts = [c.product_code, c.colour, c.size, c.store_code, c.status ? t('s_' + c.status) : null].filter(Boolean);
+      checks.appendChild(el('li', null, parts.join(' · ') || c.text));
     });
+    if (!checks.children.length) checks.appendChild(el('li', 'empty', '—'));
+    var sheet = $('sheet-link');  // the day sheet of the conversation's store
+    var store = openState && openState.store_code;
+    sheet.hidden = !store;
+    if (store) {
+      sheet.href = '/console/stores/' + encodeURIComponent(store) + '/bookings';
+      sheet.setAttribute('data-i18n-store', store);
+      sheet.textContent = t('sheet_link', { s: store });
+    }
+    if (!$('book-store').value && openState && openState.store_code) $('book-store').value = openState.store_code;
+    if (!$('stock-store').value && openState && openState.store_code) $('stock-store').value = openState.store_code;
   }
 
   function openConversation(id) {
+    if (openId !== id) {
+      shown = {};
+      messages = [];
+      $('timeline').replaceChildren();
+      $('conv-message').textContent = '';
+      $('slots').replaceChildren();
+      $('book-result').textContent = '';
+    }
     openId = id;
-    shown = {};
-    $('timeline').replaceChildren();
-    $('conv-message').textContent = '';
-    $('conversation').hidden = false;
+    delete unread[id];
+    $('no-conversation').hidden = true;
+    $('conv-pane').hidden = false;
     $('details').hidden = false;
+    $('jump-newest').hidden = true;
+    document.body.setAttribute('data-selected', String(id));
+    showPane('conversation');
     if (ws && ws.readyState === 1) ws.send(JSON.stringify({ watch: id }));
-    return reloadConversation().then(loadQueue);
+    return reloadConversation(true).then(loadQueue);
   }
 
-  function reloadConversation() {
+  function reloadConversation(first) {
     if (openId === null) return Promise.resolve();
     var id = openId;
     return api('GET', '/console/api/conversations/' + id).then(function (data) {
       if (id !== openId) return;
+      lastData = data;
       showState(data.state);
-      data.timeline.forEach(addMessage);
+      data.timeline.forEach(function (m) { addMessage(m, first); });
       showProfile(data.profile);
     }).catch(function (error) {
       $('conv-message').textContent = error.message;
@@ -202,13 +498,41 @@
     }).catch(function (error) { $('conv-message').textContent = error.message; });
   }
 
+  function sendReply() {
+    var text = $('reply-text').value.trim();
+    if (!text || openId === null || $('reply-text').disabled) return;
+    $('reply-send').disabled = true;
+    $('reply-text').value = '';  // at once, like any chat; put back if it was not sent
+    api('POST', '/console/api/conversations/' + openId + '/messages', { text: text }).then(function () {
+      var timeline = $('timeline');
+      timeline.scrollTop = timeline.scrollHeight;
+    }).catch(function (error) {
+      $('conv-message').textContent = error.message;
+      if (!$('reply-text').value) $('reply-text').value = text;
+    })
+      .then(function () { if (openState) showState(openState); $('reply-text').focus(); });
+  }
+
   // --- live ----------------------------------------------------------------------------------
+
+  function onMessageEvent(data) {
+    var m = data.message;
+    var isOpen = data.conversation_id === openId;
+    if (isOpen) addMessage(m);
+    if ((m.author !== 'customer' && m.author !== 'user') || !me || data.owner_id !== me.id) return;
+    if (isOpen && document.visibilityState === 'visible') return;
+    unread[data.conversation_id] = (unread[data.conversation_id] || 0) + 1;
+    var state = null;
+    queueData.mine.forEach(function (s) { if (s.conversation_id === data.conversation_id) state = s; });
+    notify(t('n_message', { name: state ? customerLabel(state) : t('a_customer') }), m.text.slice(0, 120), data.conversation_id);
+    renderQueue();
+  }
 
   function connect() {
     var scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
     ws = new WebSocket(scheme + window.location.host + '/console/ws');
     ws.onopen = function () {
-      $('live').setAttribute('data-state', 'online');
+      setLive('online');
       if (openId !== null) ws.send(JSON.stringify({ watch: openId }));
       loadQueue();
       reloadConversation();
@@ -222,20 +546,23 @@
         scheduleQueue();
       }
       if (data.topic === 'conversation') {
-        if (data.conversation_id === openId) {
-          if (data.type === 'message' && data.message) addMessage(data.message);
-          else reloadConversation();
-        }
+        if (data.type === 'message' && data.message) onMessageEvent(data);
+        else if (data.conversation_id === openId) reloadConversation();
         if (data.type !== 'message') scheduleQueue();
       }
     };
     ws.onclose = function () {
-      $('live').setAttribute('data-state', 'offline');
+      setLive('offline');
       setTimeout(connect, 1000);
     };
   }
 
   // --- forms -----------------------------------------------------------------------------------
+
+  function stockLine(v) {
+    var label = v.status === 'out_of_stock' ? t('out_of_stock') : t(v.status, { n: v.available });
+    return [v.colour, v.size].filter(Boolean).join(' ') + ' · ' + label + ' · SKU ' + v.sku;
+  }
 
   function wire() {
     $('claim').addEventListener('click', function () { move('claim'); });
@@ -246,13 +573,24 @@
       if (!value) return;
       move('transfer', value.indexOf('c:') === 0 ? { consultant_id: Number(value.slice(2)) } : { store_code: value.slice(2) });
     });
-    $('reply-form').addEventListener('submit', function (event) {
-      event.preventDefault();
-      var text = $('reply-text').value.trim();
-      if (!text || openId === null) return;
-      api('POST', '/console/api/conversations/' + openId + '/messages', { text: text }).then(function () {
-        $('reply-text').value = '';
-      }).catch(function (error) { $('conv-message').textContent = error.message; });
+    $('reply-form').addEventListener('submit', function (event) { event.preventDefault(); sendReply(); });
+    $('reply-text').addEventListener('keydown', function (event) {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
+        event.preventDefault();
+        sendReply();
+      }
+    });
+    $('timeline').addEventListener('scroll', function () { if (nearBottom(this)) $('jump-newest').hidden = true; });
+    $('jump-newest').addEventListener('click', function () {
+      var timeline = $('timeline');
+      timeline.scrollTop = timeline.scrollHeight;
+      this.hidden = true;
+    });
+    $('back-to-list').addEventListener('click', function () { showPane('list'); });
+    $('show-details').addEventListener('click', function () { showPane('details'); });
+    $('back-to-conversation').addEventListener('click', function () { showPane('conversation'); });
+    document.addEventListener('visibilitychange', function () {
+      if (document.visibilityState === 'visible' && openId !== null && unread[openId]) { delete unread[openId]; renderQueue(); }
     });
     $('presence').addEventListener('change', function () {
       api('POST', '/console/api/presence', { presence: $('presence').value }).then(loadTeam);
@@ -263,70 +601,85 @@
     $('stock-form').addEventListener('submit', function (event) {
       event.preventDefault();
       var q = encodeURIComponent($('stock-q').value);
-      var store = encodeURIComponent($('stock-store').value);
+      var store = encodeURIComponent($('stock-store').value.trim());
       var out = $('stock-result');
+      out.className = '';
       api('GET', '/console/api/stock?q=' + q + '&store=' + store).then(function (data) {
         out.replaceChildren();
-        out.appendChild(el('p', null, data.outcome + (data.product ? ' · ' + data.product.name + ' (' + data.product.code + ')' : '')));
-        if (data.store) out.appendChild(el('p', null, data.store.name + ': ' + data.store.status));
+        out.appendChild(el('p', null, t('o_' + data.outcome) + (data.product ? ' · ' + data.product.name + ' (' + data.product.code + ')' : '')));
+        if (data.store) out.appendChild(el('p', null, data.store.name + ': ' + t('s_' + data.store.status)));
         var list = el('ul');
-        (data.variants || []).forEach(function (v) {
-          list.appendChild(el('li', null, v.sku + ' · ' + v.colour + ' ' + v.size + ' · ' + v.status + ' (' + v.available + ')'));
+        (data.variants || []).forEach(function (v) { list.appendChild(el('li', null, stockLine(v))); });
+        (data.candidates || []).forEach(function (c) { list.appendChild(el('li', null, c.name + ' (' + c.code + ')')); });
+        (data.options || []).forEach(function (o) { list.appendChild(el('li', null, o)); });
+        (data.alternatives || []).forEach(function (a) {
+          list.appendChild(el('li', null, t('also_in') + ' ' + a.name + ': ' + a.sizes.join(', ') + ' · ' + t('s_' + a.status)));
         });
-        (data.candidates || []).forEach(function (c) { list.appendChild(el('li', null, c.code + ' · ' + c.name)); });
-        (data.alternatives || []).forEach(function (a) { list.appendChild(el('li', null, a.name + ': ' + a.sizes.join(', '))); });
         out.appendChild(list);
-      }).catch(function (error) { out.textContent = error.message; });
+      }).catch(function (error) { out.textContent = error.message; out.className = 'message'; });
     });
     $('slots-form').addEventListener('submit', function (event) {
       event.preventDefault();
       if (openId === null) return;
       var store = $('book-store').value.trim();
       var list = $('slots');
+      var result = $('book-result');
+      result.className = 'message';
+      result.textContent = '';
       api('GET', '/console/api/conversations/' + openId + '/slots?store=' + encodeURIComponent(store) + '&date=' + encodeURIComponent($('book-date').value)).then(function (data) {
         list.replaceChildren();
+        if (data.timezone) list.appendChild(el('li', 'empty', t('tz_note', { tz: data.timezone })));
         data.slots.forEach(function (slot) {
-          var button = el('button', null, new Date(slot.starts_at).toLocaleTimeString() + ' (' + slot.free + ')', { type: 'button' });
+          var button = el('button', null, slot.local_time + ' · ' + t('places', { n: slot.free }), { type: 'button' });
           button.addEventListener('click', function () {
             api('POST', '/console/api/conversations/' + openId + '/bookings', {
               store_code: store, starts_at: slot.starts_at, skus: $('book-skus').value
-            }).then(function (result) {
-              $('book-result').textContent = 'Prenotato / Booked: ' + result.booking.code;
+            }).then(function (answer) {
+              result.className = 'message ok';
+              result.textContent = t('booked', { code: answer.booking.code });
               reloadConversation();
-            }).catch(function (error) { $('book-result').textContent = error.message; });
+            }).catch(function (error) { result.className = 'message'; result.textContent = error.message; });
           });
           var li = el('li');
           li.appendChild(button);
           list.appendChild(li);
         });
-        if (!data.slots.length) list.appendChild(el('li', null, 'Nessun orario libero / No free slot'));
-      }).catch(function (error) { $('book-result').textContent = error.message; });
+        if (!data.slots.length) list.appendChild(el('li', 'empty', t('no_slot')));
+      }).catch(function (error) { result.textContent = error.message; });
     });
     $('merge-form').addEventListener('submit', function (event) {
       event.preventDefault();
+      var out = $('merge-result');
       api('POST', '/console/api/admin/merge', {
         survivor_id: $('merge-survivor').value.trim(), merged_id: $('merge-merged').value.trim(), reason: $('merge-reason').value.trim()
-      }).then(function (data) { $('merge-result').textContent = 'OK: merge ' + (data.merge.id || ''); })
-        .catch(function (error) { $('merge-result').textContent = error.message; });
+      }).then(function (data) { out.className = 'message ok'; out.textContent = t('merged', { id: data.merge.id || '' }); })
+        .catch(function (error) { out.className = 'message'; out.textContent = error.message; });
     });
     $('undo-form').addEventListener('submit', function (event) {
       event.preventDefault();
+      var out = $('merge-result');
       api('POST', '/console/api/admin/merges/' + encodeURIComponent($('undo-id').value.trim()) + '/undo')
-        .then(function () { $('merge-result').textContent = 'OK: undone'; })
-        .catch(function (error) { $('merge-result').textContent = error.message; });
+        .then(function () { out.className = 'message ok'; out.textContent = t('undone'); })
+        .catch(function (error) { out.className = 'message'; out.textContent = error.message; });
     });
   }
 
   function start() {
+    var browser = (navigator.language || 'it').toLowerCase().indexOf('it') === 0 ? 'it' : 'en';
+    lang = pref('lang', browser) === 'en' ? 'en' : 'it';
+    applyLanguage();
+    wirePrefs();
     wire();
     api('GET', '/console/api/me').then(function (data) {
       me = data;
-      $('me').textContent = data.name + ' · ' + data.role + ' · ' + (data.stores.join(', ') || '—');
+      $('me').textContent = data.name + ' · ' + (data.stores.join(', ') || '—');
       $('admin').hidden = data.role !== 'admin';
       var links = $('store-links');
       data.stores.forEach(function (s) {
-        links.appendChild(el('a', null, 'Prove ' + s, { href: '/console/stores/' + encodeURIComponent(s) + '/bookings' }));
-        links.appendChild(document.createTextNode(' '));
+        var link = el('a', null, null, { href: '/console/stores/' + encodeURIComponent(s) + '/bookings' });
+        link.setAttribute('data-i18n-store', s);
+        link.textContent = t('sheet_link', { s: s });
+        links.appendChild(link);
       });
       loadTeam();
       loadQueue();
