@@ -27,7 +27,7 @@ import asyncio
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -99,6 +99,44 @@ async def _body(request: web.Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def kpi_query(params: Mapping[str, str], access: KpiAccess) -> KpiQuery | web.Response:
+    """The query of ``?from&to&store&channel&group_by`` within ``access``, or the 400/403
+    answer. Shared by the API and the console, so both refuse the same things."""
+    try:
+        start, end = period(params.get("from", ""), params.get("to", ""))
+        store = params.get("store") or None
+        if access.stores is not None:
+            if store is None and len(access.stores) == 1:
+                store = next(iter(access.stores))
+            if store is None or store not in access.stores:
+                return error(
+                    403,
+                    "forbidden_store",
+                    "choose one of your stores with ?store=",
+                    {"stores": sorted(access.stores)},
+                )
+        return KpiQuery(
+            start,
+            end,
+            store=store,
+            channel=params.get("channel") or None,
+            group_by=params.get("group_by") or None,
+        )
+    except KpiError as problem:
+        return error(400, "bad_query", str(problem))
+
+
+def csv_response(query: KpiQuery, document: Mapping[str, Any]) -> web.Response:
+    """The ``.csv`` twin of a KPI document, as a download named after its period."""
+    name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
+    return web.Response(
+        text=to_csv(document),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 def routes(
     insights_of: Callable[[web.Request], Insights], *, orders_token: str, kpi_access: AccessCheck
 ) -> list[web.RouteDef]:
@@ -158,29 +196,7 @@ def routes(
         access = await kpi_access(request)
         if access is None:
             return error(401, "unauthorised", "sign in, or send the reporting bearer token")
-        params = request.query
-        try:
-            start, end = period(params.get("from", ""), params.get("to", ""))
-            store = params.get("store") or None
-            if access.stores is not None:
-                if store is None and len(access.stores) == 1:
-                    store = next(iter(access.stores))
-                if store is None or store not in access.stores:
-                    return error(
-                        403,
-                        "forbidden_store",
-                        "choose one of your stores with ?store=",
-                        {"stores": sorted(access.stores)},
-                    )
-            return KpiQuery(
-                start,
-                end,
-                store=store,
-                channel=params.get("channel") or None,
-                group_by=params.get("group_by") or None,
-            )
-        except KpiError as problem:
-            return error(400, "bad_query", str(problem))
+        return kpi_query(request.query, access)
 
     async def get_kpis(request: web.Request) -> web.Response:
         query = await query_of(request)
@@ -192,14 +208,7 @@ def routes(
         query = await query_of(request)
         if isinstance(query, web.Response):
             return query
-        document = await insights_of(request).kpis(query)
-        name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
-        return web.Response(
-            text=to_csv(document),
-            content_type="text/csv",
-            charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return csv_response(query, await insights_of(request).kpis(query))
 
     return [
         web.post("/api/orders", post_orders),
