@@ -129,6 +129,7 @@
     if (!names.length) {
       var empty = document.createElement('tr');
       var none = cell('td', 'Nessun ordine abbinato / No matched orders');
+      none.className = 'empty';
       none.colSpan = 2;
       empty.append(none);
       body.append(empty);
@@ -146,6 +147,7 @@
     if (!rows.length) {
       var empty = document.createElement('tr');
       var none = cell('td', 'Nessuna richiesta di prodotti esauriti / No out-of-stock asks');
+      none.className = 'empty';
       none.colSpan = 5;
       empty.append(none);
       body.append(empty);
