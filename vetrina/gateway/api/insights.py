@@ -16,7 +16,8 @@ the running app through ``insights_of`` / ``outcomes_of`` (they open with the da
 ``GET /api/insights/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=][&channel=][&group_by=]``
 — JSON of :func:`vetrina.insights.kpis.kpis`; ``/api/insights/kpis.csv`` the same as CSV.
 Who may read what is decided by the ``kpi_access`` callable the gateway passes (a
-reporting bearer token sees every store; a consultant's console session only theirs).
+reporting bearer token sees every store); :func:`kpi_query` and :func:`csv_response` are
+shared with the console's Insights page, where a consultant's session sees only theirs.
 
 Errors are ``{"error": {"code", "message", "details"}}``.
 """
