@@ -55,6 +55,16 @@
     ['revenue_cents', 'Ricavi netti / Net revenue', 'eur'],
   ];
 
+  // Grouped by consultant, the rollups hold only what a consultant touched: other columns.
+  var CONSULTANT_COLUMNS = [
+    ['conversations', 'Conversazioni / Conversations', 'n'],
+    ['first_response_median_s', 'Prima risposta, mediana / First response, median', 's'],
+    ['queue_wait_median_s', 'Attesa in coda, mediana / Queue wait, median', 's'],
+    ['last_touch_orders', 'Ordini, ultimo contatto / Last-touch orders', 'n'],
+    ['last_touch_revenue_cents', 'Ultimo contatto / Last touch', 'eur'],
+    ['influenced_revenue_cents', 'Influenzati / Influenced', 'eur'],
+  ];
+
   function format(value, kind) {
     if (value === null || value === undefined || value === '') return '—';
     if (kind === 'pct') return (value * 100).toLocaleString('it-IT', { maximumFractionDigits: 1 }) + ' %';
@@ -171,14 +181,15 @@
     section.hidden = !document_.group_by;
     var head = $('groups').tHead.rows[0];
     var body = $('groups').tBodies[0];
+    var columns = document_.group_by === 'consultant' ? CONSULTANT_COLUMNS : GROUP_COLUMNS;
     head.replaceChildren(cell('th', 'Gruppo / Group', 'col'));
-    GROUP_COLUMNS.forEach(function (column) { head.append(cell('th', column[1], 'col')); });
+    columns.forEach(function (column) { head.append(cell('th', column[1], 'col')); });
     body.replaceChildren();
     groups.forEach(function (group) {
       var row = document.createElement('tr');
       var label = group.name || (group.key === null ? '(nessuno / none)' : String(group.key));
       row.append(cell('th', label, 'row'));
-      GROUP_COLUMNS.forEach(function (column) {
+      columns.forEach(function (column) {
         row.append(cell('td', format(group[column[0]], column[2])));
       });
       body.append(row);
@@ -226,10 +237,13 @@
     $('state').textContent = 'Carico… / Loading…';
     $('csv').href = API + 'kpis.csv?' + params().toString();
     var main = getJson('kpis?' + params().toString());
-    var daily = $('group-by').value === 'day' ? main : getJson('kpis?' + params('day').toString());
-    return Promise.all([main, daily]).then(function (both) {
+    var group = $('group-by').value;
+    var daily = group === 'day' ? main : getJson('kpis?' + params('day').toString());
+    // Grouped by consultant the document has no totals: the cards read an ungrouped query.
+    var whole = group === 'consultant' ? getJson('kpis?' + params('').toString()) : main;
+    return Promise.all([main, daily, whole]).then(function (both) {
       var document_ = both[0];
-      var totals = document_.totals;  // null when grouped by consultant
+      var totals = both[2].totals;
       cards('seed', SEED, totals);
       cards('conversations', CONVERSATIONS, totals);
       cards('bookings', BOOKINGS, totals);
