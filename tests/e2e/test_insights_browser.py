@@ -1,8 +1,9 @@
 """The console's Insights page in headless Chromium, on a gateway over hand-loaded data: a
 try-on booked and checked in through the bookings services, till sales through
-``Insights.ingest``. A consultant logs in, sees the figures worked out by hand for their
-store only, changes the period, and downloads the CSV; the charts come from the vendored
-library under the console's Content-Security-Policy."""
+``Insights.ingest``, and the till sale with the booking code through ``POST /api/orders``
+(credited to the booking, key ``booking_code``). A consultant logs in, sees the figures
+worked out by hand for their store only, changes the period, and downloads the CSV; the
+charts come from the vendored library under the console's Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from sqlalchemy import select
 
 from tests.bookings.conftest import set_stock
 from tests.conftest import free_port
@@ -28,7 +31,8 @@ from tests.insights.world import make_world, sale
 from vetrina.bookings.outcomes import BookingOutcomes
 from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.conversations.consultants import Role, create_consultant
-from vetrina.gateway.app import init_app
+from vetrina.gateway.app import SERVICES, init_app
+from vetrina.insights.models import AttributionCredit, Order
 from vetrina.insights.service import Insights
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
@@ -36,6 +40,7 @@ from vetrina.storage.migrate import upgrade_async
 
 pytestmark = pytest.mark.e2e
 PASSWORD = "browser insights password"
+ORDERS_TOKEN = "orders-token-browser-0123456789"
 # axe-core from `make test-clients` when it is there (or a copy named by AXE_CORE_JS).
 AXE = Path(
     os.environ.get("AXE_CORE_JS")
@@ -51,6 +56,18 @@ LOADED_AT = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
 class Running:
     url: str
     booking: str
+    app: web.Application
+
+    async def till_sale_with_the_booking_code(self) -> None:
+        """What the till sends after Anna's try-on: her booking code, nothing else."""
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(
+                self.url + "/api/orders",
+                json=[sale("MI-1", SOLD_AT, booking_code=self.booking)],
+                headers={"Authorization": f"Bearer {ORDERS_TOKEN}"},
+            )
+            assert response.status == 200, await response.text()
+            assert await response.json() == {"applied": 1, "matched": 1, "unchanged": 0}
 
 
 @pytest_asyncio.fixture
@@ -71,28 +88,31 @@ async def running(tmp_path: Path) -> AsyncIterator[Running]:
             view.code, actor="mi@example.com", store="MI",
             now=datetime(2026, 3, 9, 9, 35, tzinfo=timezone.utc),
         )
+        # The sale with the booking code comes later, through POST /api/orders (the test).
         result = await Insights(db).ingest(
             [
-                sale("MI-1", SOLD_AT, booking_code=view.code),
                 sale("MI-2", SOLD_AT, total="50.00", unit="50.00"),
                 sale("RM-1", SOLD_AT, store="RM"),
                 sale("MI-FEB", datetime(2026, 2, 10, 12, 0, tzinfo=timezone.utc)),
             ],
             now=LOADED_AT,
         )
-        assert result.applied == 4 and not result.problems, result.problems
+        assert result.applied == 3 and not result.problems, result.problems
         await create_consultant(db, "mi@example.com", "Mara", PASSWORD, stores=["MI"])
         await create_consultant(db, "admin@example.com", "Ada", PASSWORD, role=Role.ADMIN)
     finally:
         await db.dispose()
     port = free_port()
-    settings = Settings(database_url=url, port=port, worker_poll_interval=0.2, consultant_hours="")
+    settings = Settings(
+        database_url=url, port=port, worker_poll_interval=0.2, consultant_hours="",
+        orders_token=ORDERS_TOKEN,
+    )
     app = init_app(settings, assistant=FakeAssistant(), assistant_tracker=FakeTracker())
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
-        yield Running(f"http://127.0.0.1:{port}", view.code)
+        yield Running(f"http://127.0.0.1:{port}", view.code, app)
     finally:
         await runner.cleanup()
 
@@ -130,6 +150,16 @@ async def test_a_consultant_reads_their_store_changes_the_period_and_downloads_c
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
     try:
+        await running.till_sale_with_the_booking_code()
+        async with running.app[SERVICES].db.sessions() as session:
+            credit = (
+                await session.execute(
+                    select(AttributionCredit.touch_ref, AttributionCredit.matched_key)
+                    .join(Order, Order.id == AttributionCredit.order_pk)
+                    .where(Order.order_id == "MI-1", AttributionCredit.view == "last_touch")
+                )
+            ).one()
+        assert tuple(credit) == (f"booking:{running.booking}", "booking_code")
         await _login(page, running.url, "mi@example.com")
         await page.goto(running.url + "/console/insights")
         await page.wait_for_selector("#state[data-state='ready']", timeout=15_000)
@@ -207,6 +237,7 @@ async def test_an_admin_sees_every_store(browser: Any, running: Running) -> None
     context = await browser.new_context(locale="it-IT")
     page = await context.new_page()
     try:
+        await running.till_sale_with_the_booking_code()
         await _login(page, running.url, "admin@example.com")
         await page.goto(running.url + "/console/insights")
         await page.wait_for_selector("#state[data-state='ready']", timeout=15_000)
@@ -231,9 +262,12 @@ async def test_no_accessibility_violations_when_axe_is_installed(
     context = await browser.new_context(bypass_csp=True)
     page = await context.new_page()
     try:
+        await running.till_sale_with_the_booking_code()
         await _login(page, running.url, "admin@example.com")
         await page.goto(running.url + "/console/insights")
         await _period(page, "2026-03-01", "2026-03-31")
+        await page.select_option("#group-by", "consultant")
+        await page.wait_for_selector("#state[data-state='ready']", timeout=15_000)
         await page.add_script_tag(path=str(AXE))
         violations = await page.evaluate(
             "axe.run(document).then(r => r.violations.map(v => v.id + ': ' + v.help))"
