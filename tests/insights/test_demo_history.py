@@ -27,21 +27,22 @@ async def _counts(db: Database) -> tuple[int, ...]:
     return tuple(counts)
 
 
-async def test_twice_is_once_with_the_same_figures(sqlite_db: Database) -> None:
-    await load_demo(sqlite_db)
-    insights = Insights(sqlite_db)
-    first = await load_demo_history(sqlite_db, 7, months=2, insights=insights, today=TODAY)
+async def test_twice_is_once_with_the_same_figures(db: Database) -> None:
+    """On SQLite and on PostgreSQL."""
+    await load_demo(db)
+    insights = Insights(db)
+    first = await load_demo_history(db, 7, months=2, insights=insights, today=TODAY)
     query = KpiQuery(TODAY - timedelta(days=60), TODAY - timedelta(days=1), group_by="store")
-    before, counted = await insights.kpis(query), await _counts(sqlite_db)
+    before, counted = await insights.kpis(query), await _counts(db)
     # Run again on a later day: the stored anchor keeps the same history.
     again = await load_demo_history(
-        sqlite_db, 7, months=2, insights=insights, today=TODAY + timedelta(days=3)
+        db, 7, months=2, insights=insights, today=TODAY + timedelta(days=3)
     )
     assert (first.written, again.written) == (True, False)
     assert again.anchor == first.anchor == TODAY
     assert (again.orders_applied, again.merges) == (0, 0)
     assert first.orders_applied > 500 and first.merges == 12
-    assert await _counts(sqlite_db) == counted
+    assert await _counts(db) == counted
     assert await insights.kpis(query) == before
     totals = before["totals"]
     for name in ("share_after_booking", "share_after_chat", "e_reservations",
@@ -52,7 +53,7 @@ async def test_twice_is_once_with_the_same_figures(sqlite_db: Database) -> None:
     assert 0 < totals["match_rate"] < 1  # some sales nobody can match
     assert before["top_out_of_stock"]
     assert {"booking_code", "phone"} <= set(totals["key_mix"])
-    async with sqlite_db.sessions() as session:
+    async with db.sessions() as session:
         # Nothing can reach a shopper: no reply waiting to be sent, no booking to come.
         pending = await session.scalar(
             select(func.count()).select_from(Message).where(Message.status == "pending")
