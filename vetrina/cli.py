@@ -128,27 +128,43 @@ def import_stock(file: Path, skip_invalid: bool = SKIP_INVALID) -> None:
 
 
 @app.command()
-def demo(seed: int = typer.Option(42, help="Same seed, same data.")) -> None:
-    """Load the demo retailer (products, 18 stores, stock); safe to run again."""
+def demo(
+    seed: int = typer.Option(42, help="Same seed, same data."),
+    history: bool = typer.Option(
+        True, "--history/--no-history",
+        help="Also months of customers, chats, bookings and orders for the Insights page.",
+    ),
+    months: int = typer.Option(6, min=1, max=24, help="Length of the history, in months."),
+) -> None:
+    """Load the demo retailer (products, 18 stores, stock) and its history; safe to run
+    again (the second time changes nothing)."""
     import asyncio
 
     from vetrina.catalog.demo import load_demo
+    from vetrina.insights.demo_history import HistoryReport, load_demo_history
+    from vetrina.insights.service import Insights, InsightsOptions
     from vetrina.storage.database import Database
 
     settings = _settings()
 
-    async def run() -> Any:
+    async def run() -> tuple[Any, HistoryReport | None]:
         db = Database(settings.database_url)
         try:
-            return await load_demo(db, seed)
+            written = await load_demo(db, seed)
+            if not history:
+                return written, None
+            insights = Insights(db, InsightsOptions.from_settings(settings))
+            return written, await load_demo_history(db, seed, months=months, insights=insights)
         finally:
             await db.dispose()
 
-    written = asyncio.run(run())
+    written, report = asyncio.run(run())
     typer.echo(
         f"demo data (seed {seed}) loaded: "
         + ", ".join(f"{name}: {counts}" for name, counts in written.items())
     )
+    if report is not None:
+        typer.echo(report.summary())
 
 
 consultant_app = typer.Typer(
@@ -287,9 +303,6 @@ def customer_erase(
     )
 
 
-if __name__ == "__main__":
-    app()
-
 
 # --- Insights (issue 12): orders import and the KPI report --------------------------------
 
@@ -381,3 +394,7 @@ def insights_report(
             await db.dispose()
 
     typer.echo(render(asyncio.run(run()), fmt), nl=False)
+
+
+if __name__ == "__main__":  # after every command, so `python -m vetrina.cli` has them all
+    app()

@@ -16,7 +16,8 @@ the running app through ``insights_of`` / ``outcomes_of`` (they open with the da
 ``GET /api/insights/kpis?from=YYYY-MM-DD&to=YYYY-MM-DD[&store=][&channel=][&group_by=]``
 — JSON of :func:`vetrina.insights.kpis.kpis`; ``/api/insights/kpis.csv`` the same as CSV.
 Who may read what is decided by the ``kpi_access`` callable the gateway passes (a
-reporting bearer token sees every store; a consultant's console session only theirs).
+reporting bearer token sees every store); :func:`kpi_query` and :func:`csv_response` are
+shared with the console's Insights page, where a consultant's session sees only theirs.
 
 Errors are the API's one shape, ``{"error": {"code", "message", "details"}}``: handlers
 raise :class:`~vetrina.gateway.http.ApiError` and the app's ``errors`` middleware answers;
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -79,6 +80,45 @@ async def _body(request: web.Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def kpi_query(params: Mapping[str, str], access: KpiAccess) -> KpiQuery:
+    """The query of ``?from&to&store&channel&group_by`` within ``access``; raises the
+    400/403 :class:`ApiError`. Shared by the API and the console, so both refuse the same
+    things."""
+    try:
+        start, end = period(params.get("from", ""), params.get("to", ""))
+        store = params.get("store") or None
+        if access.stores is not None:
+            if store is None and len(access.stores) == 1:
+                store = next(iter(access.stores))
+            if store is None or store not in access.stores:
+                raise ApiError(
+                    403,
+                    "forbidden_store",
+                    "choose one of your stores with ?store=",
+                    {"stores": sorted(access.stores)},
+                )
+        return KpiQuery(
+            start,
+            end,
+            store=store,
+            channel=params.get("channel") or None,
+            group_by=params.get("group_by") or None,
+        )
+    except KpiError as problem:
+        raise ApiError(400, "bad_query", str(problem)) from None
+
+
+def csv_response(query: KpiQuery, document: Mapping[str, Any]) -> web.Response:
+    """The ``.csv`` twin of a KPI document, as a download named after its period."""
+    name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
+    return web.Response(
+        text=to_csv(document),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def routes(
@@ -135,29 +175,7 @@ def routes(
         access = await kpi_access(request)
         if access is None:
             raise ApiError(401, "unauthorised", "sign in, or send the reporting bearer token")
-        params = request.query
-        try:
-            start, end = period(params.get("from", ""), params.get("to", ""))
-            store = params.get("store") or None
-            if access.stores is not None:
-                if store is None and len(access.stores) == 1:
-                    store = next(iter(access.stores))
-                if store is None or store not in access.stores:
-                    raise ApiError(
-                        403,
-                        "forbidden_store",
-                        "choose one of your stores with ?store=",
-                        {"stores": sorted(access.stores)},
-                    )
-            return KpiQuery(
-                start,
-                end,
-                store=store,
-                channel=params.get("channel") or None,
-                group_by=params.get("group_by") or None,
-            )
-        except KpiError as problem:
-            raise ApiError(400, "bad_query", str(problem)) from None
+        return kpi_query(request.query, access)
 
     async def get_kpis(request: web.Request) -> web.Response:
         query = await query_of(request)
@@ -165,14 +183,7 @@ def routes(
 
     async def get_kpis_csv(request: web.Request) -> web.Response:
         query = await query_of(request)
-        document = await insights_of(request).kpis(query)
-        name = f"kpis-{query.start.isoformat()}-{query.end.isoformat()}.csv"
-        return web.Response(
-            text=to_csv(document),
-            content_type="text/csv",
-            charset="utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return csv_response(query, await insights_of(request).kpis(query))
 
     return [
         web.post("/api/orders", post_orders),

@@ -144,7 +144,7 @@ async def console_page(request: web.Request) -> web.Response:
 
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if name not in ("console.js", "console.css"):
+    if name not in ("console.js", "console.css", "insights.js", "insights.css"):
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC / name)
 

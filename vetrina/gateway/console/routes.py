@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vetrina.gateway.console import admin, conversations, pages, socket, tools
+from vetrina.gateway.console import admin, conversations, insights, pages, socket, tools
 
 
 def add_routes(app: web.Application) -> None:
@@ -34,3 +34,8 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/api/admin/merges/{id}/undo", admin.undo)
     r.add_get("/console/api/admin/login-locks", admin.login_locks)
     r.add_post("/console/api/admin/login-locks/unlock", admin.unlock)
+    r.add_get("/console/insights", insights.page)
+    r.add_get("/console/static/vendor/{lib}/{name}", insights.vendor_file)
+    r.add_get("/console/api/insights/stores", insights.stores)
+    r.add_get("/console/api/insights/kpis", insights.kpis)
+    r.add_get("/console/api/insights/kpis.csv", insights.kpis_csv)
