@@ -22,8 +22,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from tests.bookings.conftest import PRODUCTS, STORES, add_customers, set_stock
-from tests.conftest import free_port, skip_or_fail
+from tests.conftest import free_port
 from tests.console.fakes import FakeTracker
+from tests.e2e.axe import axe_source, violations
 from tests.e2e.test_widget_browser import browser  # noqa: F401 (session fixture)
 from tests.fakes import FakeAssistant
 from vetrina.catalog.writing import write_catalog, write_stores
@@ -42,9 +43,6 @@ from vetrina.storage.database import Database
 pytestmark = pytest.mark.e2e
 PASSWORD = "layout console password"
 ROOT = Path(__file__).resolve().parents[2]
-AXE = Path(
-    os.environ.get("AXE_CORE_JS") or ROOT / "tests/clients/node_modules/axe-core/axe.min.js"
-)
 ACTING = ("#claim", "#hand-back", "#close", "#transfer", "#transfer-to", "#reply-text",
           "#reply-send")
 
@@ -426,32 +424,17 @@ async def test_the_day_sheet_is_styled_and_moves_between_days(
         await context.close()
 
 
-def _axe_source() -> str:
-    if not AXE.exists():
-        skip_or_fail(f"axe-core not found at {AXE}: run `make test-clients`")
-    return AXE.read_text("utf-8")
-
-
 def _folder(tmp_path: Path) -> Path:
     folder = Path(os.environ.get("VETRINA_CONSOLE_SCREENSHOTS") or tmp_path)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-async def _axe(page: Any) -> list[dict[str, Any]]:
-    await page.add_script_tag(content=_axe_source())
-    result = await page.evaluate(
-        "axe.run(document, {resultTypes: ['violations']})"
-        ".then(r => r.violations.map(v => ({id: v.id, help: v.help,"
-        " nodes: v.nodes.map(n => n.target.join(' ')).slice(0, 5)})))"
-    )
-    return list(result)
-
 
 async def test_axe_finds_no_violation_on_the_console_pages(
     browser: Any, served: Served  # noqa: F811
 ) -> None:
-    _axe_source()  # skipped (failed in CI) without axe-core
+    axe_source()  # skipped (failed in CI) without axe-core
     day = await _book(served)
     await _waiting(served, ["ciao", "vorrei provare gli stivali"])
     # axe is injected as a script tag: the test context lets it past the page's CSP.
@@ -461,24 +444,24 @@ async def test_axe_finds_no_violation_on_the_console_pages(
     page = await context.new_page()
     try:
         await page.goto(served.url + "/console/login")
-        assert await _axe(page) == []
+        assert await violations(page) == []
         await page.fill("#email", "mara@example.com")
         await page.fill("#password", PASSWORD)
         await page.click("#login")
         await page.wait_for_selector("#live[data-state='online']", timeout=15_000)
         await page.locator("#queue .queue-item").first.wait_for(timeout=5_000)
-        assert await _axe(page) == []  # nothing picked
+        assert await violations(page) == []  # nothing picked
         await page.click("#queue .queue-item")
         await page.click("#claim")
         await page.wait_for_selector("#reply-text:enabled")
         await page.wait_for_selector("#transfer-to:visible")
-        assert await _axe(page) == []  # a conversation of mine, all its tools shown
+        assert await violations(page) == []  # a conversation of mine, all its tools shown
         await page.goto(served.url + f"/console/stores/MI/bookings?date={day}")
-        assert await _axe(page) == []
+        assert await violations(page) == []
         await page.set_viewport_size({"width": 390, "height": 844})
         await page.goto(served.url + "/console")
         await page.wait_for_selector("#live[data-state='online']", timeout=15_000)
-        assert await _axe(page) == []  # the phone layout
+        assert await violations(page) == []  # the phone layout
     finally:
         await context.close()
 

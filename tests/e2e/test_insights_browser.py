@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ from sqlalchemy import select
 from tests.bookings.conftest import set_stock
 from tests.conftest import free_port
 from tests.console.fakes import FakeTracker
+from tests.e2e.axe import axe_source, violations
 from tests.e2e.test_widget_browser import browser  # noqa: F401 (session fixture)
 from tests.fakes import FakeAssistant
 from tests.insights.world import make_world, sale
@@ -41,12 +41,6 @@ from vetrina.storage.migrate import upgrade_async
 pytestmark = pytest.mark.e2e
 PASSWORD = "browser insights password"
 ORDERS_TOKEN = "orders-token-browser-0123456789"
-# axe-core from `make test-clients` when it is there (or a copy named by AXE_CORE_JS).
-AXE = Path(
-    os.environ.get("AXE_CORE_JS")
-    or Path(__file__).resolve().parents[1] / "clients" / "node_modules" / "axe-core" / "axe.min.js"
-)
-HAVE_AXE = AXE.exists()
 BOOKED_AT = datetime(2026, 3, 5, 9, 0, tzinfo=timezone.utc)  # when the shopper books
 SOLD_AT = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)  # a day after the try-on
 LOADED_AT = datetime(2026, 4, 1, 9, 0, tzinfo=timezone.utc)
@@ -253,11 +247,10 @@ async def test_an_admin_sees_every_store(browser: Any, running: Running) -> None
         await context.close()
 
 
-async def test_no_accessibility_violations_when_axe_is_installed(
+async def test_no_accessibility_violations(
     browser: Any, running: Running  # noqa: F811
 ) -> None:
-    if not HAVE_AXE:
-        pytest.skip(f"axe-core is not installed ({AXE})")
+    axe_source()  # skipped (failed in CI) without axe-core
     # axe is injected as a script of the test: let it past the page's CSP.
     context = await browser.new_context(bypass_csp=True)
     page = await context.new_page()
@@ -268,10 +261,6 @@ async def test_no_accessibility_violations_when_axe_is_installed(
         await _period(page, "2026-03-01", "2026-03-31")
         await page.select_option("#group-by", "consultant")
         await page.wait_for_selector("#state[data-state='ready']", timeout=15_000)
-        await page.add_script_tag(path=str(AXE))
-        violations = await page.evaluate(
-            "axe.run(document).then(r => r.violations.map(v => v.id + ': ' + v.help))"
-        )
-        assert violations == []
+        assert await violations(page) == []
     finally:
         await context.close()
