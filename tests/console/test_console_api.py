@@ -25,7 +25,7 @@ from vetrina.conversations.models import Author, Direction, Message
 from vetrina.conversations.routing import ConsultantHours
 from vetrina.gateway.app import SERVICES, init_app
 from vetrina.gateway.console.login_guard import PAIR
-from vetrina.gateway.keys import CONSOLE
+from vetrina.gateway.keys import BOOKING_OUTCOMES, CONSOLE
 from vetrina.settings import Settings
 
 PASSWORD = "console password 1"  # noqa: S105 (test accounts)
@@ -514,3 +514,64 @@ async def test_garbage_ids_and_parameters_never_make_a_500(desk: Desk) -> None:
     finally:
         await admin.close()
     assert checked > 300
+
+
+async def test_the_day_sheet_records_arrival_completion_no_show_and_undo(desk: Desk) -> None:
+    """The buttons of the day sheet, through the console API: a consultant of the store
+    checks the shopper in (the sheet then says when, and offers Completed / Undo), two
+    clicks at once on Completed give one 200 and one 409, Undo restores, a consultant of
+    another store gets 403, garbage gets 400, an unknown code 404."""
+    from tests.bookings.conftest import NOW, SATURDAY, stock_of
+
+    view = await desk.shop.bookings.book(
+        desk.shop.alice, "MI", SATURDAY, "10:30", [("BOOT-NER-41", 1)], channel="web", now=NOW
+    )
+    mara, mara_csrf = await desk.login("mi@example.com")
+    mino, mino_csrf = await desk.login("mi2@example.com")
+    rita, rita_csrf = await desk.login("rm@example.com")
+    url = f"/console/api/bookings/{view.code}/outcome"
+
+    def post(client: TestClient, csrf: str, body: object):  # type: ignore[no-untyped-def]
+        return client.post(url, json=body, headers={"X-CSRF-Token": csrf})
+
+    try:
+        assert (await post(rita, rita_csrf, {"action": "arrived"})).status == 403
+        assert (await mara.post(url, json={"action": "arrived"})).status == 403  # no CSRF
+        for garbage in ({"action": "dance"}, ["arrived"], {"action": "undo", "undoes": "x"}):
+            assert (await post(mara, mara_csrf, garbage)).status == 400
+        unknown = await mara.post(
+            "/console/api/bookings/ZZZZZZ/outcome", json={"action": "arrived"},
+            headers={"X-CSRF-Token": mara_csrf},
+        )
+        assert unknown.status == 404
+
+        arrived = await post(mara, mara_csrf, {"action": "arrived"})
+        assert arrived.status == 200, await arrived.text()
+        assert (await arrived.json())["checked_in_by"] == "mi@example.com"
+        assert (await post(mino, mino_csrf, {"action": "no_show"})).status == 409  # arrived
+        sheet = await (await mara.get(f"/console/stores/MI/bookings?date={SATURDAY}")).text()
+        row = sheet[sheet.index(f"data-booking='{view.code}'"):]
+        row = row[: row.index("</tr>")]
+        assert "data-action='completed'" in row and "data-undoes='arrived'" in row
+        assert "data-action='arrived'" not in row
+
+        both = await asyncio.gather(
+            post(mara, mara_csrf, {"action": "completed"}),
+            post(mino, mino_csrf, {"action": "completed"}),
+        )
+        assert sorted(r.status for r in both) == [200, 409]
+        assert await stock_of(desk.shop.db, "MI", "BOOT-NER-41") == (5, 0)  # released
+
+        undone = await post(mino, mino_csrf, {"action": "undo", "undoes": "completed"})
+        assert undone.status == 200 and (await undone.json())["status"] == "confirmed"
+        assert await stock_of(desk.shop.db, "MI", "BOOT-NER-41") == (5, 1)  # held again
+        history = await desk.server.app[BOOKING_OUTCOMES].history(view.code)
+        assert [(h["action"], h["actor"]) for h in history] == [
+            ("arrived", "mi@example.com"),
+            ("completed", "mi@example.com") if both[0].status == 200
+            else ("completed", "mi2@example.com"),
+            ("undo", "mi2@example.com"),
+        ]
+    finally:
+        for client in (mara, mino, rita):
+            await client.close()

@@ -363,6 +363,28 @@ class BookingOutcomes:
                 session, booking, store_code, Action.UNDO, actor, now, undid=Action.ARRIVED.value
             )
 
+    async def store_of(self, code: str) -> str | None:
+        """The store a booking is for (None for an unknown code): who may click on it."""
+        async with self._db.sessions() as session:
+            found = await session.scalar(
+                select(Store.code)
+                .join(Booking, Booking.store_id == Store.id)
+                .where(Booking.code == normalise_code(code))
+            )
+            return str(found) if found is not None else None
+
+    async def arrivals(self, codes: list[str]) -> dict[str, tuple[datetime, str]]:
+        """When and by whom each of ``codes`` was checked in (the day sheet's buttons)."""
+        if not codes:
+            return {}
+        async with self._db.sessions() as session:
+            rows = await session.execute(
+                select(Booking.code, BookingCheckIn.checked_in_at, BookingCheckIn.checked_in_by)
+                .join(BookingCheckIn, BookingCheckIn.booking_id == Booking.id)
+                .where(Booking.code.in_([normalise_code(code) for code in codes]))
+            )
+            return {code: (at, by) for code, at, by in rows}
+
     async def history(self, code: str) -> list[dict[str, Any]]:
         """Every click on the booking, oldest first (for the day sheet and the timeline)."""
         async with self._db.sessions() as session:

@@ -94,6 +94,8 @@ SHEET_WORDS = {
         "show": "Mostra", "days": "Giorni",
         "confirmed": "Confermata", "cancelled": "Annullata", "completed": "Completata",
         "no_show": "Non presentato",
+        "do_arrived": "Registra arrivo", "do_completed": "Prova conclusa",
+        "do_no_show": "Non presentato", "do_undo": "Annulla", "arrived_at": "Arrivato alle",
         "web": "Web chat", "whatsapp": "WhatsApp", "instagram": "Instagram", "shop": "Sito",
         "weekdays": "lunedì martedì mercoledì giovedì venerdì sabato domenica",
     },
@@ -105,10 +107,23 @@ SHEET_WORDS = {
         "show": "Show", "days": "Days",
         "confirmed": "Confirmed", "cancelled": "Cancelled", "completed": "Completed",
         "no_show": "No-show",
+        "do_arrived": "Check in", "do_completed": "Completed", "do_no_show": "No-show",
+        "do_undo": "Undo", "arrived_at": "Arrived at",
         "web": "Web chat", "whatsapp": "WhatsApp", "instagram": "Instagram", "shop": "Website",
         "weekdays": "Monday Tuesday Wednesday Thursday Friday Saturday Sunday",
     },
 }
+
+
+def _outcome_buttons(status: str, arrived: bool) -> list[tuple[str, str]]:
+    """(action, what an undo undoes) for the buttons a booking in this state offers."""
+    if status == "confirmed":
+        return [("completed", ""), ("undo", "arrived")] if arrived else [
+            ("arrived", ""), ("no_show", "")
+        ]
+    if status in ("completed", "no_show"):
+        return [("undo", status)]
+    return []  # cancelled: nothing to do
 
 
 def sheet_page(
@@ -119,14 +134,17 @@ def sheet_page(
     lang: str = "it",
     contacts: Mapping[str, Mapping[str, str | None]] | None = None,
     today: date | None = None,
+    arrivals: Mapping[str, tuple[datetime, str]] | None = None,
+    csrf: str = "",
 ) -> str:
     """The store's day sheet: what to prepare for each try-on, who comes and how to reach
-    them, with links to the days around it. Styled by the console's stylesheet (the
-    console's Content-Security-Policy allows no inline style). Each row has an empty
-    ``actions-col`` cell with ``data-booking``, where check-in, complete and no-show go."""
+    them, with links to the days around it, and per booking the buttons its state allows
+    (daysheet.js posts them). Styled by the console's stylesheet (the console's
+    Content-Security-Policy allows no inline style or script)."""
     e = html.escape
     w = SHEET_WORDS.get(lang, SHEET_WORDS["it"])
     contacts = contacts or {}
+    arrivals = arrivals or {}
     rows = []
     for view in sheet:
         items = "".join(
@@ -138,15 +156,25 @@ def sheet_page(
         reach = [w.get(view.channel or "", view.channel or "")]
         reach += [c for c in (contact.get("phone"), contact.get("instagram")) if c]
         who = view.customer_name or contact.get("instagram") or contact.get("phone") or "—"
+        arrived = arrivals.get(view.code)
+        state = w.get(view.status, view.status)
+        if arrived is not None and view.status == "confirmed":
+            local = arrived[0].astimezone(view.local_start.tzinfo)
+            state = f"{w['arrived_at']} {local:%H:%M}"
+        buttons = "".join(
+            f"<button type='button' class='outcome' data-action='{action}'"
+            f" data-undoes='{e(undoes)}'>{e(w['do_' + action])}</button>"
+            for action, undoes in _outcome_buttons(view.status, arrived is not None)
+        )
         rows.append(
             f"<tr class='{e(view.status)}' data-booking='{e(view.code)}'>"
             f"<td>{view.local_start:%H:%M}&ndash;{view.local_end:%H:%M}</td>"
             f"<td><strong>{e(view.code)}</strong></td>"
             f"<td><span class='customer'>{e(who)}</span>"
             f"<span class='contact'>{e(' · '.join(r for r in reach if r))}</span></td>"
-            f"<td class='status'>{e(w.get(view.status, view.status))}</td>"
+            f"<td class='status'>{e(state)}</td>"
             f"<td><ul>{items}</ul></td>"
-            f"<td class='actions-col' data-booking='{e(view.code)}'></td></tr>"
+            f"<td class='actions-col' data-booking='{e(view.code)}'>{buttons}</td></tr>"
         )
     body = "".join(rows) or f"<tr><td colspan='6'>{e(w['none'])}</td></tr>"
     here = f"/console/stores/{store}/bookings"
@@ -161,7 +189,9 @@ def sheet_page(
         f"<!doctype html><html lang='{e(lang)}'><head><meta charset='utf-8'>"
         "<meta name='viewport' content='width=device-width, initial-scale=1'>"
         f"<title>{e(w['title'])} {e(store)} {e(day)}</title>"
-        "<link rel='stylesheet' href='/console/static/console.css'></head>"
+        f"<meta name='csrf-token' content='{e(csrf)}'>"
+        "<link rel='stylesheet' href='/console/static/console.css'>"
+        "<script src='/console/static/daysheet.js' defer></script></head>"
         "<body class='sheet'><header class='sheet-head'>"
         f"<h1>{heading}</h1>"
         f"<a href='/console'>{e(w['console'])}</a>"
@@ -178,6 +208,7 @@ def sheet_page(
         f"<th scope='col'>{e(w['customer'])}</th><th scope='col'>{e(w['status'])}</th>"
         f"<th scope='col'>{e(w['items'])}</th><th scope='col'>{e(w['actions'])}</th></tr></thead>"
         f"<tbody>{body}</tbody></table>"
+        "<p id='sheet-status' role='status' aria-live='polite'></p>"
         "</main></body></html>"
     )
 

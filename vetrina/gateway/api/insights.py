@@ -36,7 +36,13 @@ from typing import Any
 
 from aiohttp import web
 
-from vetrina.bookings.outcomes import BookingOutcomes, BookingUnknown, OutcomeConflict, WrongStore
+from vetrina.bookings.outcomes import (
+    BookingOutcomes,
+    BookingUnknown,
+    OutcomeError,
+    OutcomeView,
+    WrongStore,
+)
 from vetrina.gateway.http import ApiError, bearer_matches, require_bearer
 from vetrina.gateway.keys import BOOKING_OUTCOMES, INSIGHTS
 from vetrina.insights.kpis import FIELDS, GROUPS, KpiError, KpiQuery, period, to_csv
@@ -192,6 +198,30 @@ def routes(
     ]
 
 
+def outcome_error(problem: OutcomeError) -> ApiError:
+    """404 unknown code, 422 another store's booking, 409 a move its state forbids; the
+    till's API and the console's day sheet answer the same."""
+    if isinstance(problem, BookingUnknown):
+        return ApiError(404, problem.code, f"no booking {problem}")
+    if isinstance(problem, WrongStore):
+        return ApiError(422, problem.code, str(problem))
+    return ApiError(409, problem.code, str(problem))
+
+
+def outcome_json(view: OutcomeView) -> dict[str, Any]:
+    return {
+        "code": view.code,
+        "store": view.store,
+        "status": view.status,
+        "checked_in_at": view.checked_in_at.isoformat() if view.checked_in_at else None,
+        "checked_in_by": view.checked_in_by,
+        "action": view.action,
+        "undid": view.undid,
+        "actor": view.actor,
+        "at": view.at.isoformat(),
+    }
+
+
 def booking_routes(
     outcomes_of: Callable[[web.Request], BookingOutcomes], *, checkin_token: str
 ) -> list[web.RouteDef]:
@@ -219,21 +249,9 @@ def booking_routes(
             view = await outcomes_of(request).check_in(
                 request.match_info["code"], actor=(staff or "till")[:254], store=store
             )
-        except BookingUnknown as problem:
-            raise ApiError(404, problem.code, f"no booking {problem}") from None
-        except WrongStore as problem:
-            raise ApiError(422, problem.code, str(problem)) from None
-        except OutcomeConflict as problem:
-            raise ApiError(409, problem.code, str(problem)) from None
-        return web.json_response(
-            {
-                "code": view.code,
-                "store": view.store,
-                "status": view.status,
-                "checked_in_at": view.checked_in_at.isoformat() if view.checked_in_at else None,
-                "checked_in_by": view.checked_in_by,
-            }
-        )
+        except OutcomeError as problem:
+            raise outcome_error(problem) from None
+        return web.json_response(outcome_json(view))
 
     return [web.post("/api/bookings/{code}/check-in", check_in)]
 

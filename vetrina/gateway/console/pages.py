@@ -28,7 +28,7 @@ from vetrina.gateway.console.desk import PRESENCE
 from vetrina.gateway.console.login_guard import TooSoon
 from vetrina.gateway.console.responses import STATIC, template
 from vetrina.gateway.http import ApiError, json_response, plain_text, store_code
-from vetrina.gateway.keys import CONSOLE
+from vetrina.gateway.keys import BOOKING_OUTCOMES, CONSOLE
 from vetrina.storage.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ async def console_page(request: web.Request) -> web.Response:
 
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if name not in ("console.js", "console.css", "insights.js", "insights.css"):
+    if name not in ("console.js", "console.css", "daysheet.js", "insights.js", "insights.css"):
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC / name)
 
@@ -179,7 +179,9 @@ async def store_bookings(request: web.Request) -> web.Response:
              "bookings": [bookings_web.sheet_json(view) for view in sheet]}
         )
     known = await conversations.contacts(console, [view.customer_id for view in sheet])
+    arrivals = await request.app[BOOKING_OUTCOMES].arrivals([view.code for view in sheet])
     page = bookings_web.sheet_page(
-        store, raw_day, sheet, lang=language(request), contacts=known
+        store, raw_day, sheet, lang=language(request), contacts=known, arrivals=arrivals,
+        csrf=session.csrf_token,
     )
     return web.Response(text=page, content_type="text/html")

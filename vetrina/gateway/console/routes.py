@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vetrina.gateway.console import admin, conversations, insights, pages, socket, tools
+from vetrina.gateway.console import admin, conversations, insights, outcomes, pages, socket, tools
 
 
 def add_routes(app: web.Application) -> None:
@@ -16,6 +16,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/console/", pages.console_page)
     r.add_get("/console/static/{name}", pages.static_file)
     r.add_get("/console/stores/{store}/bookings", pages.store_bookings)
+    r.add_post("/console/api/bookings/{code}/outcome", outcomes.record)
     r.add_get("/console/ws", socket.websocket)
     r.add_get("/console/api/me", conversations.me)
     r.add_get("/console/api/queue", conversations.queue)
