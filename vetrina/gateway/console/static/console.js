@@ -11,6 +11,7 @@
     it: {
       console: 'Console', presence: 'Stato', online: 'Disponibile', away: 'Assente', offline: 'Non in linea',
       day_sheets: 'Fogli del giorno', settings: 'Impostazioni', language: 'Lingua',
+      insights: 'Risultati',
       notify_sound: 'Suono', notify_desktop: 'Notifiche sul desktop', notify_title: 'Conteggio nel titolo',
       logout: 'Esci', lists: 'Conversazioni', waiting: 'In attesa', mine: 'Le mie chat', team: 'Colleghi',
       merge_title: 'Unisci clienti', merge_survivor: 'Cliente che resta (id)', merge_merged: 'Cliente da unire (id)',
@@ -50,6 +51,7 @@
     en: {
       console: 'Console', presence: 'Status', online: 'Available', away: 'Away', offline: 'Offline',
       day_sheets: 'Day sheets', settings: 'Settings', language: 'Language',
+      insights: 'Insights',
       notify_sound: 'Sound', notify_desktop: 'Desktop notifications', notify_title: 'Count in the tab title',
       logout: 'Log out', lists: 'Conversations', waiting: 'Waiting', mine: 'My chats', team: 'Colleagues',
       merge_title: 'Merge customers', merge_survivor: 'Customer who stays (id)', merge_merged: 'Customer to merge (id)',
