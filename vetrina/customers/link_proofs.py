@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import LinkError
 from vetrina.customers.interactions import record_interaction
+from vetrina.customers.linking import codes_since
 from vetrina.customers.merge_sync import sync_memory
 from vetrina.customers.merging import MergeRecord, merge_in
 from vetrina.customers.models import ChannelIdentity, Customer, LinkCode, LinkCodeFailure
@@ -114,17 +115,6 @@ def sender_key(channel: str, external_id: str) -> str:
     return hashlib.sha256(f"{channel}:{external_id}".encode()).hexdigest()
 
 
-async def _count_issued(
-    session: AsyncSession, since: datetime, *where: ColumnElement[bool]
-) -> int:
-    count = await session.scalar(
-        select(func.count()).select_from(LinkCode).where(
-            LinkCode.direction == INBOUND, LinkCode.created_at > since, *where
-        )
-    )
-    return int(count or 0)
-
-
 async def issue_proof_code(
     session: AsyncSession,
     customer_id: str,
@@ -143,15 +133,17 @@ async def issue_proof_code(
     if requester is None or requester.merged_into_id or requester.erased_at:
         raise LinkError(NO_CODE, f"no active customer {customer_id!r}")
     hour_ago = now - timedelta(hours=1)
-    if await _count_issued(session, hour_ago, LinkCode.customer_id == customer_id) >= (
-        options.per_customer_per_hour
-    ):
+
+    async def issued(*where: ColumnElement[bool]) -> int:
+        return await codes_since(session, INBOUND, hour_ago, *where)
+
+    if await issued(LinkCode.customer_id == customer_id) >= options.per_customer_per_hour:
         raise LinkError(TOO_MANY_CODES, "too many codes asked for in this chat in the last hour")
-    if client_key and await _count_issued(session, hour_ago, LinkCode.client_key == client_key) >= (
+    if client_key and await issued(LinkCode.client_key == client_key) >= (
         options.per_client_per_hour
     ):
         raise LinkError(TOO_MANY_CODES, "too many codes asked for from this address")
-    if await _count_issued(session, hour_ago) >= options.per_hour:
+    if await issued() >= options.per_hour:
         raise LinkError(TOO_MANY_CODES, "too many codes asked for in the last hour overall")
     await session.execute(
         update(LinkCode)

@@ -139,11 +139,14 @@ async def _identity(
     return identity
 
 
-async def _sent(session: AsyncSession, since: datetime, *where: ColumnElement[bool]) -> int:
-    """Outbound codes created since ``since`` matching ``where``."""
+async def codes_since(
+    session: AsyncSession, direction: str, since: datetime, *where: ColumnElement[bool]
+) -> int:
+    """Link codes of ``direction`` created since ``since`` matching ``where`` (the limits
+    of both proofs count them)."""
     count = await session.scalar(
         select(func.count()).select_from(LinkCode).where(
-            LinkCode.direction == OUTBOUND, LinkCode.created_at > since, *where
+            LinkCode.direction == direction, LinkCode.created_at > since, *where
         )
     )
     return int(count or 0)
@@ -176,13 +179,14 @@ async def request_link_code(
     identity = await _identity(session, WHATSAPP, number)
     if identity is not None and identity.customer_id == customer_id:
         raise LinkError(ALREADY_LINKED, "this number is already linked", number=number)
-    recent = await _sent(session, now - timedelta(hours=1), LinkCode.customer_id == customer_id)
+    hour_ago, day_ago = now - timedelta(hours=1), now - timedelta(days=1)
+    recent = await codes_since(session, OUTBOUND, hour_ago, LinkCode.customer_id == customer_id)
     if recent >= options.max_codes_per_hour:
         raise LinkError(TOO_MANY_CODES, "too many codes asked for in the last hour")
     to_number = (LinkCode.channel == WHATSAPP, LinkCode.external_id == number)
     if (
-        await _sent(session, now - timedelta(hours=1), *to_number) >= options.per_target_per_hour
-        or await _sent(session, now - timedelta(days=1), *to_number) >= options.per_target_per_day
+        await codes_since(session, OUTBOUND, hour_ago, *to_number) >= options.per_target_per_hour
+        or await codes_since(session, OUTBOUND, day_ago, *to_number) >= options.per_target_per_day
     ):
         raise LinkError(TOO_MANY_CODES, "this number got too many codes lately", number=number)
     if identity is None:  # the number's own customer, so the outbox can reach it
