@@ -234,3 +234,76 @@ async def test_a_fast_writer_keeps_no_slot_from_a_customer_who_wrote_later(db: D
     assert asked.index("bruno 0") <= 1, asked
     assert [text for text in asked if text.startswith("anna")] == [f"anna {i}" for i in range(8)]
     assert processor.scheduler.busy == 0
+
+
+async def test_a_consultants_chat_never_waits_behind_turns_waiting_for_the_assistant(
+    db: Database,
+) -> None:
+    """One worker, and it is stuck in a slow assistant call for Anna: Bruno's chat is
+    held by a consultant, so his message reaches the desk meanwhile (the live path has
+    no Rasa work on it and takes no worker)."""
+    from tests.conversations.test_handoff import ALWAYS, PASSWORD, _stores
+    from vetrina.conversations import handoff
+    from vetrina.conversations.consultants import create_consultant
+    from vetrina.conversations.handoff import ASSISTANT, Reason
+    from vetrina.conversations.ports import Turn
+
+    await _stores(db, "MI")
+    inbox = Inbox(db)
+    bruno = (await inbox.receive(InboundMessage("web", "bruno-session", "ciao", "b:0"))).customer_id
+    mara = await create_consultant(db, "mara@example.com", "Mara", PASSWORD, stores=["MI"])
+    asked = await handoff.request_consultant(
+        db, bruno, reason=Reason.CUSTOMER_ASKED, actor=ASSISTANT, options=ALWAYS, store_hint="mi"
+    )
+    await handoff.claim(db, asked.conversation_id, mara.id)
+
+    release = asyncio.Event()
+
+    class Stuck(FakeAssistant):
+        async def reply(self, turn):  # type: ignore[no-untyped-def]
+            await release.wait()
+            return await super().reply(turn)
+
+    class Desk:
+        def __init__(self) -> None:
+            self.taken: list[str] = []
+            self.arrived = asyncio.Event()
+
+        async def take(self, turn: Turn) -> bool:
+            state = await handoff.conversation_of_customer(db, turn.customer_id)
+            if state is None or state.status != handoff.WITH_CONSULTANT:
+                return False
+            self.taken.append(turn.text)
+            self.arrived.set()
+            return True
+
+    desk = Desk()
+    one_worker = ProcessingOptions(
+        concurrency=1, notice_after=30, backoff=Backoff(0.01, 0.02),
+        assistant=LimitOptions(initial=1, minimum=1, maximum=1),
+    )
+
+    async def nothing(_customer_id: str) -> None:
+        return None
+
+    processor = TurnProcessor(db, Stuck(), RecordingNotifier(), nothing, one_worker, desk=desk)
+    await processor.drain()  # Bruno's first "ciao" went to the desk already
+    desk.taken.clear()
+    desk.arrived.clear()
+    await inbox.receive(InboundMessage("web", "anna-session", "anna 0", "a:0"))
+    running = asyncio.create_task(processor.run())
+    try:
+        for _ in range(200):  # Anna's turn holds the only worker, stuck in the assistant
+            if processor.scheduler.busy == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert processor.scheduler.busy == 1
+        await inbox.receive(InboundMessage("web", "bruno-session", "bruno 1", "b:1"))
+        processor.wake()
+        await asyncio.wait_for(desk.arrived.wait(), 5)
+        assert desk.taken == ["bruno 1"]
+    finally:
+        release.set()
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await processor.stop()

@@ -19,7 +19,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.conversations.backoff import Backoff
-from vetrina.conversations.handoff import ConsultantDesk
+from vetrina.conversations.handoff import (
+    WITH_CONSULTANT,
+    ConsultantDesk,
+    conversation_of_customer,
+)
 from vetrina.conversations.models import (
     PENDING_INBOUND,
     Author,
@@ -55,7 +59,8 @@ AUTO_REPLIES = frozenset({"story_mention"})
 @dataclass(frozen=True)
 class ProcessingOptions:
     # Customers worked on at once (on PostgreSQL each holds a connection for its order
-    # lock). Each gets one turn, then goes to the back of the line.
+    # lock). Each gets one turn, then goes to the back of the line. A consultant's chats
+    # are not counted: they need no Rasa, and their number is bounded by the consultants.
     concurrency: int = 16
     # Turns the assistant gets at once: adapted to its latency (scheduling.py).
     assistant: LimitOptions = field(default_factory=LimitOptions)
@@ -159,8 +164,13 @@ class TurnProcessor:
     async def _guarded(self, customer_id: str) -> None:
         more = False
         try:
-            async with self._workers:
+            if await self._with_consultant(customer_id):
+                # The live path: a consultant's chat needs no Rasa, so it never queues
+                # behind the workers that wait for Rasa slots.
                 more = await self.process_customer(customer_id)
+            else:
+                async with self._workers:
+                    more = await self.process_customer(customer_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -169,6 +179,12 @@ class TurnProcessor:
             self._active.discard(customer_id)
         if more:  # the back of the line: a customer who writes fast holds no worker
             self._start(customer_id)
+
+    async def _with_consultant(self, customer_id: str) -> bool:
+        if self._desk is None:
+            return False
+        state = await conversation_of_customer(self._db, customer_id)
+        return state is not None and state.status == WITH_CONSULTANT
 
     async def _due_customers(self) -> list[str]:
         async with self._db.sessions() as session:
