@@ -3,16 +3,25 @@
 A sliding window per key. A message is let through only when every key it is counted
 under (its socket, its session, its address) has room, and only then counted, so refused
 attempts do not push a flooding socket's neighbours (same address, e.g. an office behind
-one router) over their own limit. In memory, per gateway instance.
+one router) over their own limit.
+
+In memory by default (one gateway instance). With ``REDIS_URL`` the windows live in Redis
+(:mod:`channels.web.limits_redis`), so an address spreading its sockets over several
+instances is counted once; if Redis is unreachable, each instance falls back to its own
+windows: still limited, never open.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,22 +51,52 @@ class Window:
         self._hits.pop(key, None)
 
 
+class SharedWindows(Protocol):
+    """Windows shared by every gateway instance (Redis): all of ``keys`` (key, limit,
+    seconds) have room, and then each is counted, as one atomic step."""
+
+    async def admit(self, keys: list[tuple[str, int, float]]) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
 @dataclass
 class MessageLimits:
     per_socket: Window  # also applied per session: one chat open in several tabs
     per_address: Window
+    shared: SharedWindows | None = None
+
+    def _keys(self, sid: str, session_id: str, address: str) -> list[tuple[Window, str]]:
+        return [(self.per_socket, f"sid:{sid}"), (self.per_socket, f"session:{session_id}"),
+                (self.per_address, f"addr:{address}")]
 
     def allow(self, sid: str, session_id: str, address: str) -> bool:
-        keys = ((self.per_socket, f"sid:{sid}"), (self.per_socket, f"session:{session_id}"),
-                (self.per_address, f"addr:{address}"))
+        """This instance's windows only."""
+        keys = self._keys(sid, session_id, address)
         if not all(window.has_room(key) for window, key in keys):
             return False
         for window, key in keys:
             window.count(key)
         return True
 
+    async def admit(self, sid: str, session_id: str, address: str) -> bool:
+        """The shared windows when there are some (the local ones if they fail)."""
+        if self.shared is not None:
+            keys = self._keys(sid, session_id, address)
+            try:
+                return await self.shared.admit(
+                    [(key, window.limit, window.seconds) for window, key in keys]
+                )
+            except Exception:  # Redis down: limited per instance meanwhile, never open
+                log.warning("shared web chat limits unavailable; counting locally")
+        return self.allow(sid, session_id, address)
+
     def forget_socket(self, sid: str) -> None:
         self.per_socket.forget(f"sid:{sid}")
+
+    async def close(self) -> None:
+        if self.shared is not None:
+            await self.shared.close()
 
 
 def _trusted(address: str, proxies: Collection[str]) -> bool:

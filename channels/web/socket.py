@@ -65,6 +65,7 @@ from channels.web.frames import (
     vetrina_quick_replies,
 )
 from channels.web.limits import MessageLimits, Window, client_address
+from channels.web.limits_redis import RedisWindows
 from channels.web.session_ids import SessionIds, session_ids
 from vetrina.conversations.history import HistoryItem, mark_seen, recent_messages, unseen_replies
 from vetrina.conversations.inbox import InboundMessage, Inbox
@@ -350,7 +351,7 @@ class WebChat:
         except InvalidMessage as error:
             await self._error(sid, error.code, language, **ack)
             return
-        if not self._limits.allow(sid, session_id, state.address):
+        if not await self._limits.admit(sid, session_id, state.address):
             await self._too_many(sid, state, language, ack)
             return
         try:
@@ -464,12 +465,15 @@ class WebChat:
     async def run(self) -> None:
         """Every few seconds: re-send what the screens connected here have not confirmed,
         and end shop logins whose token expired."""
-        while True:
-            await asyncio.sleep(self._every)
-            try:
-                await self.redeliver_round()
-            except Exception:
-                log.exception("web redelivery round failed")
+        try:
+            while True:
+                await asyncio.sleep(self._every)
+                try:
+                    await self.redeliver_round()
+                except Exception:
+                    log.exception("web redelivery round failed")
+        finally:
+            await self._limits.close()  # the gateway is stopping
 
     async def redeliver_round(self) -> int:
         now = time.time()
@@ -586,6 +590,7 @@ async def open_web_chat(
         limits=MessageLimits(
             Window(settings.web_max_messages, window),
             Window(settings.web_max_messages_per_address, window),
+            RedisWindows(settings.redis_url) if settings.redis_url else None,
         ),
         trusted_proxies=settings.trusted_proxies,
         redeliver_every=settings.web_redeliver_seconds,
