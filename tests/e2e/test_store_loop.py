@@ -60,8 +60,11 @@ PASSWORD = "store loop console password"
 DEADLINE = 90.0  # seconds for anything the gateway does in the background
 
 
-async def eventually(probe: Any, what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``probe()`` until it returns something truthy; fail after ``timeout``."""
+async def eventually(
+    probe: Any, what: str, timeout: float = DEADLINE, seen: Any = None
+) -> Any:
+    """Poll ``probe()`` until it returns something truthy; fail after ``timeout``, showing
+    ``seen()`` (what was last observed) when given."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     last: Any = None
@@ -70,7 +73,7 @@ async def eventually(probe: Any, what: str, timeout: float = DEADLINE) -> Any:
         if last:
             return last
         await asyncio.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what} (last: {last!r})")
+    pytest.fail(f"timed out waiting for {what}: {seen() if seen else last!r}")
 
 
 def gateway_insights(gateway: Gateway) -> Insights:
@@ -229,8 +232,7 @@ async def test_whatsapp_question_web_booking_console_check_in_till_sale_and_insi
             status = await session.scalar(select(Booking.status).where(Booking.id == booking.id))
         assert checkin is not None and checkin.checked_in_by == consultant
         assert status == "confirmed"  # checked in: held, never released as a no-show
-        local = checkin.checked_in_at.replace(tzinfo=timezone.utc).astimezone(zone) \
-            if checkin.checked_in_at.tzinfo is None else checkin.checked_in_at.astimezone(zone)
+        local = checkin.checked_in_at.astimezone(zone)  # stored timezone-aware (UTC)
         assert await row.locator("td.status").inner_text() == f"Arrivato alle {local:%H:%M}"
         actions = await page.eval_on_selector_all(
             f"td.actions-col[data-booking='{code}'] button.outcome",
@@ -301,15 +303,20 @@ async def test_whatsapp_question_web_booking_console_check_in_till_sale_and_insi
         assert {("booking", "web"), ("stock_check", "whatsapp")} <= influenced, influenced
 
         # The API: a store purchase after an online reservation, once the rollups show it.
+        observed: dict[str, Any] = {}
+
         async def after() -> dict[str, Any] | None:
-            totals = await kpis(gateway, start, end, trench.store)
+            totals = observed["now"] = await kpis(gateway, start, end, trench.store)
             done = (
                 totals["store_purchases"] == before["store_purchases"] + 1
                 and totals["bookings_attended"] == before["bookings_attended"] + 1
             )
             return totals if done else None
 
-        now = await eventually(after, "the KPIs to show the till sale and the check-in")
+        now = await eventually(
+            after, "the KPIs to show the till sale and the check-in",
+            seen=lambda: {"before": before, **observed},
+        )
         grew = {
             name: now[name] - before[name]
             for name in (
