@@ -100,6 +100,11 @@ STACK_META = MetaFake(
 STACK_API_TOKEN = "stack-customer-api-token"
 STACK_IDENTITY_SECRET = "stack-identity-secret-0123456789abcdef"
 STACK_LINK_TEMPLATE = "HX" + "1" * 32  # TWILIO_TEMPLATE_LINK_CODE
+# Bearer tokens of the till / shop orders API, the reporting API and the check-in API
+# (issue 12; each endpoint is off while its token is unset).
+STACK_ORDERS_TOKEN = "stack-orders-token-0123456789"
+STACK_INSIGHTS_TOKEN = "stack-insights-token-0123456789"
+STACK_CHECKIN_TOKEN = "stack-checkin-token-0123456789"
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -139,6 +144,9 @@ async def gateway(rasa_stack: RunningStack) -> AsyncIterator[Gateway]:
             "VETRINA_IDENTITY_SECRET": STACK_IDENTITY_SECRET,
             "TWILIO_TEMPLATE_LINK_CODE": STACK_LINK_TEMPLATE,
             "RASA_TRACKER_STORE_URL": tracker_store_url,
+            "VETRINA_ORDERS_TOKEN": STACK_ORDERS_TOKEN,
+            "VETRINA_INSIGHTS_TOKEN": STACK_INSIGHTS_TOKEN,
+            "VETRINA_CHECKIN_TOKEN": STACK_CHECKIN_TOKEN,
         }
     )
     await upgrade_async(settings.database_url)
