@@ -71,6 +71,14 @@ async def _reset_postgres(url: str) -> None:
 
     engine = create_async_engine(url)
     async with engine.begin() as conn:
+        # A connection the previous test left behind (a worker of its gateway still
+        # finishing a transaction) would make DROP SCHEMA wait on its locks: end it first.
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()

@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.customers.errors import CustomerError, UnknownMerge
 from vetrina.customers.merge_sync import merge_and_sync, undo_and_sync
@@ -36,6 +37,7 @@ from vetrina.gateway.http import (
 from vetrina.gateway.keys import SERVICES
 from vetrina.gateway.merges import merge_json
 from vetrina.gateway.services import Services
+from vetrina.insights.orders import customer_orders
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +111,20 @@ async def find_customer(request: web.Request, services: Services) -> web.Respons
         )
         if customer_id is None:
             raise ApiError(404, "unknown_identity", "no customer has this identity")
-        return json_response(await profile(session, customer_id))
+        return json_response(await _profile(session, customer_id))
+
+
+async def _profile(session: AsyncSession, customer_id: str) -> dict[str, Any]:
+    """The customers package's profile plus the person's matched orders (online and till;
+    insights sits above customers, so the two meet here)."""
+    found = await profile(session, customer_id)
+    return {**found, "orders": await customer_orders(session, [customer_id], limit=20)}
 
 
 @guarded
 async def get_profile(request: web.Request, services: Services) -> web.Response:
     async with services.db.sessions() as session:
-        return json_response(await profile(session, _customer_id(request)))
+        return json_response(await _profile(session, _customer_id(request)))
 
 
 @guarded
@@ -127,7 +136,7 @@ async def patch_profile(request: web.Request, services: Services) -> web.Respons
     async with services.db.transaction() as session:
         await update_profile(session, customer_id, body)
     async with services.db.sessions() as session:
-        return json_response(await profile(session, customer_id))
+        return json_response(await _profile(session, customer_id))
 
 
 @guarded
@@ -164,7 +173,7 @@ async def post_consent(request: web.Request, services: Services) -> web.Response
         await record_consent(session, customer_id, channel or "", granted, wording or "",
                              source=source)
     async with services.db.sessions() as session:
-        return json_response(await profile(session, customer_id), status=201)
+        return json_response(await _profile(session, customer_id), status=201)
 
 
 @guarded

@@ -223,6 +223,37 @@ OPENAPI: dict[str, Any] = {
                         "type": "object",
                         "additionalProperties": {"$ref": "#/components/schemas/ConsentState"},
                     },
+                    "orders": {
+                        "type": "array",
+                        "description": "matched orders and refunds, online and till, newest "
+                                       "first (at most 20): store, items, total, matched key",
+                        "items": {"$ref": "#/components/schemas/CustomerOrder"},
+                    },
+                },
+            },
+            "CustomerOrder": {
+                "type": "object",
+                "required": ["kind", "source", "order_id", "occurred_at", "store", "items",
+                             "total_cents", "currency", "matched_key"],
+                "properties": {
+                    "kind": {"type": "string", "enum": ["order", "refund"]},
+                    "source": {"type": "string", "enum": ["pos", "web"]},
+                    "order_id": {"type": "string"},
+                    "occurred_at": _TIME,
+                    "store": _NULL_TEXT,
+                    "items": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "sku": {"type": "string"}, "quantity": {"type": "integer"},
+                                "unit_price_cents": {"type": "integer"},
+                            },
+                        },
+                    },
+                    "total_cents": {"type": "integer", "description": "negative for a refund"},
+                    "currency": {"type": "string"},
+                    "matched_key": _NULL_TEXT,
                 },
             },
             "ProfileChanges": {

@@ -41,6 +41,7 @@ from vetrina.gateway.http import (
     store_code,
 )
 from vetrina.gateway.keys import CONSOLE
+from vetrina.insights.orders import customer_orders
 from vetrina.storage.base import utcnow
 
 
@@ -237,6 +238,7 @@ async def _profile(console: Console, customer_id: str) -> dict[str, Any]:
                     ("text", "product_code", "sku", "size", "colour", "store_code", "status")}}
                 for c in checks
             ],
+            "orders": await customer_orders(session, [customer_id], limit=10),
         }
     bookings = await console.bookings.my_bookings(customer_id, include_past=True)
     profile["bookings"] = [booking_json(b) for b in bookings[:10]]
