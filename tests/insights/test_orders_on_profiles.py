@@ -11,7 +11,7 @@ from tests.insights.world import T0, World, sale
 from vetrina.gateway.app import init_app
 from vetrina.settings import Settings
 
-TOKEN = "customer-api-token-0123456789"  # noqa: S105 (test token)
+TOKEN = "customer-api-token-0123456789"
 
 
 async def test_matched_orders_are_on_the_profile(world: World) -> None:
