@@ -140,6 +140,14 @@ class ChannelSender(Protocol):
         """Deliver ``message``; return the provider's message id, if it gives one."""
 
 
+class TypingIndicator(Protocol):
+    """A channel that can show the customer a person is writing (the web widget,
+    Instagram's ``typing_on``); WhatsApp through Twilio has none."""
+
+    async def consultant_typing(self, customer_id: str, name: str) -> None:
+        """Show that the consultant ``name`` (a first name) is writing; best effort."""
+
+
 class CustomerNotifier(Protocol):
     async def assistant_delayed(self, customer_id: str, channel: str, language: str) -> None:
         """Tell the customer their message is safe and the answer will come shortly."""
