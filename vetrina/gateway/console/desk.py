@@ -223,9 +223,8 @@ class ConsoleDesk:
             raise handoff.ConversationNotFound(conversation_id)
         if state.status != WITH_CONSULTANT or state.owner_id != consultant.id:
             raise NotYours("only the consultant who holds the chat shows as typing")
-        self._typed_at = {
-            k: v for k, v in self._typed_at.items() if now - v < TYPING_EVERY
-        } if len(self._typed_at) > 1000 else self._typed_at
+        if len(self._typed_at) > 1000:  # forget conversations nobody types in any more
+            self._typed_at = {k: v for k, v in self._typed_at.items() if now - v < TYPING_EVERY}
         self._typed_at[conversation_id] = now
         indicator = self.typing_indicators.get(state.channel or "web")
         name = first_name_of({"consultant": {"name": consultant.name}})
