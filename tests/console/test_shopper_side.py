@@ -201,7 +201,9 @@ async def test_a_booking_made_in_the_console_is_confirmed_to_the_customer(
             headers={"X-CSRF-Token": csrf},
         )
         assert booked.status == 200, await booked.text()
-        code = (await booked.json())["booking"]["code"]
+        answer = await booked.json()
+        code = answer["booking"]["code"]
+        assert answer["confirmed_to_customer"] is True
         told = await customer.next("bot_uttered", timeout=10)
         assert told["author"] == "system"
         assert f"Codice {code}" in told["text"] and slots[0]["local_time"] in told["text"]

@@ -4,12 +4,14 @@ outbox, as if they had booked it in the chat)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from vetrina.bookings.confirmation import confirmation
 from vetrina.bookings.errors import BookingError
@@ -20,6 +22,8 @@ from vetrina.gateway.console.conversations import booking_json, session_of, visi
 from vetrina.gateway.http import ApiError, json_response, plain_text, read_object, store_code
 from vetrina.gateway.keys import CONSOLE, SERVICES
 from vetrina.storage.base import utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_SKUS = 20
 
@@ -125,7 +129,12 @@ async def book(request: web.Request) -> web.Response:
         (Button(told.calendar_label, told.calendar_url, url=told.calendar_url),)
         if told.calendar_url else ()
     )
-    await console.desk.tell(
-        state, BotReply(text=told.text, buttons=buttons), {"booking_code": view.code}
-    )
-    return json_response({"booking": booking_json(view)})
+    try:
+        await console.desk.tell(
+            state, BotReply(text=told.text, buttons=buttons), {"booking_code": view.code}
+        )
+        confirmed = True
+    except SQLAlchemyError:  # the booking stands: the console says the shopper was not told
+        log.exception("could not queue the confirmation of booking %s", view.code)
+        confirmed = False
+    return json_response({"booking": booking_json(view), "confirmed_to_customer": confirmed})
