@@ -20,7 +20,8 @@ class WebCustomer:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: dict[str, asyncio.Queue[Any]] = {}
         self.shown: set[int] = set()  # reply ids received
-        for name in ("session_confirm", "bot_uttered", "message_ack", "notice", "vetrina_error", "history"):
+        for name in ("session_confirm", "bot_uttered", "message_ack", "notice", "vetrina_error", "history",
+                     "vetrina_typing", "vetrina_status"):
             self.events[name] = asyncio.Queue()
             self.sio.on(name, self._collector(name))
 

@@ -81,6 +81,23 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "I'm passing you to another consultant, who will answer shortly. Meanwhile "
         "the automated assistant is here for you.",
     },
+    # Web widget header (issue 13): whether a person could answer now.
+    "header_on_duty": {
+        "it": "Assistente virtuale · consulenti disponibili",
+        "en": "Virtual assistant · consultants available",
+    },
+    "header_back_today": {
+        "it": "Assistente virtuale · i consulenti tornano alle {time}",
+        "en": "Virtual assistant · consultants are back at {time}",
+    },
+    "header_back_later": {
+        "it": "Assistente virtuale · i consulenti tornano il {date} alle {time}",
+        "en": "Virtual assistant · consultants are back on {date} at {time}",
+    },
+    "header_off_duty": {
+        "it": "Assistente virtuale · nessun consulente disponibile ora",
+        "en": "Virtual assistant · no consultant available right now",
+    },
     # Identity (issue 6): the site's signed identity token could not be used.
     "identity_token_expired": {
         "it": "Il tuo accesso è scaduto: ricarica la pagina per continuare come utente "
@@ -121,6 +138,29 @@ MESSAGES: dict[str, dict[str, str]] = {
     "link_proof_web": {
         "it": "Fatto: il tuo {channel} è collegato a questa chat.",
         "en": "Done: your {channel} is linked to this chat.",
+    },
+    # Bookings (issue 13): a try-on a consultant booked for the shopper in the console,
+    # confirmed like the assistant's own "utter_try_on_booked" (bot/domain/bookings.yml;
+    # tests/console/test_shopper_side.py checks both keep the same facts).
+    "booking_confirmed": {
+        "it": "Prenotato! Codice {code}.\n{items}\n📍 {store}, {address}\n🕒 {when}\n"
+        "Te lo teniamo da parte.{calendar}\nPer spostarla o annullarla scrivimi \"sposta\" o "
+        "\"annulla\" con il codice.",
+        "en": "Booked! Code {code}.\n{items}\n📍 {store}, {address}\n🕒 {when}\n"
+        "We'll keep it aside for you.{calendar}\nTo move or cancel it, write \"move\" or "
+        "\"cancel\" with the code.",
+    },
+    "booking_when": {
+        "it": "{date} alle {time}",
+        "en": "{date} at {time}",
+    },
+    "booking_calendar_line": {
+        "it": "\nAggiungila al calendario: {url}",
+        "en": "\nAdd it to your calendar: {url}",
+    },
+    "booking_add_to_calendar": {
+        "it": "Aggiungi al calendario",
+        "en": "Add to calendar",
     },
     # Bookings (issue 8): the reminder the day before a try-on.
     "booking_reminder": {

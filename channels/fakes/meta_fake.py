@@ -43,6 +43,9 @@ MAX_QUICK_REPLIES = 13
 MAX_TITLE = 20
 
 
+SENDER_ACTIONS = ("typing_on", "typing_off", "mark_seen")
+
+
 def graph_error(status: int, code: int, message: str, *, subcode: int | None = None,
                 transient: bool = False, kind: str = "OAuthException",
                 headers: dict[str, str] | None = None) -> web.Response:
@@ -77,6 +80,7 @@ class MetaFake:
         self.version = version
         self.webhook_url = webhook_url
         self.sent: list[dict[str, Any]] = []
+        self.actions: list[dict[str, str]] = []  # sender actions: {"recipient", "action"}
         self.send_requests = 0
         self.profiles: dict[str, dict[str, str]] = {}
         self.echo_answers: list[int] = []
@@ -155,6 +159,14 @@ class MetaFake:
         message = body.get("message") if isinstance(body, dict) else None
         if not recipient:
             return graph_error(400, 100, "The parameter recipient is required")
+        action = body.get("sender_action")
+        if action is not None:  # typing_on / typing_off / mark_seen: no message with it
+            if action not in SENDER_ACTIONS or message is not None:
+                return graph_error(400, 100, "Invalid parameter sender_action")
+            async with self._changed:
+                self.actions.append({"recipient": str(recipient), "action": str(action)})
+                self._changed.notify_all()
+            return web.json_response({"recipient_id": str(recipient)})
         if not isinstance(message, dict) or not (message.get("text") or message.get("attachment")):
             return graph_error(400, 100, "The parameter message is required")
         if body.get("messaging_type") == "MESSAGE_TAG" and not body.get("tag"):

@@ -14,7 +14,7 @@ from typing import Any
 
 from channels.text import split_text, utf8_bytes
 from vetrina.conversations.notices import notice
-from vetrina.conversations.ports import OutboundView
+from vetrina.conversations.ports import OutboundView, signed_text
 
 MAX_TEXT_BYTES = 1000
 MAX_QUICK_REPLIES = 13
@@ -45,7 +45,7 @@ def messages(view: OutboundView, language: str | None) -> list[dict[str, Any]]:
     if image:
         out.append({"attachment": {"type": "image", "payload": {"url": str(image)}}})
     buttons = view.buttons
-    text = view.text.strip()
+    text = signed_text(view).strip()
     overflow = buttons[MAX_QUICK_REPLIES:]
     if overflow:
         extra = "\n".join(f"• {b.get('title', '')}" for b in overflow)

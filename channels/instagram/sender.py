@@ -160,6 +160,20 @@ class InstagramSender:
         last_id = sent[-1] if sent else None
         return last_id if last_id and len(last_id) <= MAX_STORED_ID else None
 
+    async def consultant_typing(self, customer_id: str, name: str) -> None:
+        """Show Instagram's typing indicator while a consultant writes (Send API
+        ``sender_action: typing_on``). Best effort: only inside the 24-hour window, never
+        while the account is rate-limited, and a refusal is logged, not retried."""
+        if await paused_for(self._db, self.pause_key) is not None:
+            return
+        reach = await recipient(self._db, customer_id, CHANNEL)
+        if reach is None or not reach.within(STANDARD_WINDOW):
+            return
+        try:
+            await self._post({"recipient": {"id": reach.external_id}, "sender_action": "typing_on"})
+        except DeliveryError as error:
+            log.info("Instagram typing indicator not shown: %s", error)
+
     async def _post(self, request: dict[str, Any]) -> str:
         url = f"{self._settings.graph_base_url}/me/messages"
         try:

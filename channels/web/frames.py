@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vetrina.conversations.ports import OutboundView
+from vetrina.conversations.ports import OutboundView, first_name_of
 
 
 def quick_replies(buttons: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -62,9 +62,8 @@ def rasa_frames(message: OutboundView) -> list[Any]:
 
 
 def consultant_name(payload: dict[str, Any]) -> str | None:
-    consultant = payload.get("consultant")
-    name = consultant.get("name") if isinstance(consultant, dict) else None
-    return name if isinstance(name, str) and name else None
+    """The consultant's first name: what the widget signs their replies with."""
+    return first_name_of(payload)
 
 
 def vetrina_frame(message: OutboundView) -> dict[str, Any]:

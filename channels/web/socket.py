@@ -17,7 +17,11 @@ to them once; nothing is re-sent, so their delivery is recorded as ``sent`` only
   straight to the socket, not through Redis, so it works while Redis restarts);
 - ``history_request`` → ``history`` {messages}, ``message_ack`` {message_id, id,
   duplicate}, ``notice`` {kind, text}, ``vetrina_error`` {code, message, message_id?},
-  ``identify`` {identity_token} → ``identified``.
+  ``identify`` {identity_token} → ``identified``;
+- ``vetrina_status`` {consultants: {on_duty, back_at}, header} after ``session_confirm``:
+  the header line ("Assistente virtuale · consulenti disponibili" or when they are back);
+- ``vetrina_typing`` {name}: the consultant holding the chat is writing (sent at most
+  every few seconds while they type; the widget shows "<name> is typing…").
 
 **What a session id grants.** Session ids are issued by the server only
 (:mod:`channels.web.session_ids`, signed); a proposed id it never issued gets a new
@@ -48,7 +52,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
@@ -67,10 +71,12 @@ from channels.web.frames import (
 from channels.web.limits import MessageLimits, Window, client_address
 from channels.web.limits_redis import RedisWindows
 from channels.web.session_ids import SessionIds, session_ids
+from vetrina.conversations.handoff import OnDuty, on_duty
 from vetrina.conversations.history import HistoryItem, mark_seen, recent_messages, unseen_replies
 from vetrina.conversations.inbox import InboundMessage, Inbox
 from vetrina.conversations.notices import notice
 from vetrina.conversations.ports import OutboundView
+from vetrina.conversations.routing import ConsultantHours
 from vetrina.conversations.text import InvalidMessage, clean_text
 from vetrina.customers.linking import ShopLogin
 from vetrina.customers.models import ChannelIdentity
@@ -123,6 +129,25 @@ def history_payload(items: list[HistoryItem]) -> dict[str, Any]:
     return {"messages": messages}
 
 
+def status_payload(
+    duty: OnDuty, language: str | None, now: datetime | None = None
+) -> dict[str, Any]:
+    """The header's state and its words in the shopper's language."""
+    back = duty.back_at
+    if duty.on_duty:
+        text = notice("header_on_duty", language)
+    elif back is None:
+        text = notice("header_off_duty", language)
+    elif back.date() == (now or utcnow()).astimezone(back.tzinfo).date():
+        text = notice("header_back_today", language, time=f"{back:%H:%M}")
+    else:
+        text = notice("header_back_later", language, time=f"{back:%H:%M}", date=f"{back:%d/%m}")
+    return {
+        "consultants": {"on_duty": duty.on_duty, "back_at": back.isoformat() if back else None},
+        "header": text,
+    }
+
+
 @dataclass
 class SocketState:
     """What one connected socket may do (kept by the instance it is connected to)."""
@@ -156,6 +181,7 @@ class WebChat:
         limits: MessageLimits,
         trusted_proxies: Collection[str] = (),
         redeliver_every: float = 2.0,
+        consultant_hours: ConsultantHours | None = None,
     ) -> None:
         self._sio = sio
         self._db = db
@@ -167,6 +193,7 @@ class WebChat:
         self._limits = limits
         self._trusted = trusted_proxies
         self._every = redeliver_every
+        self._hours = consultant_hours
         self._sockets: dict[str, SocketState] = {}
         sio.on("connect", self.connect)
         sio.on("disconnect", self.disconnect)
@@ -264,8 +291,22 @@ class WebChat:
         state.session_id = session_id
         await self._enter(sid, state, customer_id)
         await self._sio.emit("session_confirm", session_id, to=sid)
+        if state.vetrina:
+            await self._status(sid, language)
         if state.vetrina and customer_id:
             await self._redeliver({customer_id: [sid]}, timedelta(0))
+
+    async def _status(self, sid: str, language: str | None) -> None:
+        """``vetrina_status`` for the widget's header: are consultants on duty, and if not
+        when they are back. Best effort: without it the widget keeps its own wording."""
+        if self._hours is None:
+            return
+        try:
+            duty = await on_duty(self._db, self._hours)
+        except SQLAlchemyError:
+            log.warning("could not read the consultants' duty for the widget header")
+            return
+        await self._sio.emit("vetrina_status", status_payload(duty, language), to=sid)
 
     async def identify(self, sid: str, data: Any = None, *_: Any) -> None:
         """``identify`` {identity_token}: the shopper logged in on the site mid-chat."""
@@ -573,6 +614,11 @@ class WebNotifier:
         )
         await self._sio.emit("bot_uttered", {"text": text}, room=customer_room(customer_id))
 
+    async def consultant_typing(self, customer_id: str, name: str) -> None:
+        """``vetrina_typing`` {name} to Vetrina's widgets ("Giulia is typing…"); stock Rasa
+        clients have no such event and get nothing."""
+        await self._sio.emit("vetrina_typing", {"name": name}, room=vetrina_room(customer_id))
+
 
 async def open_web_chat(
     sio: socketio.AsyncServer,
@@ -594,4 +640,7 @@ async def open_web_chat(
         ),
         trusted_proxies=settings.trusted_proxies,
         redeliver_every=settings.web_redeliver_seconds,
+        consultant_hours=ConsultantHours.parse(
+            settings.consultant_hours, settings.consultant_timezone
+        ),
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from channels.text import split_text
 from vetrina.conversations.notices import notice
-from vetrina.conversations.ports import OutboundView
+from vetrina.conversations.ports import OutboundView, signed_text
 
 MAX_BODY_CHARS = 1600
 
@@ -39,7 +39,7 @@ def numbered_options(text: str, buttons: list[dict[str, str]], language: str | N
 
 def render(message: OutboundView, language: str | None) -> list[Part]:
     """The parts of a free-form (in-window) message; an image rides on the first one."""
-    text = numbered_options(message.text, message.buttons, language)
+    text = numbered_options(signed_text(message), message.buttons, language)
     bodies = split_text(text, MAX_BODY_CHARS) if text.strip() else []
     image = message.payload.get("image")
     media = (str(image),) if image else ()

@@ -121,6 +121,9 @@ async def test_console_and_widget_side_by_side(
         await console.wait_for_selector("#conv-status[data-status='with_consultant']", timeout=5_000)
 
         await console.fill("#reply-text", "Ciao, sono Giulia!")
+        typing = shopper.locator(".vetrina-typing.vetrina-typing-person")  # issue 13, item 9
+        await typing.wait_for(timeout=5_000)
+        assert (await typing.inner_text()).strip() == "Giulia sta scrivendo\u2026"
         await console.click("#reply-send")
         consultant_bubble = shopper.locator("#vetrina-messages .vetrina-msg-consultant")
         await consultant_bubble.first.wait_for(timeout=5_000)
@@ -132,6 +135,7 @@ async def test_console_and_widget_side_by_side(
         payload = '<img src=x onerror="window.__xss=true"><script>window.__xss=true</script> 42?'
         await shopper.fill("#vetrina-input", payload)
         await shopper.click("#vetrina-send")
+        assert await shopper.locator(".vetrina-typing").count() == 0  # no bot dots: a person has it
         shown = console.locator("#timeline .msg-customer .text", has_text="42?")
         await shown.first.wait_for(timeout=2_000)  # within a second or two of arriving
         assert await shown.first.inner_text() == payload

@@ -119,3 +119,40 @@ async def test_widget_confirms_replies_shows_quick_replies_and_forgets_the_chat(
         assert await page.locator("#vetrina-messages .vetrina-msg-user").count() == 0
     finally:
         await context.close()
+
+
+async def test_the_widget_shows_who_is_typing_and_the_duty_header(
+    browser, gateway: Gateway  # type: ignore[no-untyped-def]
+) -> None:
+    """A consultant typing shows "<Name> sta scrivendo…" (vetrina_typing), and the header
+    line is the server's on-duty wording (vetrina_status), not the built-in default."""
+    from channels.web.socket import WebNotifier
+    from vetrina.messages import MESSAGES
+
+    context = await browser.new_context(locale="it-IT")
+    page = await context.new_page()
+    try:
+        await page.goto(gateway.url + "/")
+        await page.click("#vetrina-launcher")
+        await page.wait_for_selector("#vetrina-panel[data-state='online']", timeout=15_000)
+        header = (await page.inner_text(".vetrina-status-text")).strip()
+        assert header in {MESSAGES[k]["it"] for k in ("header_on_duty", "header_off_duty")} or (
+            header.startswith("Assistente virtuale · i consulenti tornano")
+        ), header
+        await page.fill("#vetrina-input", "ciao")
+        await page.click("#vetrina-send")
+        bot = page.locator("#vetrina-messages .vetrina-msg-bot:not(.vetrina-welcome)")
+        await bot.first.wait_for(timeout=60_000)
+        async with gateway.services.db.sessions() as session:
+            customer_id = await session.scalar(
+                select(Message.customer_id).where(Message.direction == "in", Message.text == "ciao")
+                .order_by(Message.id.desc()).limit(1)
+            )
+        assert customer_id is not None
+        await WebNotifier(gateway.services.sio).consultant_typing(customer_id, "Giulia")
+        typing = page.locator(".vetrina-typing.vetrina-typing-person")
+        await typing.wait_for(timeout=10_000)
+        assert (await typing.inner_text()).strip() == "Giulia sta scrivendo\u2026"
+        assert await typing.get_attribute("aria-label") == "Giulia sta scrivendo\u2026"
+    finally:
+        await context.close()

@@ -503,6 +503,26 @@ async def transitions(db: Database, conversation_id: int) -> list[HandoffTransit
         )
 
 
+@dataclass(frozen=True)
+class OnDuty:
+    """Whether a person could answer now: within consultant hours and someone online."""
+
+    on_duty: bool
+    back_at: datetime | None  # outside hours: the next opening, in the hours' zone
+
+
+async def on_duty(db: Database, hours: ConsultantHours, *, now: datetime | None = None) -> OnDuty:
+    """What the web widget's header says: "consultants available", or when they are back.
+    Any online consultant counts (the shopper's queue is not known before they ask)."""
+    now = now or utcnow()
+    if not hours.is_open(now):
+        opening = hours.next_opening(now)
+        return OnDuty(False, opening.astimezone(hours.zone) if opening else None)
+    async with db.sessions() as session:
+        online = await online_count(session, None, now=now)
+    return OnDuty(online > 0, None)
+
+
 def _in_zone_of(moment: datetime | None, like: datetime) -> datetime | None:
     """``moment`` in the time zone of ``like`` (the hours answer in their own zone)."""
     return moment.astimezone(like.tzinfo) if moment is not None else None

@@ -87,6 +87,27 @@ class OutboundView:
     def buttons(self) -> list[dict[str, str]]:
         return list(self.payload.get("buttons") or [])
 
+    @property
+    def signature(self) -> str | None:
+        """The first name a consultant's reply is signed with on every channel."""
+        return first_name_of(self.payload)
+
+
+def first_name_of(payload: dict[str, Any] | None) -> str | None:
+    """The first name of the consultant who wrote a reply (stored in its payload): the
+    shopper sees "Giulia", never a colleague's surname or the word "Consultant"."""
+    who = (payload or {}).get("consultant")
+    name = who.get("name") if isinstance(who, dict) else None
+    words = name.split() if isinstance(name, str) else []
+    return words[0] if words else None
+
+
+def signed_text(view: OutboundView) -> str:
+    """The text as a messaging app shows it: a consultant's reply starts with their first
+    name ("Giulia: …"), since WhatsApp and Instagram have no author line."""
+    name = view.signature if view.author == "consultant" else None
+    return f"{name}: {view.text}" if name and view.text else view.text
+
 
 class DeliveryError(Exception):
     """A channel could not take a message; ``transient`` says whether to retry.
@@ -117,6 +138,14 @@ class DeliveryHeld(DeliveryError):
 class ChannelSender(Protocol):
     async def send(self, message: OutboundView) -> str | None:
         """Deliver ``message``; return the provider's message id, if it gives one."""
+
+
+class TypingIndicator(Protocol):
+    """A channel that can show the customer a person is writing (the web widget,
+    Instagram's ``typing_on``); WhatsApp through Twilio has none."""
+
+    async def consultant_typing(self, customer_id: str, name: str) -> None:
+        """Show that the consultant ``name`` (a first name) is writing; best effort."""
 
 
 class CustomerNotifier(Protocol):

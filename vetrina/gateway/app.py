@@ -188,6 +188,7 @@ def services_ctx(
             assistant_tracker
             or RasaTracker(http, settings.rasa_url, settings.rasa_token, settings.rasa_timeout),
             bus, outbox.wake, settings.max_message_chars,
+            typing_indicators={"web": WebNotifier(sio), **channels.typing_indicators()},
         )
 
         async def replies_stored(customer_id: str) -> None:

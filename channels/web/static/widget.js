@@ -66,7 +66,9 @@
  *                            line; it is not a server message, never sent, never in history
  *   .vetrina-msg-text      the text of a message
  *   .vetrina-quick-reply   each quick-reply button (only under the last bot message)
- *   .vetrina-typing        the typing indicator (present only while shown)
+ *   .vetrina-typing        the typing indicator (present only while shown); with
+ *                            .vetrina-typing-person and a .vetrina-typing-name text
+ *                            ("Giulia sta scrivendo...") while a consultant types
  *   #vetrina-input         the text box (textarea; Enter sends, Shift+Enter new line)
  *   #vetrina-send          send button
  *   #vetrina-counter       character counter (visible near the 2000-character limit)
@@ -86,6 +88,7 @@
   var MAX_LEN = 2000;
   var COUNTER_FROM = 1800;
   var TYPING_TIMEOUT_MS = 30000;
+  var PERSON_TYPING_MS = 6000; // the console repeats vetrina_typing every few seconds while typing
   var SESSION_KEY = 'vetrina.session_id';
   var OPEN_KEY = 'vetrina.open';
   var DEFAULT_COLOR = '#12392f';
@@ -125,6 +128,7 @@
       failed: 'Non inviato',
       retry: 'Riprova',
       typing: 'Sta scrivendo',
+      personTyping: '{name} sta scrivendo\u2026',
       consultant: 'Consulente',
       you: 'Tu',
       tooLong: 'Il messaggio \u00e8 troppo lungo',
@@ -147,6 +151,7 @@
       failed: 'Not sent',
       retry: 'Retry',
       typing: 'Typing',
+      personTyping: '{name} is typing\u2026',
       consultant: 'Consultant',
       you: 'You',
       tooLong: 'The message is too long',
@@ -362,6 +367,7 @@
     'border:1px solid var(--vetrina-line);border-radius:16px;border-bottom-left-radius:5px}',
     R + '.vetrina-typing span{width:7px;height:7px;border-radius:50%;background:var(--vetrina-muted);opacity:.4;animation:vetrina-blink 1.2s infinite}',
     R + '.vetrina-typing span:nth-child(2){animation-delay:.2s}' + R + '.vetrina-typing span:nth-child(3){animation-delay:.4s}',
+    R + '.vetrina-typing-name{font-size:12px;font-style:normal;color:var(--vetrina-muted);margin-left:6px;align-self:center}',
     '@keyframes vetrina-blink{0%,80%,100%{opacity:.25}40%{opacity:.9}}',
 
     R + '.vetrina-composer{flex:none;border-top:1px solid var(--vetrina-line);background:#fff;padding:10px 10px 10px 16px}',
@@ -578,9 +584,13 @@
     ui.badgeSr.textContent = n ? ', ' + n + ' ' + T.unread : '';
   }
 
+  // The header's "online" line: the server's (vetrina_status: are consultants on duty?)
+  // once it has said it, else the default.
+  var onlineText = T.online;
+
   function setState(state) {
     ui.panel.setAttribute('data-state', state);
-    ui.statusText.textContent = T[state];
+    ui.statusText.textContent = state === 'online' ? onlineText : T[state];
   }
 
   // ---------------------------------------------------------------- message list
@@ -588,6 +598,14 @@
   var quickRepliesEl = null;
   var typingEl = null;
   var typingTimer = null;
+  // The first name of the consultant holding the chat, or null while the assistant answers:
+  // no bot typing dots then, only the consultant's own typing (vetrina_typing).
+  var personName = null;
+
+  function noteAuthor(kind, name) {
+    if (name) personName = String(name);
+    else if (kind === 'bot') personName = null;
+  }
 
   function scrollToBottom() {
     var m = ui.messages;
@@ -695,15 +713,21 @@
     }, refused, { enableHighAccuracy: false, timeout: 15000, maximumAge: 300000 });
   }
 
-  function showTyping() {
+  // No name: the assistant's dots after a message is sent (none while a person holds the
+  // chat). A name: "Giulia sta scrivendo...", shown while the consultant types.
+  function showTyping(name) {
+    if (!name && personName) return;
+    var label = name ? T.personTyping.replace('{name}', String(name)) : T.typing;
+    if (typingEl && typingEl.getAttribute('aria-label') !== label) { hideTyping(); typingEl = null; }
     if (!typingEl) {
-      typingEl = el('div', 'vetrina-typing', { role: 'status', 'aria-label': T.typing });
+      typingEl = el('div', 'vetrina-typing' + (name ? ' vetrina-typing-person' : ''), { role: 'status', 'aria-label': label });
       for (var i = 0; i < 3; i++) typingEl.appendChild(el('span'));
+      if (name) typingEl.appendChild(el('em', 'vetrina-typing-name', { text: label }));
     }
     ui.messages.appendChild(typingEl);
     scrollToBottom();
     clearTimeout(typingTimer);
-    typingTimer = setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    typingTimer = setTimeout(hideTyping, name ? PERSON_TYPING_MS : TYPING_TIMEOUT_MS);
   }
 
   function hideTyping() {
@@ -953,10 +977,23 @@
       hideTyping();
       var kind = kindOf(data.author, 'out');
       if (kind === 'user') kind = 'bot';
+      noteAuthor(kind, data.consultant_name);
       var node = renderMessage(kind, data.text, { attachment: data.attachment, id: data.id, consultantName: data.consultant_name });
       if (node && liveSinceHistoryRequest && data.id != null) liveSinceHistoryRequest.push({ node: node, id: String(data.id), kind: kind, quick_replies: data.quick_replies });
       renderQuickReplies(data.quick_replies || data.buttons);
       if (node && !isOpen) setUnread(unread + 1);
+    });
+
+    socket.on('vetrina_typing', function (data) {
+      if (!data || typeof data.name !== 'string' || !data.name) return;
+      personName = data.name;
+      showTyping(data.name);
+    });
+
+    socket.on('vetrina_status', function (data) {
+      if (!data || typeof data.header !== 'string' || !data.header) return;
+      onlineText = data.header;
+      if (ui.panel.getAttribute('data-state') === 'online') setState('online');
     });
 
     socket.on('notice', function (data) {
@@ -1005,6 +1042,7 @@
     items.forEach(function (m) {
       if (!m) return;
       var kind = kindOf(m.author, m.direction);
+      if (m.direction === 'out') noteAuthor(kind, m.consultant_name);
       var node = renderMessage(kind, m.text, { id: m.id, createdAt: m.created_at, attachment: m.attachment, consultantName: m.consultant_name });
       if (m.direction === 'out' && m.id != null) { confirmSeen(Number(m.id)); shownIds.add(String(Number(m.id))); }
       if (!node) return;

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -38,7 +39,13 @@ from vetrina.conversations.handoff import (
 )
 from vetrina.conversations.models import Author, Conversation, Message
 from vetrina.conversations.notices import notice
-from vetrina.conversations.ports import AssistantUnavailable, BotReply, Turn
+from vetrina.conversations.ports import (
+    AssistantUnavailable,
+    BotReply,
+    Turn,
+    TypingIndicator,
+    first_name_of,
+)
 from vetrina.conversations.text import InvalidMessage, clean_text
 from vetrina.conversations.writing import pending_outbound
 from vetrina.gateway.live import LiveBus
@@ -49,6 +56,8 @@ log = logging.getLogger(__name__)
 
 RESUME_RETRY_FIRST = 2.0  # seconds; doubled after each failure…
 RESUME_RETRY_LAST = 600.0  # …until this
+
+TYPING_EVERY = 2.5  # seconds: at most one typing signal per conversation this often
 
 QUEUE = "queue"
 CONVERSATION = "conversation"
@@ -89,6 +98,10 @@ class ConsoleDesk:
     bus: LiveBus
     wake_outbox: Callable[[], None]
     max_chars: int = 2000
+    # The channels that can show "<Name> is typing…" (web, Instagram), by channel name.
+    typing_indicators: Mapping[str, TypingIndicator] = field(default_factory=dict)
+    clock: Callable[[], float] = time.monotonic
+    _typed_at: dict[int, float] = field(default_factory=dict, repr=False)
     _tracker_locks: dict[str, tuple[asyncio.Lock, list[int]]] = field(
         default_factory=dict, repr=False
     )
@@ -161,7 +174,7 @@ class ConsoleDesk:
             await self._in_order(moved.customer_id, lambda: self.memory.pause(moved.customer_id))
         except AssistantUnavailable as error:  # the gateway keeps the bot silent anyway
             log.warning("could not pause the assistant for %s: %s", moved.customer_id, error)
-        await self._notice(moved.customer_id, "consultant_joined", name=consultant.name)
+        await self._joined(moved.customer_id, consultant.id, consultant.name)
         await self._moved(moved)
         return moved
 
@@ -196,6 +209,42 @@ class ConsoleDesk:
         )
         return message
 
+    async def typing(self, consultant: ConsultantView, conversation_id: int) -> bool:
+        """The owner is writing a reply: show it on the customer's channel. Throttled to one
+        signal per conversation every ``TYPING_EVERY`` seconds (the console sends one per
+        keystroke burst); ``False`` when dropped or the channel has no indicator.
+        :class:`NotYours` unless the consultant owns the conversation."""
+        now = self.clock()
+        last = self._typed_at.get(conversation_id)
+        if last is not None and now - last < TYPING_EVERY:
+            return False
+        state = await handoff.conversation_state(self.db, conversation_id)
+        if state is None:
+            raise handoff.ConversationNotFound(conversation_id)
+        if state.status != WITH_CONSULTANT or state.owner_id != consultant.id:
+            raise NotYours("only the consultant who holds the chat shows as typing")
+        if len(self._typed_at) > 1000:  # forget conversations nobody types in any more
+            self._typed_at = {k: v for k, v in self._typed_at.items() if now - v < TYPING_EVERY}
+        self._typed_at[conversation_id] = now
+        indicator = self.typing_indicators.get(state.channel or "web")
+        name = first_name_of({"consultant": {"name": consultant.name}})
+        if indicator is None or name is None:
+            return False
+        try:
+            await indicator.consultant_typing(state.customer_id, name)
+        except Exception:  # a typing signal is cosmetic: never fail the console for it
+            log.exception("typing indicator failed for conversation %s", conversation_id)
+            return False
+        return True
+
+    async def tell(
+        self, state: ConversationState, reply: BotReply, payload: dict[str, Any]
+    ) -> None:
+        """Send the customer a message from Vetrina (e.g. the confirmation of a booking made
+        for them) through the outbox, on their current channel, and show it in the consoles."""
+        await self._queue_replies(state.customer_id, [reply], Author.SYSTEM.value, payload=payload)
+        await self._conversation_event(state, "refresh")
+
     async def hand_back(self, consultant: ConsultantView, conversation_id: int) -> Moved:
         moved = await handoff.hand_back(self.db, conversation_id, consultant.id)
         if moved.from_status == WITH_CONSULTANT:
@@ -225,7 +274,7 @@ class ConsoleDesk:
             moved = await handoff.transfer_to_consultant(
                 self.db, conversation_id, consultant.id, to_consultant_id
             )
-            await self._notice(moved.customer_id, "consultant_joined", name=colleague.name)
+            await self._joined(moved.customer_id, colleague.id, colleague.name)
         else:
             moved = await handoff.transfer_to_queue(
                 self.db, conversation_id, consultant.id, to_store
@@ -275,14 +324,29 @@ class ConsoleDesk:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _notice(self, customer_id: str, key: str, **values: object) -> None:
+    async def _joined(self, customer_id: str, consultant_id: int, name: str) -> None:
+        """"Giulia is with you now": signed with the first name, and carrying the
+        consultant in its payload so the widget knows a person holds the chat (no bot
+        typing dots from then on)."""
+        who = {"consultant": {"id": consultant_id, "name": name}}
+        first = first_name_of(who) or name
+        await self._notice(customer_id, "consultant_joined", payload=who, name=first)
+
+    async def _notice(
+        self, customer_id: str, key: str, *, payload: dict[str, Any] | None = None,
+        **values: object,
+    ) -> None:
         state = await handoff.conversation_of_customer(self.db, customer_id)
         language = state.language if state else None
         await self._queue_replies(
-            customer_id, [BotReply(text=notice(key, language, **values))], Author.SYSTEM.value
+            customer_id, [BotReply(text=notice(key, language, **values))], Author.SYSTEM.value,
+            payload=payload,
         )
 
-    async def _queue_replies(self, customer_id: str, replies: list[BotReply], author: str) -> None:
+    async def _queue_replies(
+        self, customer_id: str, replies: list[BotReply], author: str,
+        *, payload: dict[str, Any] | None = None,
+    ) -> None:
         now = utcnow()
         async with self.db.transaction() as session:
             conversation = await session.scalar(
@@ -296,7 +360,7 @@ class ConsoleDesk:
                     pending_outbound(
                         conversation_id=conversation.id, customer_id=customer_id,
                         channel=channel, author=author, text=reply.text,
-                        payload=reply.to_payload(), now=now,
+                        payload={**reply.to_payload(), **(payload or {})}, now=now,
                     )
                 )
         self.wake_outbox()

@@ -1,6 +1,7 @@
 """``GET /console/ws``: the console's live updates (queue, conversation and presence
 events, see ``vetrina.gateway.live``); the browser sends ``{"watch": conversation_id}``
-to follow one conversation.
+to follow one conversation, and ``{"typing": conversation_id}`` while the consultant
+writes a reply (shown to the customer only if the conversation is theirs, throttled).
 
 Access is checked again before every event is forwarded: a conversation event goes out
 only if the consultant may still see that conversation in the state the event carries
@@ -117,6 +118,38 @@ class Watch:
         return self.conversation_id
 
 
+def conversation_id_of(raw: object) -> int | None:
+    """A conversation id sent by the browser, or ``None`` for anything else."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        return None
+    text = str(raw).strip()
+    ok = text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) <= MAX_ID
+    return int(text) if ok else None
+
+
+async def typing(
+    console: Console, watch: Watch, raw: object, ws: web.WebSocketResponse
+) -> None:
+    """``{"typing": conversation_id}``: the consultant is writing in the reply box. Only
+    the owner's typing reaches the customer (throttled by the desk); anyone else is told
+    ``{"topic": "typing", "error": "not_yours"}`` and nothing is shown."""
+    conversation_id = conversation_id_of(raw)
+    if conversation_id is None:
+        await ws.send_json({"topic": "typing", "error": "invalid"})
+        return
+    try:
+        consultant = await watch.refresh()
+        await console.desk.typing(consultant, conversation_id)
+    except SessionEnded:
+        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"logged out")
+    except handoff.ConversationNotFound:
+        await ws.send_json({"topic": "typing", "conversation_id": conversation_id,
+                            "error": "not_found"})
+    except handoff.HandoffError:
+        await ws.send_json({"topic": "typing", "conversation_id": conversation_id,
+                            "error": "not_yours"})
+
+
 async def websocket(request: web.Request) -> web.WebSocketResponse:
     console = request.app[CONSOLE]
     session = await current_session(request, console.db, console.cookies)
@@ -156,6 +189,8 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
             if isinstance(data, dict) and "watch" in data:
                 watching = await watch.watch(data.get("watch"))
                 await ws.send_json({"topic": "watching", "conversation_id": watching})
+            elif isinstance(data, dict) and "typing" in data:
+                await typing(console, watch, data.get("typing"), ws)
     finally:
         for task in tasks:
             task.cancel()

@@ -1,22 +1,29 @@
 """The console's tools: a quick stock lookup, free try-on slots and booking a try-on for
-the customer of a conversation."""
+the customer of a conversation (confirmed to the customer on their channel, through the
+outbox, as if they had booked it in the chat)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
+from vetrina.bookings.confirmation import confirmation
 from vetrina.bookings.errors import BookingError
 from vetrina.catalog.models import Store
 from vetrina.catalog.stock_check import CheckContext, StockCheck
+from vetrina.conversations.ports import BotReply, Button
 from vetrina.gateway.console.conversations import booking_json, session_of, visible
 from vetrina.gateway.http import ApiError, json_response, plain_text, read_object, store_code
-from vetrina.gateway.keys import CONSOLE
+from vetrina.gateway.keys import CONSOLE, SERVICES
 from vetrina.storage.base import utcnow
+
+log = logging.getLogger(__name__)
 
 MAX_SKUS = 20
 
@@ -115,4 +122,19 @@ async def book(request: web.Request) -> web.Response:
         )
     except BookingError as error:
         raise ApiError(400, "invalid", str(error)) from None
-    return json_response({"booking": booking_json(view)})
+    # The shopper is told as if they had booked it themselves, on their channel.
+    told = confirmation(view, state.language, state.channel,
+                        request.app[SERVICES].settings.public_url)
+    buttons = (
+        (Button(told.calendar_label, told.calendar_url, url=told.calendar_url),)
+        if told.calendar_url else ()
+    )
+    try:
+        await console.desk.tell(
+            state, BotReply(text=told.text, buttons=buttons), {"booking_code": view.code}
+        )
+        confirmed = True
+    except SQLAlchemyError:  # the booking stands: the console says the shopper was not told
+        log.exception("could not queue the confirmation of booking %s", view.code)
+        confirmed = False
+    return json_response({"booking": booking_json(view), "confirmed_to_customer": confirmed})

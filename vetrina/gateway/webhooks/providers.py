@@ -43,7 +43,7 @@ from vetrina.conversations.backoff import Backoff
 from vetrina.conversations.delivery import DeliveryReport, Outcome, apply_report, enqueue_notice
 from vetrina.conversations.inbox import Inbox
 from vetrina.conversations.notices import notice
-from vetrina.conversations.ports import ChannelSender, CustomerNotifier
+from vetrina.conversations.ports import ChannelSender, CustomerNotifier, TypingIndicator
 from vetrina.conversations.reach import display_name_known, remember_display_name
 from vetrina.settings import MetaSettings, Settings, TwilioSettings
 from vetrina.storage.database import Database
@@ -146,6 +146,13 @@ class ProviderChannels:
             self.instagram_sender = InstagramSender(self.meta, db, http)
             senders[INSTAGRAM] = self.instagram_sender
         return senders
+
+    def typing_indicators(self) -> dict[str, TypingIndicator]:
+        """Channels that show a consultant's typing: Instagram (``typing_on``). Twilio's
+        WhatsApp API has no typing indicator, so WhatsApp shoppers see only the replies."""
+        if self.instagram_sender is None:
+            return {}
+        return {INSTAGRAM: self.instagram_sender}
 
     def notifiers(
         self, db: Database, wake_outbox: Callable[[], None]

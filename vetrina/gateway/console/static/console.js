@@ -582,6 +582,14 @@
         sendReply();
       }
     });
+    // Typing in the reply box shows "<Name> is typing" to the shopper: at most every 2.5 s.
+    var typedAt = 0;
+    $('reply-text').addEventListener('input', function () {
+      var now = Date.now();
+      if (!this.value.trim() || openId === null || now - typedAt < 2500 || !ws || ws.readyState !== 1) return;
+      typedAt = now;
+      ws.send(JSON.stringify({ typing: openId }));
+    });
     $('timeline').addEventListener('scroll', function () { if (nearBottom(this)) $('jump-newest').hidden = true; });
     $('jump-newest').addEventListener('click', function () {
       var timeline = $('timeline');
