@@ -1,0 +1,62 @@
+"""SQL statements and commits per process, for ``bench/turn_cost.py`` only.
+
+``bench/turn_cost.py`` puts this folder first on ``PYTHONPATH`` of the processes it starts
+and names a folder in ``VETRINA_BENCH_PROBE``: each process that uses SQLAlchemy (the
+gateway, the action server, Rasa's SQL tracker store) then writes its running counts to
+``<folder>/<pid>.json``. Counting needs no change to the code measured; without the
+variable nothing is imported. One listener per statement costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+FOLDER = os.environ.get("VETRINA_BENCH_PROBE", "")
+
+
+def _install(folder: str) -> None:
+    try:
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+    except ImportError:  # a Python without SQLAlchemy has nothing to count
+        return
+    counts = {"statements": 0, "select": 0, "insert": 0, "update": 0, "delete": 0,
+              "other": 0, "commits": 0}
+    lock = threading.Lock()
+
+    def on_execute(*args: Any) -> None:
+        statement = str(args[2]).lstrip().split(None, 1)
+        verb = statement[0].lower() if statement else "other"
+        with lock:
+            counts["statements"] += 1
+            counts[verb if verb in counts and verb != "commits" else "other"] += 1
+
+    def on_commit(*_: Any) -> None:
+        with lock:
+            counts["commits"] += 1
+
+    event.listen(Engine, "before_cursor_execute", on_execute)
+    event.listen(Engine, "commit", on_commit)
+    path = os.path.join(folder, f"{os.getpid()}.json")
+
+    def writer() -> None:
+        written: dict[str, int] = {}
+        while True:
+            time.sleep(0.2)
+            with lock:
+                now = dict(counts)
+            if now != written:
+                with open(path + ".tmp", "w", encoding="utf-8") as out:
+                    json.dump(now, out)
+                os.replace(path + ".tmp", path)
+                written = now
+
+    threading.Thread(target=writer, name="bench-probe", daemon=True).start()
+
+
+if FOLDER:
+    _install(FOLDER)
