@@ -404,7 +404,7 @@ class Bench:
             }
             for name, counts in after.sql.items()
         }
-        total, count = (a - b for a, b in zip(after.rasa_latency, before.rasa_latency))
+        total, count = (a - b for a, b in zip(after.rasa_latency, before.rasa_latency, strict=True))
         return Phase(
             turns, seconds, cpu, main_ms, others, sql,
             total / count * 1000 if count else float("nan"), lat,
@@ -454,7 +454,9 @@ class Bench:
                 queue.get_nowait()
         return elapsed, str((first or {}).get("text") or "")
 
-    async def prefill_template(self, client: httpx.AsyncClient, sender: str) -> list[dict[str, Any]]:
+    async def prefill_template(
+        self, client: httpx.AsyncClient, sender: str
+    ) -> list[dict[str, Any]]:
         """The events of ``sender``'s last turn (user … action_listen), as Rasa stored
         them, to be appended again: real event shapes for the prefilled turns."""
         response = await client.get(
@@ -545,7 +547,9 @@ def start_py_spy(pid: int, seconds: int, out: Path, idle: bool) -> subprocess.Po
     ]
     if idle:
         command.append("--idle")
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(  # noqa: S603 (our own py-spy, our own arguments)
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def stop_py_spy(spy: subprocess.Popen[bytes]) -> None:
@@ -802,6 +806,10 @@ async def measure_catalog(
 # --- reporting ------------------------------------------------------------------------------
 
 
+def mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
 def table(result: Result) -> list[str]:
     stages = result.stage_ms()
     total = sum(stages.values())
@@ -817,7 +825,8 @@ def table(result: Result) -> list[str]:
         "|---|---:|---:|",
     ]
     for stage, ms in stages.items():
-        lines.append(f"| {stage} | {ms:.1f} | {ms / total:.1%} |" if total else f"| {stage} | 0 | |")
+        share = f"{ms / total:.1%}" if total else ""
+        lines.append(f"| {stage} | {ms:.1f} | {share} |")
     lines.append(f"| **total** | **{total:.1f}** | 100 % |")
     lat = [x * 1000 for x in result.latencies()]
     talk = [x * 1000 for x in result.small_talk.latencies]
@@ -828,9 +837,12 @@ def table(result: Result) -> list[str]:
         f"p99 {percentile(lat, 99):.0f} ms; small talk p50 {percentile(talk, 50):.0f} / "
         f"p99 {percentile(talk, 99):.0f} ms, stock p50 {percentile(stock, 50):.0f} / "
         f"p99 {percentile(stock, 99):.0f} ms",
-        f"- of which Rasa's HTTP turn (the gateway's `vetrina_rasa_latency_seconds`, mean): "
-        f"small talk {result.small_talk.rasa_latency_ms:.0f} ms, "
-        f"stock {result.stock.rasa_latency_ms:.0f} ms",
+        "- wall, mean per turn: message → first reply / of which Rasa's HTTP turn (the "
+        "gateway's own `vetrina_rasa_latency_seconds`, actions included) / the rest "
+        f"(gateway, socket.io, queueing): small talk {mean(talk):.0f} / "
+        f"{result.small_talk.rasa_latency_ms:.0f} / "
+        f"{mean(talk) - result.small_talk.rasa_latency_ms:.0f} ms, stock {mean(stock):.0f} / "
+        f"{result.stock.rasa_latency_ms:.0f} / {mean(stock) - result.stock.rasa_latency_ms:.0f} ms",
         "- CPU ms/turn by kind (small talk / stock): " + ", ".join(
             f"{n} {result.small_talk.per_turn(n):.1f} / {result.stock.per_turn(n):.1f}"
             for n in (GATEWAY, RASA, ACTIONS)
@@ -844,26 +856,28 @@ def table(result: Result) -> list[str]:
     )
     sql = []
     for name in (GATEWAY, RASA, ACTIONS):
-        counts = {
-            key: (result.small_talk.sql.get(name, {}).get(key, 0)
-                  + result.stock.sql.get(name, {}).get(key, 0)) / result.total_turns
-            for key in ("statements", "select", "insert", "update", "delete", "commits")
-        }
-        if any(counts.values()):
-            sql.append(
-                f"{name} {counts['statements']:.1f} statements ({counts['select']:.1f} select, "
-                f"{counts['insert']:.1f} insert, {counts['update']:.1f} update, "
-                f"{counts['delete']:.1f} delete), {counts['commits']:.1f} commits"
-            )
+        counts = Counter(result.small_talk.sql.get(name, {}))
+        counts.update(result.stock.sql.get(name, {}))
+        per_turn = {key: n / result.total_turns for key, n in counts.items()}
+        if not per_turn.get("statements"):
+            continue
+        top = sorted(
+            ((n, key) for key, n in per_turn.items() if " " in key and n), reverse=True
+        )[:6]
+        sql.append(
+            f"{name} {per_turn['statements']:.1f} statements and "
+            f"{per_turn.get('commits', 0):.1f} commits ("
+            + ", ".join(f"{key} {n:.1f}" for n, key in top) + ")"
+        )
     if sql:
         lines.append("- SQL per turn: " + "; ".join(sql))
     spy = []
     for name in (GATEWAY, RASA, ACTIONS):
-        counts = result.stage_samples(name)
-        busy = sum(v for k, v in counts.items() if k != IDLE)
+        stage_counts = result.stage_samples(name)
+        busy = sum(v for k, v in stage_counts.items() if k != IDLE)
         spy.append(
             f"{name} {busy} busy ≈ {busy * 1000 / RATE / result.turns:.1f} ms/turn against "
-            f"{result.spied.per_turn(name):.1f} ms/turn measured ({counts[IDLE]} idle)"
+            f"{result.spied.per_turn(name):.1f} ms/turn measured ({stage_counts[IDLE]} idle)"
         )
     lines.append("- py-spy check, busy samples × 5 ms against /proc during the same turns: "
                  + "; ".join(spy))

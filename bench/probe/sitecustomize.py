@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
 from typing import Any
 
 FOLDER = os.environ.get("VETRINA_BENCH_PROBE", "")
+# The first table a statement names, for "select messages", "update conversations"…
+TABLE = re.compile(r"\b(?:from|into|update)\s+[\"`]?(\w+)", re.IGNORECASE)
 
 
 def _install(folder: str) -> None:
@@ -29,11 +32,16 @@ def _install(folder: str) -> None:
     lock = threading.Lock()
 
     def on_execute(*args: Any) -> None:
-        statement = str(args[2]).lstrip().split(None, 1)
+        text = str(args[2])
+        statement = text.lstrip().split(None, 1)
         verb = statement[0].lower() if statement else "other"
+        verb = verb if verb in counts and verb != "commits" else "other"
+        table = TABLE.search(text)
         with lock:
             counts["statements"] += 1
-            counts[verb if verb in counts and verb != "commits" else "other"] += 1
+            counts[verb] += 1
+            key = f"{verb} {table.group(1) if table else '?'}"
+            counts[key] = counts.get(key, 0) + 1
 
     def on_commit(*_: Any) -> None:
         with lock:
