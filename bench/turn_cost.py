@@ -314,6 +314,7 @@ class Phase:
     cpu_ms: dict[str, float]  # per process, idle background subtracted
     rasa_main_ms: float  # Rasa's main thread (py-spy sees it) vs its other threads
     rasa_other_threads_ms: float
+    rasa_threads: dict[str, float]  # other threads' CPU ms by thread name
     sql: dict[str, dict[str, int]]
     rasa_latency_ms: float  # mean, the gateway's own timing
     latencies: list[float] = field(default_factory=list)
@@ -397,6 +398,14 @@ class Bench:
             for tid, ticks in after.threads.items()
             if tid != main
         ) * tick_ms
+        names: dict[str, float] = {}
+        for tid, ticks in after.threads.items():
+            if tid != main and ticks > before.threads.get(tid, 0):
+                try:
+                    name = Path(f"/proc/{main}/task/{tid}/comm").read_text().strip()
+                except OSError:
+                    name = "?"
+                names[name] = names.get(name, 0.0) + (ticks - before.threads.get(tid, 0)) * tick_ms
         sql = {
             name: {
                 key: value - before.sql.get(name, {}).get(key, 0)
@@ -406,7 +415,7 @@ class Bench:
         }
         total, count = (a - b for a, b in zip(after.rasa_latency, before.rasa_latency, strict=True))
         return Phase(
-            turns, seconds, cpu, main_ms, others, sql,
+            turns, seconds, cpu, main_ms, others, dict(names), sql,
             total / count * 1000 if count else float("nan"), lat,
         )
 
@@ -594,18 +603,33 @@ class Result:
         return (self.small_talk.cpu_ms[name] + self.stock.cpu_ms[name]) / self.total_turns
 
     def stage_ms(self) -> dict[str, float]:
-        """CPU ms per turn by stage: each process's CPU split by its samples' shares."""
+        """CPU ms per turn by stage: each process's CPU split by its samples' shares.
+
+        Rasa's threads other than the event loop are TensorFlow's pool, which py-spy does
+        not see (no Python frames): their CPU goes to NLU (DIET is the only TensorFlow
+        model; there is no TEDPolicy), and the main thread's is split by the samples.
+        """
         stages = dict.fromkeys(STAGES, 0.0)
         for name in (GATEWAY, RASA, ACTIONS):
+            cpu = self.cpu(name)
+            if name == RASA:
+                native = min(cpu, self.rasa_other_threads())
+                stages["Rasa NLU"] += native
+                cpu -= native
             counts = {k: v for k, v in self.stage_samples(name).items() if k != IDLE}
             busy = sum(counts.values())
             for stage, n in counts.items():
-                stages[stage] += self.cpu(name) * n / busy if busy else 0.0
+                stages[stage] += cpu * n / busy if busy else 0.0
             if not busy:
                 fallback = {GATEWAY: "gateway", RASA: "Rasa other",
                             ACTIONS: "action server (SDK/HTTP)"}[name]
-                stages[fallback] += self.cpu(name)
+                stages[fallback] += cpu
         return stages
+
+    def rasa_other_threads(self) -> float:
+        """CPU ms per turn of Rasa's threads other than the event loop."""
+        phases = (self.small_talk, self.stock)
+        return sum(p.rasa_other_threads_ms for p in phases) / self.total_turns
 
     def latencies(self) -> list[float]:
         return self.small_talk.latencies + self.stock.latencies
@@ -850,9 +874,13 @@ def table(result: Result) -> list[str]:
     ]
     main = result.small_talk.rasa_main_ms + result.stock.rasa_main_ms
     others = result.small_talk.rasa_other_threads_ms + result.stock.rasa_other_threads_ms
+    threads: Counter[str] = Counter(result.small_talk.rasa_threads)
+    threads.update(result.stock.rasa_threads)
     lines.append(
         f"- Rasa threads: main (event loop) {main / result.total_turns:.1f} ms/turn, other "
-        f"threads {others / result.total_turns:.1f} ms/turn (raw, idle not subtracted)"
+        f"threads {others / result.total_turns:.1f} ms/turn ("
+        + ", ".join(f"{n} {ms / result.total_turns:.1f}" for n, ms in threads.most_common(4))
+        + "; counted as NLU)"
     )
     sql = []
     for name in (GATEWAY, RASA, ACTIONS):
@@ -935,21 +963,24 @@ def machine() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--turns", type=int, default=30, help="measured turns per phase")
-    parser.add_argument("--lengths", default="1,50,200")
-    parser.add_argument("--catalogs", default="4000,100000")
+    parser.add_argument("--turns", type=int, help="measured turns per phase (default 30)")
+    parser.add_argument("--lengths", help="conversation lengths (default 1,50,200)")
+    parser.add_argument("--catalogs", help="catalog sizes in variants (default 4000,100000)")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 6 turns, lengths 1,10, the demo catalog")
+                        help="smoke run: defaults become 6 turns, lengths 1,10, the demo catalog")
     parser.add_argument("--idle", action="store_true",
                         help="let py-spy sample idle threads too (counted apart)")
-    parser.add_argument("--idle-seconds", type=float, default=8.0)
+    parser.add_argument("--idle-seconds", type=float, help="idle background measured for")
     parser.add_argument("--no-probe", action="store_true", help="do not count SQL statements")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-raw", help="keep py-spy's raw output in this folder")
     parser.add_argument("--out", help=f"write the report here (e.g. {RESULTS.relative_to(ROOT)})")
     args = parser.parse_args()
-    if args.quick:
-        args.turns, args.lengths, args.catalogs, args.idle_seconds = 6, "1,10", "4000", 3.0
+    quick = args.quick
+    args.turns = args.turns or (6 if quick else 30)
+    args.lengths = args.lengths or ("1,10" if quick else "1,50,200")
+    args.catalogs = args.catalogs or ("4000" if quick else "4000,100000")
+    args.idle_seconds = args.idle_seconds or (3.0 if quick else 8.0)
     args.lengths = [int(x) for x in args.lengths.split(",")]
     catalogs = [int(x) for x in args.catalogs.split(",")]
     if args.turns < 2 or min(args.lengths) < 1 or min(catalogs) < 10:
