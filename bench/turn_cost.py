@@ -129,18 +129,22 @@ def frames_of(stack: str) -> list[tuple[str, str, int]]:
     return frames
 
 
-def is_idle(frames: Sequence[tuple[str, str, int]]) -> bool:
+def is_idle(
+    frames: Sequence[tuple[str, str, int]], waits: Sequence[tuple[str, str, int]] = WAITS
+) -> bool:
     """A waiting thread, or the bench's own probe thread (never part of a turn)."""
     if not frames or any(file.endswith("sitecustomize.py") for _, file, _ in frames):
         return True
     function, file, line = frames[-1]
     return any(
         function == f and file.endswith(ending) and (not wait_line or line == wait_line)
-        for f, ending, wait_line in WAITS
+        for f, ending, wait_line in waits
     )
 
 
-def stage_of(service: str, stack: str) -> str:
+def stage_of(
+    service: str, stack: str, waits: Sequence[tuple[str, str, int]] = WAITS
+) -> str:
     """The stage one sampled stack belongs to (``IDLE`` for a waiting thread).
 
     Rasa, most specific first: under an NLU component (``rasa/nlu/``) or ``parse_message``
@@ -154,7 +158,7 @@ def stage_of(service: str, stack: str) -> str:
     say who asked); the rest is rasa-sdk, Sanic and the actions' own code.
     """
     frames = frames_of(stack)
-    if is_idle(frames):
+    if is_idle(frames, waits):
         return IDLE
     files = [file for _, file, _ in frames]
     functions = [function for function, _, _ in frames]
@@ -203,21 +207,26 @@ def library_of(stack: str) -> str:
     return parts[0] if len(parts) > 1 else parts[0].rsplit(".", 1)[0]
 
 
-def samples_by_stage(service: str, raw: Iterable[str]) -> Counter[str]:
+def samples_by_stage(
+    service: str, raw: Iterable[str], waits: Sequence[tuple[str, str, int]] = WAITS
+) -> Counter[str]:
     """Sum py-spy's raw output (``stack count`` per line) by stage."""
     counts: Counter[str] = Counter()
-    for (stage, _), n in tally(service, raw).items():
+    for (stage, _), n in tally(service, raw, waits).items():
         counts[stage] += n
     return counts
 
 
-def tally(service: str, raw: Iterable[str]) -> Counter[tuple[str, str]]:
-    """Samples by (stage, library of the innermost frame)."""
+def tally(
+    service: str, raw: Iterable[str], waits: Sequence[tuple[str, str, int]] = WAITS
+) -> Counter[tuple[str, str]]:
+    """Samples by (stage, library of the innermost frame). ``waits=()`` when py-spy
+    judged idleness itself (blocking mode): only the probe's thread is then idle."""
     counts: Counter[tuple[str, str]] = Counter()
     for line in raw:
         stack, _, number = line.rstrip("\n").rpartition(" ")
         if stack and number.isdigit():
-            stage = stage_of(service, stack)
+            stage = stage_of(service, stack, waits)
             counts[stage, "" if stage == IDLE else library_of(stack)] += int(number)
     return counts
 
@@ -549,11 +558,17 @@ class Questions:
 # --- py-spy -------------------------------------------------------------------------------
 
 
-def start_py_spy(pid: int, seconds: int, out: Path, idle: bool) -> subprocess.Popen[bytes]:
+def start_py_spy(
+    pid: int, seconds: int, out: Path, idle: bool, blocking: bool = False
+) -> subprocess.Popen[bytes]:
+    """``--nonblocking`` leaves the process running while it is read (no pauses), at the
+    price of py-spy's own idle detection: then :func:`is_idle` judges by the stack."""
     command = [
-        str(PY_SPY), "record", "--format", "raw", "--nonblocking", "--rate", str(RATE),
+        str(PY_SPY), "record", "--format", "raw", "--rate", str(RATE),
         "--pid", str(pid), "--duration", str(seconds), "-o", str(out),
     ]
+    if not blocking:
+        command.append("--nonblocking")
     if idle:
         command.append("--idle")
     return subprocess.Popen(  # noqa: S603 (our own py-spy, our own arguments)
@@ -690,7 +705,8 @@ async def run_length(
         folder = raw_dir or Path(tempfile.mkdtemp(prefix="vetrina-pyspy-"))
         spies = {
             name: start_py_spy(
-                p.main, seconds, folder / f"{catalog}-{length}-{name}.txt", args.idle
+                p.main, seconds, folder / f"{catalog}-{length}-{name}.txt", args.idle,
+                args.blocking,
             )
             for name, p in bench.processes.items()
         }
@@ -706,7 +722,9 @@ async def run_length(
             stop_py_spy(spy)
             path = folder / f"{catalog}-{length}-{name}.txt"
             try:
-                samples[name] = tally(name, path.read_text().splitlines())
+                samples[name] = tally(
+                    name, path.read_text().splitlines(), () if args.blocking else WAITS
+                )
             except OSError:
                 error = spy.stderr.read().decode(errors="replace") if spy.stderr else ""
                 say(f"  py-spy wrote nothing for {name}: {error.strip()[-300:]}")
@@ -971,6 +989,8 @@ def main() -> int:
     parser.add_argument("--idle", action="store_true",
                         help="let py-spy sample idle threads too (counted apart)")
     parser.add_argument("--idle-seconds", type=float, help="idle background measured for")
+    parser.add_argument("--blocking", action="store_true",
+                        help="py-spy pauses each process to sample it (no --nonblocking)")
     parser.add_argument("--no-probe", action="store_true", help="do not count SQL statements")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-raw", help="keep py-spy's raw output in this folder")

@@ -107,3 +107,10 @@ def test_the_library_is_the_innermost_frames_package() -> None:
     ) == "sqlalchemy"
     assert library_of("<module> (vetrina:6)") == "vetrina"
     assert library_of("select (selectors.py:469)") == "selectors"
+
+
+def test_without_wait_rules_only_the_probe_is_idle() -> None:
+    """py-spy in blocking mode drops waiting threads itself: a sampled ``serve`` frame is
+    uvloop doing I/O in C, which is work."""
+    assert stage_of(RASA, SANIC, waits=()) == "Rasa other"
+    assert stage_of(GATEWAY, f"{THREAD};writer (sitecustomize.py:49)", waits=()) == IDLE
