@@ -312,6 +312,7 @@ class Snapshot:
     threads: dict[int, int]  # Rasa's threads
     sql: dict[str, dict[str, int]]
     rasa_latency: tuple[float, float]  # gateway's histogram: sum, count
+    actions_log: int  # size of the action server's log: its "running <action>" lines
 
 
 @dataclass
@@ -326,6 +327,7 @@ class Phase:
     rasa_threads: dict[str, float]  # other threads' CPU ms by thread name
     sql: dict[str, dict[str, int]]
     rasa_latency_ms: float  # mean, the gateway's own timing
+    action_calls: dict[str, int]  # Rasa → action server calls, by action
     latencies: list[float] = field(default_factory=list)
 
     def per_turn(self, name: str) -> float:
@@ -387,6 +389,7 @@ class Bench:
             thread_ticks(self.processes[RASA].main),
             self.sql(),
             await self.rasa_latency(client),
+            self.processes[ACTIONS].service.log_path.stat().st_size,
         )
 
     def phase(self, before: Snapshot, after: Snapshot, turns: int, lat: list[float]) -> Phase:
@@ -423,9 +426,13 @@ class Bench:
             for name, counts in after.sql.items()
         }
         total, count = (a - b for a, b in zip(after.rasa_latency, before.rasa_latency, strict=True))
+        with open(self.processes[ACTIONS].service.log_path, "rb") as log:
+            log.seek(before.actions_log)
+            text = log.read(after.actions_log - before.actions_log).decode(errors="replace")
+        calls = Counter(re.findall(r"running (\w+)", text))
         return Phase(
             turns, seconds, cpu, main_ms, others, dict(names), sql,
-            total / count * 1000 if count else float("nan"), lat,
+            total / count * 1000 if count else float("nan"), dict(calls), lat,
         )
 
     async def measure_idle(self, client: httpx.AsyncClient, seconds: float) -> None:
@@ -899,6 +906,15 @@ def table(result: Result) -> list[str]:
         f"threads {others / result.total_turns:.1f} ms/turn ("
         + ", ".join(f"{n} {ms / result.total_turns:.1f}" for n, ms in threads.most_common(4))
         + "; counted as NLU)"
+    )
+    calls = {
+        kind: ", ".join(f"{action} {n / phase.turns:.1f}" for action, n in sorted(
+            phase.action_calls.items(), key=lambda item: -item[1]))
+        for kind, phase in (("small talk", result.small_talk), ("stock", result.stock))
+    }
+    lines.append(
+        f"- action server calls per turn: small talk {calls['small talk'] or 'none'}; "
+        f"stock {calls['stock'] or 'none'}"
     )
     sql = []
     for name in (GATEWAY, RASA, ACTIONS):
