@@ -794,10 +794,12 @@ def run_catalog(variants: int, args: Any, out: list[str]) -> list[Result]:
         loaded = count_of(var / "vetrina.db", "variants")
         say(f"catalog {variants:,}: {loaded:,} variants loaded ({what}) in "
             f"{time.perf_counter() - started:.0f}s")
-        probe = None if args.no_probe else var / "probe"
+        probe = None
+        if not args.no_probe:  # kept with py-spy's output when --keep-raw names a folder
+            probe = Path(args.keep_raw) / f"probe-{variants}" if args.keep_raw else var / "probe"
         env = {"DATABASE_URL": database_url, "VETRINA_LOG_LEVEL": "WARNING"}
         if probe is not None:
-            probe.mkdir()
+            probe.mkdir(parents=True, exist_ok=True)
             env["VETRINA_BENCH_PROBE"] = str(probe)
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(PROBE), os.environ.get("PYTHONPATH", "")) if p

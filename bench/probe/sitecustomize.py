@@ -5,6 +5,8 @@ and names a folder in ``VETRINA_BENCH_PROBE``: each process that uses SQLAlchemy
 gateway, the action server, Rasa's SQL tracker store) then writes its running counts to
 ``<folder>/<pid>.json``. Counting needs no change to the code measured; without the
 variable nothing is imported. One listener per statement costs a few microseconds.
+``VETRINA_BENCH_PROBE_STATEMENTS=1`` also appends each statement (one line, shortened) to
+``<folder>/<pid>.sql``, to see which ones a turn makes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from typing import Any
 
 FOLDER = os.environ.get("VETRINA_BENCH_PROBE", "")
+STATEMENTS = os.environ.get("VETRINA_BENCH_PROBE_STATEMENTS") == "1"
 # The first table a statement names, for "select messages", "update conversations"…
 TABLE = re.compile(r"\b(?:from|into|update)\s+[\"`]?(\w+)", re.IGNORECASE)
 
@@ -30,6 +33,8 @@ def _install(folder: str) -> None:
     counts = {"statements": 0, "select": 0, "insert": 0, "update": 0, "delete": 0,
               "other": 0, "commits": 0}
     lock = threading.Lock()
+    path = os.path.join(folder, f"{os.getpid()}.json")
+    trail = open(path[:-5] + ".sql", "a", encoding="utf-8") if STATEMENTS else None  # noqa: SIM115
 
     def on_execute(*args: Any) -> None:
         text = str(args[2])
@@ -42,14 +47,19 @@ def _install(folder: str) -> None:
             counts[verb] += 1
             key = f"{verb} {table.group(1) if table else '?'}"
             counts[key] = counts.get(key, 0) + 1
+            if trail is not None:
+                trail.write(" ".join(text.split())[:200] + "\n")
+                trail.flush()
 
     def on_commit(*_: Any) -> None:
         with lock:
             counts["commits"] += 1
+            if trail is not None:
+                trail.write("COMMIT\n")
+                trail.flush()
 
     event.listen(Engine, "before_cursor_execute", on_execute)
     event.listen(Engine, "commit", on_commit)
-    path = os.path.join(folder, f"{os.getpid()}.json")
 
     def writer() -> None:
         written: dict[str, int] = {}
