@@ -935,6 +935,20 @@ def table(result: Result) -> list[str]:
         )
     if sql:
         lines.append("- SQL per turn: " + "; ".join(sql))
+    collector = []
+    for name in (GATEWAY, RASA, ACTIONS):
+        counts = Counter(result.small_talk.sql.get(name, {}))
+        counts.update(result.stock.sql.get(name, {}))
+        total_us = sum(counts.get(f"gc_us_gen{g}", 0) for g in range(3))
+        if total_us:
+            collector.append(
+                f"{name} {total_us / 1000 / result.total_turns:.1f} ms (full collections "
+                f"{counts.get('gc_runs_gen2', 0) / result.total_turns:.2f}/turn, "
+                f"{counts.get('gc_us_gen2', 0) / 1000 / result.total_turns:.1f} ms)"
+            )
+    if collector:
+        lines.append("- garbage collector, wall ms per turn (inside the stages above): "
+                     + "; ".join(collector))
     spy = []
     for name in (GATEWAY, RASA, ACTIONS):
         stage_counts = result.stage_samples(name)

@@ -1,16 +1,20 @@
-"""SQL statements and commits per process, for ``bench/turn_cost.py`` only.
+"""SQL statements, commits and garbage-collector time per process, for ``bench/turn_cost.py``.
 
 ``bench/turn_cost.py`` puts this folder first on ``PYTHONPATH`` of the processes it starts
 and names a folder in ``VETRINA_BENCH_PROBE``: each process that uses SQLAlchemy (the
 gateway, the action server, Rasa's SQL tracker store) then writes its running counts to
 ``<folder>/<pid>.json``. Counting needs no change to the code measured; without the
 variable nothing is imported. One listener per statement costs a few microseconds.
-``VETRINA_BENCH_PROBE_STATEMENTS=1`` also appends each statement (one line, shortened) to
-``<folder>/<pid>.sql``, to see which ones a turn makes.
+The collector's pauses are timed with ``gc.callbacks`` (``gc_us_gen0..2``, microseconds,
+and ``gc_runs_gen0..2``): a pause is charged to whatever allocation set it off, so a
+profiler shows it inside unrelated code. ``VETRINA_BENCH_PROBE_STATEMENTS=1`` also appends
+each statement (one line, shortened) to ``<folder>/<pid>.sql``, to see which ones a turn
+makes.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import re
@@ -60,6 +64,19 @@ def _install(folder: str) -> None:
 
     event.listen(Engine, "before_cursor_execute", on_execute)
     event.listen(Engine, "commit", on_commit)
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        generation = info.get("generation", 0)
+        spent = int((time.perf_counter() - started[0]) * 1_000_000)
+        with lock:
+            counts[f"gc_us_gen{generation}"] = counts.get(f"gc_us_gen{generation}", 0) + spent
+            counts[f"gc_runs_gen{generation}"] = counts.get(f"gc_runs_gen{generation}", 0) + 1
+
+    gc.callbacks.append(on_gc)
 
     def writer() -> None:
         written: dict[str, int] = {}
