@@ -801,6 +801,8 @@ def run_catalog(variants: int, args: Any, out: list[str]) -> list[Result]:
         if probe is not None:
             probe.mkdir(parents=True, exist_ok=True)
             env["VETRINA_BENCH_PROBE"] = str(probe)
+            if args.what_if:
+                env["VETRINA_BENCH_WHATIF"] = "1"
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(PROBE), os.environ.get("PYTHONPATH", "")) if p
             )
@@ -1023,6 +1025,9 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, help="idle background measured for")
     parser.add_argument("--blocking", action="store_true",
                         help="py-spy pauses each process to sample it (no --nonblocking)")
+    parser.add_argument("--what-if", action="store_true",
+                        help="Rasa with two cuts tried by bench/probe (memoised event types, "
+                             "one jsonschema validator): see the probe's _what_if")
     parser.add_argument("--no-probe", action="store_true", help="do not count SQL statements")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-raw", help="keep py-spy's raw output in this folder")
@@ -1035,6 +1040,8 @@ def main() -> int:
     args.idle_seconds = args.idle_seconds or (3.0 if quick else 8.0)
     args.lengths = [int(x) for x in args.lengths.split(",")]
     catalogs = [int(x) for x in args.catalogs.split(",")]
+    if args.what_if and args.no_probe:
+        parser.error("--what-if needs the probe")
     if args.turns < 2 or min(args.lengths) < 1 or min(catalogs) < 10:
         parser.error("need --turns ≥ 2, lengths ≥ 1 and catalogs ≥ 10 variants")
     if not PY_SPY.exists():
