@@ -192,6 +192,27 @@ def stage_of(
     return "Rasa other"
 
 
+# Rasa's steps of one turn (rasa/core/processor.py handle_message), innermost first wins.
+STEPS = (
+    ("save_tracker", "save tracker"),
+    ("fetch_tracker_and_update_session", "load tracker"),
+    ("parse_message", "parse (NLU)"),
+    ("run_action_extract_slots", "slot mappings (+ action_validate_slot_mappings)"),
+    ("_run_prediction_loop", "predict and run actions"),
+)
+
+
+def step_of(stack: str) -> str:
+    """Which step of Rasa's ``handle_message`` a sampled stack is in: the cost of each
+    call, whatever the stage (the slot step holds the action server round trip that
+    every turn makes)."""
+    functions = {function for function, _, _ in frames_of(stack)}
+    for function, step in STEPS:
+        if function in functions:
+            return step
+    return "HTTP and the rest"
+
+
 def library_of(stack: str) -> str:
     """The package of the innermost frame ("sqlalchemy", "tensorflow", "json"…): where
     inside a stage the CPU goes."""
@@ -205,6 +226,18 @@ def library_of(stack: str) -> str:
             parts = parts[len(parts) - parts[::-1].index(marker) :]
             break
     return parts[0] if len(parts) > 1 else parts[0].rsplit(".", 1)[0]
+
+
+def samples_by_step(
+    raw: Iterable[str], waits: Sequence[tuple[str, str, int]] = WAITS
+) -> Counter[str]:
+    """Rasa's busy samples by :func:`step_of`."""
+    counts: Counter[str] = Counter()
+    for line in raw:
+        stack, _, number = line.rstrip("\n").rpartition(" ")
+        if stack and number.isdigit() and stage_of(RASA, stack, waits) != IDLE:
+            counts[step_of(stack)] += int(number)
+    return counts
 
 
 def samples_by_stage(
@@ -609,6 +642,7 @@ class Result:
     stock_answered: int  # stock questions that ran action_check_stock
     idle_rate: dict[str, float]  # ms/s of CPU subtracted as background
     example: tuple[str, str] = ("", "")  # a stock question and the first reply
+    steps: Counter[str] = field(default_factory=Counter)  # Rasa's samples by step
 
     def stage_samples(self, name: str) -> Counter[str]:
         counts: Counter[str] = Counter()
@@ -725,13 +759,16 @@ async def run_length(
             spied_latencies.append((await bench.turn(customer, text))[0])
         spied = bench.phase(before, await bench.snapshot(client), turns, spied_latencies)
         samples = {}
+        steps: Counter[str] = Counter()
         for name, spy in spies.items():
             stop_py_spy(spy)
             path = folder / f"{catalog}-{length}-{name}.txt"
             try:
-                samples[name] = tally(
-                    name, path.read_text().splitlines(), () if args.blocking else WAITS
-                )
+                raw = path.read_text().splitlines()
+                waits = () if args.blocking else WAITS
+                samples[name] = tally(name, raw, waits)
+                if name == RASA:
+                    steps = samples_by_step(raw, waits)
             except OSError:
                 error = spy.stderr.read().decode(errors="replace") if spy.stderr else ""
                 say(f"  py-spy wrote nothing for {name}: {error.strip()[-300:]}")
@@ -742,7 +779,7 @@ async def run_length(
             await customer.close()
     return Result(
         catalog, length, turns, phases[0], phases[1], samples, spied, stock_answered,
-        dict(bench.idle_rate), example,
+        dict(bench.idle_rate), example, steps,
     )
 
 
@@ -961,6 +998,15 @@ def table(result: Result) -> list[str]:
         )
     lines.append("- py-spy check, busy samples × 5 ms against /proc during the same turns: "
                  + "; ".join(spy))
+    busy_steps = sum(result.steps.values())
+    if busy_steps:
+        main_cpu = result.cpu(RASA) - min(result.cpu(RASA), result.rasa_other_threads())
+        lines.append(
+            "- Rasa CPU ms/turn by step of `handle_message` (event loop only): " + ", ".join(
+                f"{step} {main_cpu * n / busy_steps:.1f}"
+                for step, n in result.steps.most_common()
+            )
+        )
     for name in (GATEWAY, RASA, ACTIONS):
         parts = ", ".join(f"{lib} {ms:.1f}" for lib, ms in result.libraries(name))
         lines.append(f"- {name} CPU ms/turn by innermost library: {parts}")

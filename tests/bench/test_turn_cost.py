@@ -8,7 +8,16 @@ from __future__ import annotations
 
 import pytest
 
-from bench.turn_cost import ACTIONS, GATEWAY, IDLE, RASA, library_of, samples_by_stage, stage_of
+from bench.turn_cost import (
+    ACTIONS,
+    GATEWAY,
+    IDLE,
+    RASA,
+    library_of,
+    samples_by_stage,
+    stage_of,
+    step_of,
+)
 
 SANIC = (
     "<module> (run_rasa.py:41);main (rasa/__main__.py:133);run (sanic/app.py:1204);"
@@ -114,3 +123,15 @@ def test_without_wait_rules_only_the_probe_is_idle() -> None:
     uvloop doing I/O in C, which is work."""
     assert stage_of(RASA, SANIC, waits=()) == "Rasa other"
     assert stage_of(GATEWAY, f"{THREAD};writer (sitecustomize.py:49)", waits=()) == IDLE
+
+
+def test_rasa_steps_follow_handle_message() -> None:
+    step = f"{TURN};handle_message (rasa/core/processor.py:167)"
+    assert step_of(f"{step};run_action_extract_slots (rasa/core/processor.py:195);"
+                   "request (rasa/utils/endpoints.py:183)").startswith("slot mappings")
+    assert step_of(f"{step};log_message (rasa/core/processor.py:462);"
+                   "fetch_tracker_and_update_session (rasa/core/processor.py:400);"
+                   "retrieve (rasa/core/tracker_store.py:1254)") == "load tracker"
+    assert step_of(f"{step};_run_prediction_loop (rasa/core/processor.py:884);"
+                   "save_tracker (rasa/core/processor.py:1200)") == "save tracker"
+    assert step_of(SANIC + ";http1 (sanic/http.py:146)") == "HTTP and the rest"
