@@ -1105,6 +1105,12 @@ def main() -> int:
         results += run_catalog(variants, args, report)
         report += [line for r in results if r.catalog == variants for line in table(r)]
     report += summary(results)
+    ended = datetime.now(timezone.utc)
+    report.append(
+        f"\nEnded {ended:%H:%M} UTC; load average then "
+        + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " (other work on the machine competes with the measured processes)."
+    )
     for line in summary(results):
         print(line)
     if args.out:
