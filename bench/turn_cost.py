@@ -17,14 +17,20 @@ ports), loads the catalog into the stack's database, and for each conversation l
      first reply, and the gateway's own ``vetrina_rasa_latency_seconds``;
   3. repeats N turns on other customers under ``py-spy record --format raw --nonblocking``
      (one per process) and splits each process's CPU by the share of its samples in each
-     stage (:func:`stage_of`). Samples of idle threads are not taken (``--idle`` takes them
-     and counts them apart).
+     stage (:func:`stage_of`); Rasa's TensorFlow threads, which py-spy cannot see, count
+     as NLU. A non-blocking py-spy cannot tell a waiting thread from a running one, so a
+     sample whose innermost frame is a wait is counted apart as idle (:func:`is_idle`);
+     ``--blocking`` lets py-spy judge instead (and ``--idle`` makes it keep idle threads).
+     Rasa's samples are also split by step of ``handle_message`` (:func:`step_of`).
 
-SQL statements and commits per turn are counted in every process by ``bench/probe``
-(a ``sitecustomize`` put on the services' ``PYTHONPATH``; ``--no-probe`` turns it off).
+SQL statements, commits and garbage-collector time per turn are counted in every process
+by ``bench/probe`` (a ``sitecustomize`` put on the services' ``PYTHONPATH``; ``--no-probe``
+turns it off); Rasa → action server calls come from the action server's log.
+``--what-if`` runs Rasa with two cuts patched in by the probe, to price them first.
 
     PYTHONPATH=$PWD .venv/bin/python bench/turn_cost.py [--turns 30] [--lengths 1,50,200]
-        [--catalogs 4000,100000] [--quick] [--idle] [--out bench/results/turn_cost.md]
+        [--catalogs 4000,100000] [--quick] [--idle] [--blocking] [--what-if]
+        [--keep-raw DIR] [--out bench/results/turn_cost.md]
 
 Catalog 4000 is the demo retailer (``vetrina demo``: 320 products, ~4,000 variants, 18
 stores); any other size is ``bench/stock.py``'s generated catalog (200 stores, each
