@@ -23,6 +23,7 @@ CHECKED_TESTS = [
     "tests/bookings",
     "tests/catalog",
     "tests/storage",
+    "tests/bench",
     "tests/test_layers.py",
     "tests/test_gates.py",
 ]
