@@ -28,6 +28,7 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/api/conversations/{id}/hand-back", conversations.hand_back)
     r.add_post("/console/api/conversations/{id}/close", conversations.close)
     r.add_post("/console/api/conversations/{id}/transfer", conversations.transfer)
+    r.add_post("/console/api/conversations/{id}/notes", conversations.add_private_note)
     r.add_get("/console/api/stock", tools.stock)
     r.add_get("/console/api/conversations/{id}/slots", tools.slots)
     r.add_post("/console/api/conversations/{id}/bookings", tools.book)

