@@ -63,3 +63,61 @@ async def test_a_private_note_never_reaches_the_customer(desk: Desk) -> None:  #
     finally:
         for client in (mara, rita, admin):
             await client.close()
+
+
+async def test_only_admins_manage_canned_replies(desk: Desk) -> None:  # noqa: F811
+    mara, mara_csrf = await desk.login("mi@example.com")
+    rita, _ = await desk.login("rm@example.com")
+    admin, admin_csrf = await desk.login("admin@example.com")
+    base = "/console/api/admin/canned-replies"
+    sent = {"store_code": "MI", "language": "it", "shortcut": "orari", "title": "Orari",
+            "text": "Siamo aperti dalle 10 alle 19."}
+    try:
+        assert (await mara.post(base, json=sent, headers={"X-CSRF-Token": mara_csrf})).status == 403
+        for bad in ({**sent, "language": "de"}, {**sent, "shortcut": "due parole"},
+                    {**sent, "text": ""}, {**sent, "store_code": "XX"},
+                    {**sent, "title": ["x"]}):
+            answer = await admin.post(base, json=bad, headers={"X-CSRF-Token": admin_csrf})
+            assert answer.status == 400, bad
+        made = await admin.post(base, json=sent, headers={"X-CSRF-Token": admin_csrf})
+        assert made.status == 201
+        reply_id = (await made.json())["reply"]["id"]
+        assert (await admin.post(base, json=sent, headers={"X-CSRF-Token": admin_csrf})
+                ).status == 409  # the same shortcut twice in one store and language
+        glob = {**sent, "store_code": None, "shortcut": "ciao", "title": "Saluto",
+                "text": "Ciao, come posso aiutarti?"}
+        assert (await admin.post(base, json=glob, headers={"X-CSRF-Token": admin_csrf})
+                ).status == 201
+        english = {**glob, "language": "en", "shortcut": "hi", "text": "Hi, how can I help?"}
+        assert (await admin.post(base, json=english, headers={"X-CSRF-Token": admin_csrf})
+                ).status == 201
+
+        def shortcuts(data: dict[str, list[dict[str, str]]]) -> list[str]:
+            return [r["shortcut"] for r in data["replies"]]
+
+        listed = await (await mara.get("/console/api/canned-replies?language=it")).json()
+        assert shortcuts(listed) == ["ciao", "orari"]
+        assert shortcuts(await (await rita.get("/console/api/canned-replies?language=it")).json()
+                         ) == ["ciao"]  # not Milan's
+        assert (await mara.get("/console/api/canned-replies?language=xx")).status == 400
+
+        edited = await admin.put(f"{base}/{reply_id}", json={**sent, "text": "Dalle 9."},
+                                 headers={"X-CSRF-Token": admin_csrf})
+        assert edited.status == 200 and (await edited.json())["reply"]["text"] == "Dalle 9."
+        assert (await mara.put(f"{base}/{reply_id}", json=sent,
+                               headers={"X-CSRF-Token": mara_csrf})).status == 403
+        assert (await mara.delete(f"{base}/{reply_id}",
+                                  headers={"X-CSRF-Token": mara_csrf})).status == 403
+        assert (await admin.put(f"{base}/99999", json=sent,
+                                headers={"X-CSRF-Token": admin_csrf})).status == 404
+        assert (await admin.delete(f"{base}/abc", headers={"X-CSRF-Token": admin_csrf})
+                ).status == 404
+        assert (await admin.delete(f"{base}/{reply_id}", headers={"X-CSRF-Token": admin_csrf})
+                ).status == 200
+        assert (await admin.delete(f"{base}/{reply_id}", headers={"X-CSRF-Token": admin_csrf})
+                ).status == 404
+        listed = await (await mara.get("/console/api/canned-replies?language=it")).json()
+        assert shortcuts(listed) == ["ciao"]
+    finally:
+        for client in (mara, rita, admin):
+            await client.close()

@@ -75,17 +75,15 @@ async def save(db: Database, draft: CannedDraft, reply_id: int | None = None) ->
     """Create (``reply_id`` None) or replace one; a shortcut is unique per store and
     language (:class:`CannedError`), :class:`LookupError` for an unknown id."""
     async with db.transaction() as session:
+        found = None if reply_id is None else await session.get(CannedReply, reply_id)
+        if reply_id is not None and found is None:
+            raise LookupError(reply_id)
         clash = await session.scalar(select(CannedReply.id).where(*_same_scope(draft)))
         if clash is not None and clash != reply_id:
             raise CannedError(f"the shortcut /{draft.shortcut} already exists here")
-        if reply_id is None:
-            row = CannedReply()
+        row = found or CannedReply()
+        if found is None:
             session.add(row)
-        else:
-            found = await session.get(CannedReply, reply_id)
-            if found is None:
-                raise LookupError(reply_id)
-            row = found
         row.store_code, row.language = draft.store_code, draft.language
         row.shortcut, row.title, row.text = draft.shortcut, draft.title, draft.text
         await session.flush()

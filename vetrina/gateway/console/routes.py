@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vetrina.gateway.console import admin, conversations, insights, outcomes, pages, socket, tools
+from vetrina.gateway.console import (
+    admin,
+    canned_replies,
+    conversations,
+    insights,
+    outcomes,
+    pages,
+    socket,
+    tools,
+)
 
 
 def add_routes(app: web.Application) -> None:
@@ -36,6 +45,10 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/api/admin/merges/{id}/undo", admin.undo)
     r.add_get("/console/api/admin/login-locks", admin.login_locks)
     r.add_post("/console/api/admin/login-locks/unlock", admin.unlock)
+    r.add_get("/console/api/canned-replies", canned_replies.listing)
+    r.add_post("/console/api/admin/canned-replies", canned_replies.create)
+    r.add_put("/console/api/admin/canned-replies/{id}", canned_replies.edit)
+    r.add_delete("/console/api/admin/canned-replies/{id}", canned_replies.remove)
     r.add_get("/console/insights", insights.page)
     r.add_get("/console/static/vendor/{lib}/{name}", insights.vendor_file)
     r.add_get("/console/api/insights/stores", insights.stores)

@@ -47,6 +47,11 @@
       tz_note: 'Orari del negozio ({tz})',
       n_waiting: 'Nuova richiesta in attesa', n_message: 'Nuovo messaggio da {name}', merged: 'Unione n. {id} fatta',
       undone: 'Unione annullata', held: 'Non consegnato', failed: 'Invio fallito',
+      canned_title: 'Risposte rapide', canned_list: 'Risposte rapide: scegli con le frecce, Invio per inserire',
+      canned_store: 'Negozio (codice, vuoto per tutti)', canned_language: 'Lingua', canned_shortcut: 'Scorciatoia (dopo /)',
+      canned_name: 'Titolo', canned_text: 'Testo', canned_save: 'Salva risposta', canned_new: 'Nuova risposta',
+      canned_edit: 'Modifica', canned_delete: 'Elimina', canned_saved: 'Risposta salvata', canned_deleted: 'Risposta eliminata',
+      all_stores: 'Tutti i negozi', no_canned: 'Nessuna risposta rapida',
       note: 'Nota privata', note_hint: 'Nota privata per i colleghi (il cliente non la vede)', add_note: 'Aggiungi nota'
     },
     en: {
@@ -88,6 +93,11 @@
       tz_note: "Store's times ({tz})",
       n_waiting: 'New conversation waiting', n_message: 'New message from {name}', merged: 'Merge no. {id} done',
       undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed',
+      canned_title: 'Canned replies', canned_list: 'Canned replies: pick with the arrows, Enter to insert',
+      canned_store: 'Store (code, empty for all)', canned_language: 'Language', canned_shortcut: 'Shortcut (after /)',
+      canned_name: 'Title', canned_text: 'Text', canned_save: 'Save reply', canned_new: 'New reply',
+      canned_edit: 'Edit', canned_delete: 'Delete', canned_saved: 'Reply saved', canned_deleted: 'Reply deleted',
+      all_stores: 'All stores', no_canned: 'No canned replies',
       note: 'Private note', note_hint: 'Private note for colleagues (the customer never sees it)', add_note: 'Add note'
     }
   };
@@ -496,7 +506,9 @@
     return api('GET', '/console/api/conversations/' + id).then(function (data) {
       if (id !== openId) return;
       lastData = data;
+      var language = openState && openState.language;
       showState(data.state);
+      if (first || language !== data.state.language) loadCanned();
       var items = data.timeline.concat((data.notes || []).map(function (n) {
         return { kind: 'note', id: n.id, author_name: n.author_name, text: n.text, created_at: n.created_at };
       }));
@@ -541,6 +553,129 @@
       $('note-text').value = '';
       if (id === openId) addMessage({ kind: 'note', id: data.note.id, author_name: data.note.author_name, text: data.note.text, created_at: data.note.created_at }, true);
     }).catch(function (error) { $('conv-message').textContent = error.message; });
+  }
+
+  // --- canned replies: "/" + shortcut in the reply box ------------------------------------------
+
+  var canned = [];       // the replies offered in the open conversation's language
+  var suggestions = [];  // those matching what follows the "/"
+  var picked = 0;
+
+  function cannedLanguage() {
+    var l = openState && openState.language;
+    return l === 'it' || l === 'en' ? l : lang;
+  }
+
+  function loadCanned() {
+    return api('GET', '/console/api/canned-replies?language=' + cannedLanguage()).then(function (data) {
+      canned = data.replies;
+      suggest();
+    }).catch(function () { canned = []; });
+  }
+
+  function hideSuggestions() {
+    suggestions = [];
+    $('canned-suggest').hidden = true;
+    $('canned-suggest').replaceChildren();
+    $('reply-text').removeAttribute('aria-activedescendant');
+  }
+
+  function suggest() {
+    var match = /^\/(\S*)$/.exec($('reply-text').value);
+    if (!match || $('reply-text').disabled) { hideSuggestions(); return; }
+    var typed = match[1].toLowerCase();
+    suggestions = canned.filter(function (r) { return r.shortcut.indexOf(typed) === 0; }).slice(0, 8);
+    if (!suggestions.length) { hideSuggestions(); return; }
+    if (picked >= suggestions.length) picked = 0;
+    var list = $('canned-suggest');
+    list.replaceChildren();
+    suggestions.forEach(function (r, i) {
+      var li = el('li', 'suggestion', null, { role: 'option', id: 'canned-opt-' + i, 'aria-selected': String(i === picked) });
+      li.appendChild(el('strong', null, '/' + r.shortcut));
+      li.appendChild(document.createTextNode(' ' + r.title));
+      li.addEventListener('mousedown', function (event) { event.preventDefault(); insertCanned(i); });
+      list.appendChild(li);
+    });
+    list.hidden = false;
+    $('reply-text').setAttribute('aria-activedescendant', 'canned-opt-' + picked);
+  }
+
+  function insertCanned(i) {
+    var reply = suggestions[i];
+    if (!reply) return;
+    $('reply-text').value = reply.text;
+    hideSuggestions();
+    $('reply-text').focus();
+  }
+
+  function onSuggestKey(event) {  // true when the suggestion list took the key
+    if (!suggestions.length) return false;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      picked = (picked + (event.key === 'ArrowDown' ? 1 : suggestions.length - 1)) % suggestions.length;
+      suggest();
+    } else if (event.key === 'Enter' || event.key === 'Tab') {
+      insertCanned(picked);
+    } else if (event.key === 'Escape') {
+      hideSuggestions();
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
+  }
+
+  // --- canned replies: the admin's panel ---------------------------------------------------------
+
+  function cannedForm(reply) {
+    $('canned-id').value = reply ? String(reply.id) : '';
+    $('canned-store').value = reply && reply.store_code ? reply.store_code : '';
+    $('canned-language').value = reply ? reply.language : lang;
+    $('canned-shortcut').value = reply ? reply.shortcut : '';
+    $('canned-name').value = reply ? reply.title : '';
+    $('canned-text').value = reply ? reply.text : '';
+  }
+
+  function loadCannedAdmin() {
+    return api('GET', '/console/api/canned-replies').then(function (data) {
+      var list = $('canned-admin-list');
+      list.replaceChildren();
+      data.replies.forEach(function (r) {
+        var li = el('li', 'canned-row');
+        li.appendChild(el('span', null, '/' + r.shortcut + ' · ' + r.title + ' · ' + (r.store_code || t('all_stores')) + ' · ' + (LANGUAGE_NAMES[r.language] || r.language)));
+        var edit = el('button', null, t('canned_edit'), { type: 'button' });
+        edit.addEventListener('click', function () { cannedForm(r); $('canned-shortcut').focus(); });
+        var drop = el('button', null, t('canned_delete'), { type: 'button' });
+        drop.addEventListener('click', function () {
+          api('DELETE', '/console/api/admin/canned-replies/' + r.id).then(function () {
+            $('canned-result').className = 'message ok';
+            $('canned-result').textContent = t('canned_deleted');
+            cannedForm(null);
+            loadCannedAdmin();
+            loadCanned();
+          }).catch(function (error) { $('canned-result').className = 'message'; $('canned-result').textContent = error.message; });
+        });
+        li.appendChild(edit);
+        li.appendChild(drop);
+        list.appendChild(li);
+      });
+      if (!data.replies.length) list.appendChild(el('li', 'empty', t('no_canned')));
+    });
+  }
+
+  function saveCanned() {
+    var id = $('canned-id').value;
+    var body = {
+      store_code: $('canned-store').value.trim() || null, language: $('canned-language').value,
+      shortcut: $('canned-shortcut').value.trim(), title: $('canned-name').value.trim(), text: $('canned-text').value
+    };
+    var out = $('canned-result');
+    api(id ? 'PUT' : 'POST', '/console/api/admin/canned-replies' + (id ? '/' + id : ''), body).then(function () {
+      out.className = 'message ok';
+      out.textContent = t('canned_saved');
+      cannedForm(null);
+      loadCannedAdmin();
+      loadCanned();
+    }).catch(function (error) { out.className = 'message'; out.textContent = error.message; });
   }
 
   // --- live ----------------------------------------------------------------------------------
@@ -605,7 +740,12 @@
     });
     $('reply-form').addEventListener('submit', function (event) { event.preventDefault(); sendReply(); });
     $('note-form').addEventListener('submit', function (event) { event.preventDefault(); addNote(); });
+    $('reply-text').addEventListener('input', function () { picked = 0; suggest(); });
+    $('reply-text').addEventListener('blur', function () { setTimeout(hideSuggestions, 150); });
+    $('canned-form').addEventListener('submit', function (event) { event.preventDefault(); saveCanned(); });
+    $('canned-new').addEventListener('click', function () { cannedForm(null); $('canned-result').textContent = ''; });
     $('reply-text').addEventListener('keydown', function (event) {
+      if (!event.isComposing && onSuggestKey(event)) return;
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
         event.preventDefault();
         sendReply();
@@ -705,6 +845,7 @@
       me = data;
       $('me').textContent = data.name + ' · ' + (data.stores.join(', ') || '—');
       $('admin').hidden = data.role !== 'admin';
+      if (data.role === 'admin') { cannedForm(null); loadCannedAdmin(); }
       var links = $('store-links');
       data.stores.forEach(function (s) {
         var link = el('a', null, null, { href: '/console/stores/' + encodeURIComponent(s) + '/bookings' });
