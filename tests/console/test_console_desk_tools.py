@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (pytest fixtures imported from test_console_api are parameters here)
 """The console's desk tools over HTTP (real gateway, fake assistant, SQLite and
 PostgreSQL): private notes never reach the customer and stay in their store, canned
 replies are managed by admins only, and search finds a closed conversation without ever
@@ -5,20 +6,27 @@ showing another store's."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from tests.bookings.conftest import shop  # noqa: F401 (fixture)
 from tests.console.test_console_api import Desk, _request, desk  # noqa: F401 (fixture)
+from vetrina.conversations import handoff
+from vetrina.conversations.handoff import CUSTOMER, HandoffOptions, Reason
 from vetrina.conversations.history import unseen_replies
 from vetrina.conversations.models import Message
 from vetrina.conversations.notes import ConversationNote
+from vetrina.conversations.routing import ConsultantHours
+from vetrina.customers.models import Customer
 from vetrina.customers.privacy import erase_customer, export_customer
 from vetrina.storage.base import utcnow
 
 SECRET = "cliente difficile, non offrire sconti"
 
 
-async def test_a_private_note_never_reaches_the_customer(desk: Desk) -> None:  # noqa: F811
+async def test_a_private_note_never_reaches_the_customer(desk: Desk) -> None:
     mara, mara_csrf = await desk.login("mi@example.com")
     rita, rita_csrf = await desk.login("rm@example.com")
     admin, admin_csrf = await desk.login("admin@example.com")
@@ -65,7 +73,7 @@ async def test_a_private_note_never_reaches_the_customer(desk: Desk) -> None:  #
             await client.close()
 
 
-async def test_only_admins_manage_canned_replies(desk: Desk) -> None:  # noqa: F811
+async def test_only_admins_manage_canned_replies(desk: Desk) -> None:
     mara, mara_csrf = await desk.login("mi@example.com")
     rita, _ = await desk.login("rm@example.com")
     admin, admin_csrf = await desk.login("admin@example.com")
@@ -118,6 +126,87 @@ async def test_only_admins_manage_canned_replies(desk: Desk) -> None:  # noqa: F
                 ).status == 404
         listed = await (await mara.get("/console/api/canned-replies?language=it")).json()
         assert shortcuts(listed) == ["ciao"]
+    finally:
+        for client in (mara, rita, admin):
+            await client.close()
+
+
+async def _waiting(desk: Desk, external_id: str, store: str, name: str, text: str) -> int:
+    message_id = await desk.customer_writes(text, external_id=external_id)
+    await desk.processed(message_id)
+    async with desk.shop.db.transaction() as session:
+        customer_id = (await session.get_one(Message, message_id)).customer_id
+        (await session.get_one(Customer, customer_id)).display_name = name
+    outcome = await handoff.request_consultant(
+        desk.shop.db, customer_id, reason=Reason.CUSTOMER_ASKED, actor=CUSTOMER,
+        options=HandoffOptions(ConsultantHours.parse("")), store_hint=store,
+    )
+    return outcome.conversation_id
+
+
+async def test_search_finds_a_closed_conversation_and_never_another_stores(
+    desk: Desk,
+) -> None:
+    mara, mara_csrf = await desk.login("mi@example.com")
+    rita, rita_csrf = await desk.login("rm@example.com")
+    admin, _ = await desk.login("admin@example.com")
+    try:
+        milan = await _waiting(desk, "sess-search-mi-01", "MI", "Giulia Bianchi",
+                               "cerco gli stivali neri 100% pelle")
+        rome = await _waiting(desk, "sess-search-rm-01", "RM", "Giulia Rossi",
+                              "cerco gli stivali marroni")
+        url = f"/console/api/conversations/{milan}"
+        assert (await mara.post(url + "/claim", headers={"X-CSRF-Token": mara_csrf})).status == 200
+        closed = await mara.post(url + "/close", headers={"X-CSRF-Token": mara_csrf})
+        assert (await closed.json())["state"]["status"] == "closed"
+
+        async def found(client: TestClient, query: str) -> list[int]:
+            answer = await client.get("/console/api/search?" + query)
+            assert answer.status == 200, await answer.text()
+            return [r["conversation_id"] for r in (await answer.json())["results"]]
+
+        assert await found(mara, "q=giulia") == [milan]
+        assert await found(mara, "q=giulia&status=closed") == [milan]
+        assert await found(mara, "q=GIULIA&status=waiting") == []
+        assert await found(mara, "q=stivali") == [milan]  # message text; never Rome's
+        assert await found(mara, "q=100%25") == [milan]  # a typed % is a percent sign
+        assert await found(mara, "q=%25") == [milan]
+        assert await found(mara, "q=_") == []  # a typed _ is no wildcard
+        assert await found(mara, "status=closed&channel=web&store=MI") == [milan]
+        assert await found(rita, "q=giulia") == [rome]
+        assert await found(rita, "q=Bianchi") == []
+        assert sorted(await found(admin, "q=giulia")) == sorted([milan, rome])
+        assert await found(admin, "q=giulia&store=RM&status=waiting") == [rome]
+        today = utcnow().date()
+        period = f"from={today - timedelta(days=1)}&to={today}"
+        assert await found(mara, "q=giulia&" + period) == [milan]
+        old = f"from={today - timedelta(days=9)}&to={today - timedelta(days=8)}"
+        assert await found(mara, "q=giulia&" + old) == []
+        assert len(await found(admin, "limit=1")) == 1
+        page = await (await admin.get("/console/api/search?limit=1")).json()
+        assert page["has_more"] is True
+
+        assert (await rita.get("/console/api/search?store=MI")).status == 403
+        for bad in ("status=open", "channel=fax", "from=2026-13-01", "from=yesterday",
+                    "limit=0", "limit=51", "limit=abc", "offset=-1", "store=%25%25",
+                    "from=2026-02-02&to=2026-02-01", "q=" + "x" * 101):
+            answer = await mara.get("/console/api/search?" + bad)
+            assert answer.status == 400, bad
+            assert (await answer.json())["error"]["message"]
+
+        opened = await (await mara.get(url)).json()  # a closed conversation is read again
+        assert opened["state"]["status"] == "closed"
+        assert any("stivali" in m["text"] for m in opened["timeline"])
+        assert (await rita.get(url)).status == 403
+        assert (await rita.post(url + "/reopen", headers={"X-CSRF-Token": rita_csrf})
+                ).status == 403
+        again = await mara.post(url + "/reopen", headers={"X-CSRF-Token": mara_csrf})
+        assert again.status == 200
+        assert (await again.json())["state"]["status"] == "with_consultant"
+        assert (await mara.post(url + "/reopen", headers={"X-CSRF-Token": mara_csrf})
+                ).status == 409  # no longer closed
+        assert (await mara.post(url + "/messages", json={"text": "Eccomi di nuovo"},
+                                headers={"X-CSRF-Token": mara_csrf})).status == 200
     finally:
         for client in (mara, rita, admin):
             await client.close()

@@ -361,6 +361,15 @@ async def claim(db: Database, conversation_id: int, consultant_id: int) -> Moved
     )
 
 
+async def reopen(db: Database, conversation_id: int, consultant_id: int) -> Moved:
+    """A consultant takes a closed conversation up again (found by a search), as if they
+    had claimed it; :class:`HandoffConflict` if it is no longer closed."""
+    return await _move(
+        db, conversation_id, allowed=(CLOSED,), to=WITH_CONSULTANT,
+        actor=Actor.consultant(consultant_id), owner_id=consultant_id,
+    )
+
+
 async def hand_back(db: Database, conversation_id: int, consultant_id: int) -> Moved:
     """Back to the assistant: by the owner, or from the queue by any consultant who sees it."""
     return await _leave_consultants(db, conversation_id, consultant_id, to=BOT)

@@ -295,6 +295,13 @@ async def claim(request: web.Request) -> web.Response:
     return await _move(request, act)
 
 
+async def reopen(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, _body: dict[str, Any]) -> object:
+        return await desk.claim(c, i, closed=True)
+
+    return await _move(request, act)
+
+
 async def send_message(request: web.Request) -> web.Response:
     async def act(desk: ConsoleDesk, c: ConsultantView, i: int, body: dict[str, Any]) -> object:
         text = body.get("text")

@@ -11,6 +11,7 @@ from vetrina.gateway.console import (
     insights,
     outcomes,
     pages,
+    search,
     socket,
     tools,
 )
@@ -31,8 +32,10 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/console/api/queue", conversations.queue)
     r.add_get("/console/api/consultants", conversations.consultants)
     r.add_post("/console/api/presence", conversations.presence)
+    r.add_get("/console/api/search", search.search)
     r.add_get("/console/api/conversations/{id}", conversations.conversation)
     r.add_post("/console/api/conversations/{id}/claim", conversations.claim)
+    r.add_post("/console/api/conversations/{id}/reopen", conversations.reopen)
     r.add_post("/console/api/conversations/{id}/messages", conversations.send_message)
     r.add_post("/console/api/conversations/{id}/hand-back", conversations.hand_back)
     r.add_post("/console/api/conversations/{id}/close", conversations.close)

@@ -52,6 +52,11 @@
       canned_name: 'Titolo', canned_text: 'Testo', canned_save: 'Salva risposta', canned_new: 'Nuova risposta',
       canned_edit: 'Modifica', canned_delete: 'Elimina', canned_saved: 'Risposta salvata', canned_deleted: 'Risposta eliminata',
       all_stores: 'Tutti i negozi', no_canned: 'Nessuna risposta rapida',
+      search_title: 'Cerca conversazioni', search_q: 'Nome, telefono, Instagram, prenotazione o testo',
+      filters: 'Filtri', f_store: 'Negozio', all_channels: 'Tutti i canali', f_status: 'Stato', f_any: 'Qualsiasi',
+      f_mine: 'Con me', f_everyone: 'Con un consulente', f_from: 'Dal giorno', f_to: 'Al giorno', search: 'Cerca',
+      search_clear: 'Chiudi la ricerca', search_results: 'Risultati della ricerca', search_more: 'Altri risultati',
+      no_results: 'Nessuna conversazione trovata', reopen: 'Riapri',
       note: 'Nota privata', note_hint: 'Nota privata per i colleghi (il cliente non la vede)', add_note: 'Aggiungi nota'
     },
     en: {
@@ -98,6 +103,11 @@
       canned_name: 'Title', canned_text: 'Text', canned_save: 'Save reply', canned_new: 'New reply',
       canned_edit: 'Edit', canned_delete: 'Delete', canned_saved: 'Reply saved', canned_deleted: 'Reply deleted',
       all_stores: 'All stores', no_canned: 'No canned replies',
+      search_title: 'Search conversations', search_q: 'Name, phone, Instagram, booking or text',
+      filters: 'Filters', f_store: 'Store', all_channels: 'All channels', f_status: 'Status', f_any: 'Any',
+      f_mine: 'With me', f_everyone: 'With a consultant', f_from: 'From day', f_to: 'To day', search: 'Search',
+      search_clear: 'Close the search', search_results: 'Search results', search_more: 'More results',
+      no_results: 'No conversation found', reopen: 'Reopen',
       note: 'Private note', note_hint: 'Private note for colleagues (the customer never sees it)', add_note: 'Add note'
     }
   };
@@ -364,6 +374,7 @@
         select.appendChild(el('option', null, storeLabel(s), { value: 's:' + s }));
       });
       select.value = chosen;
+      fillSearchStores(me && me.role !== 'admin' ? me.stores : Object.keys(stores).sort());
     });
   }
 
@@ -434,6 +445,7 @@
     $('conv-status').setAttribute('data-status', state.status);
     var mine = state.status === 'with_consultant' && me && state.owner_id === me.id;
     $('claim').hidden = state.status !== 'waiting';
+    $('reopen').hidden = state.status !== 'closed';
     $('hand-back').hidden = !(mine || state.status === 'waiting');
     $('close').hidden = !(mine || state.status === 'waiting');
     $('transfer-box').hidden = !mine;
@@ -553,6 +565,51 @@
       $('note-text').value = '';
       if (id === openId) addMessage({ kind: 'note', id: data.note.id, author_name: data.note.author_name, text: data.note.text, created_at: data.note.created_at }, true);
     }).catch(function (error) { $('conv-message').textContent = error.message; });
+  }
+
+  // --- search ----------------------------------------------------------------------------------
+
+  var searchOffset = 0;
+
+  function searchQuery() {
+    var parts = [['q', $('search-q').value.trim()], ['store', $('search-store').value], ['channel', $('search-channel').value],
+      ['status', $('search-status').value], ['from', $('search-from').value], ['to', $('search-to').value]];
+    return parts.filter(function (p) { return p[1]; }).map(function (p) { return p[0] + '=' + encodeURIComponent(p[1]); }).join('&');
+  }
+
+  function runSearch(more) {
+    searchOffset = more ? searchOffset : 0;
+    var list = $('search-results');
+    var out = $('search-message');
+    $('search-box').hidden = false;
+    $('search-clear').hidden = false;
+    out.textContent = '';
+    api('GET', '/console/api/search?' + searchQuery() + '&limit=20&offset=' + searchOffset).then(function (data) {
+      if (!more) list.replaceChildren();
+      data.results.forEach(function (s) {
+        var li = queueItem(s, 'search-item');
+        li.querySelector('button').appendChild(el('span', 'line', statusLabel(s)));
+        list.appendChild(li);
+      });
+      searchOffset += data.results.length;
+      $('search-more').hidden = !data.has_more;
+      if (!list.children.length) list.appendChild(el('li', 'empty', t('no_results')));
+    }).catch(function (error) { out.className = 'message'; out.textContent = error.message; });
+  }
+
+  function closeSearch() {
+    $('search-box').hidden = true;
+    $('search-clear').hidden = true;
+    $('search-results').replaceChildren();
+    $('search-q').value = '';
+  }
+
+  function fillSearchStores(codes) {
+    var select = $('search-store');
+    var chosen = select.value;
+    while (select.options.length > 1) select.remove(1);
+    codes.forEach(function (code) { select.appendChild(el('option', null, storeLabel(code), { value: code })); });
+    select.value = chosen;
   }
 
   // --- canned replies: "/" + shortcut in the reply box ------------------------------------------
@@ -731,6 +788,10 @@
 
   function wire() {
     $('claim').addEventListener('click', function () { move('claim'); });
+    $('reopen').addEventListener('click', function () { move('reopen'); });
+    $('search-form').addEventListener('submit', function (event) { event.preventDefault(); runSearch(false); });
+    $('search-more').addEventListener('click', function () { runSearch(true); });
+    $('search-clear').addEventListener('click', closeSearch);
     $('hand-back').addEventListener('click', function () { move('hand-back'); });
     $('close').addEventListener('click', function () { move('close'); });
     $('transfer').addEventListener('click', function () {
