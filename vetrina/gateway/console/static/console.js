@@ -57,6 +57,11 @@
       f_mine: 'Con me', f_everyone: 'Con un consulente', f_from: 'Dal giorno', f_to: 'Al giorno', search: 'Cerca',
       search_clear: 'Chiudi la ricerca', search_results: 'Risultati della ricerca', search_more: 'Altri risultati',
       no_results: 'Nessuna conversazione trovata', reopen: 'Riapri',
+      shortcuts: 'Scorciatoie', keys_where: 'Fuori dai campi di testo:',
+      key_claim: 'Prendi in carico la conversazione aperta', key_hand_back: "Restituiscila all'assistente",
+      key_next: 'Apri la prossima conversazione in attesa', key_search: 'Vai alla ricerca', key_reply: 'Vai alla risposta',
+      key_help: 'Mostra queste scorciatoie', close_help: 'Chiudi',
+      keys_reply: 'Nella risposta: / e la scorciatoia inserisce una risposta rapida; Invio invia, Maiusc+Invio va a capo.',
       note: 'Nota privata', note_hint: 'Nota privata per i colleghi (il cliente non la vede)', add_note: 'Aggiungi nota'
     },
     en: {
@@ -108,6 +113,11 @@
       f_mine: 'With me', f_everyone: 'With a consultant', f_from: 'From day', f_to: 'To day', search: 'Search',
       search_clear: 'Close the search', search_results: 'Search results', search_more: 'More results',
       no_results: 'No conversation found', reopen: 'Reopen',
+      shortcuts: 'Shortcuts', keys_where: 'Outside text fields:',
+      key_claim: 'Claim the open conversation', key_hand_back: 'Hand it back to the assistant',
+      key_next: 'Open the next waiting conversation', key_search: 'Go to the search', key_reply: 'Go to the reply',
+      key_help: 'Show these shortcuts', close_help: 'Close',
+      keys_reply: 'In the reply: / and a shortcut inserts a canned reply; Enter sends, Shift+Enter adds a line.',
       note: 'Private note', note_hint: 'Private note for colleagues (the customer never sees it)', add_note: 'Add note'
     }
   };
@@ -612,6 +622,37 @@
     select.value = chosen;
   }
 
+  // --- keyboard shortcuts (listed in the help dialog, opened with "?") ------------------------------
+
+  function nextWaiting() {
+    var next = null;
+    queueData.waiting.forEach(function (s) { if (!next && s.conversation_id !== openId) next = s; });
+    if (next) openConversation(next.conversation_id);
+  }
+
+  function openHelp() {
+    var dialog = $('help');
+    if (!dialog.open) dialog.showModal();
+  }
+
+  function onShortcut(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    var target = event.target;
+    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+    if (typing || $('help').open) return;
+    var act = {
+      '?': openHelp,
+      c: function () { if (!$('claim').hidden && openId !== null) move('claim'); },
+      h: function () { if (!$('hand-back').hidden && openId !== null) move('hand-back'); },
+      n: nextWaiting,
+      s: function () { showPane('list'); $('search-q').focus(); },
+      r: function () { if (!$('reply-text').disabled) $('reply-text').focus(); }
+    }[event.key];
+    if (!act) return;
+    event.preventDefault();
+    act();
+  }
+
   // --- canned replies: "/" + shortcut in the reply box ------------------------------------------
 
   var canned = [];       // the replies offered in the open conversation's language
@@ -789,6 +830,9 @@
   function wire() {
     $('claim').addEventListener('click', function () { move('claim'); });
     $('reopen').addEventListener('click', function () { move('reopen'); });
+    document.addEventListener('keydown', onShortcut);
+    $('help-open').addEventListener('click', openHelp);
+    $('help-close').addEventListener('click', function () { $('help').close(); });
     $('search-form').addEventListener('submit', function (event) { event.preventDefault(); runSearch(false); });
     $('search-more').addEventListener('click', function () { runSearch(true); });
     $('search-clear').addEventListener('click', closeSearch);
