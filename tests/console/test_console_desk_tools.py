@@ -210,3 +210,25 @@ async def test_search_finds_a_closed_conversation_and_never_another_stores(
     finally:
         for client in (mara, rita, admin):
             await client.close()
+
+
+async def test_a_booking_code_finds_its_customers_conversation(desk: Desk) -> None:
+    from tests.bookings.conftest import NOW, SATURDAY
+
+    mara, _ = await desk.login("mi@example.com")
+    rita, _ = await desk.login("rm@example.com")
+    try:
+        conversation_id = await _waiting(desk, "sess-search-code-1", "MI", "Marta", "una prova")
+        state = await handoff.conversation_state(desk.shop.db, conversation_id)
+        assert state is not None
+        view = await desk.shop.bookings.book(
+            state.customer_id, "MI", SATURDAY, "10:30", [("BOOT-NER-41", 1)], channel="web",
+            now=NOW,
+        )
+        answer = await (await mara.get(f"/console/api/search?q={view.code.lower()}")).json()
+        assert [r["conversation_id"] for r in answer["results"]] == [conversation_id]
+        assert (await (await rita.get(f"/console/api/search?q={view.code}")).json()
+                )["results"] == []
+    finally:
+        for client in (mara, rita):
+            await client.close()

@@ -127,5 +127,18 @@ async def test_canned_reply_private_note_and_search_of_a_closed_conversation(
         await page.click("#reopen")
         await page.wait_for_selector("#conv-status[data-status='with_consultant']")
         await page.wait_for_selector("#reply-text:enabled")
+
+        # Keyboard only: n opens the next waiting conversation, c claims it, h hands it back.
+        other = await _waiting(served, ["buongiorno"], external_id="+393339876543")
+        await page.wait_for_selector(f"#queue .queue-item[data-conversation-id='{other}']")
+        await page.click("#conv-title")
+        await page.keyboard.press("n")
+        await page.wait_for_selector(f"body[data-selected='{other}']")
+        await page.wait_for_selector("#conv-status[data-status='waiting']")
+        await page.keyboard.press("c")
+        await page.wait_for_selector("#conv-status[data-status='with_consultant']")
+        await page.click("#conv-title")
+        await page.keyboard.press("h")
+        await page.wait_for_selector("#conv-status[data-status='bot']")
     finally:
         await context.close()
