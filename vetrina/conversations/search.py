@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy import ColumnElement, and_, exists, false, or_
 
-from vetrina.conversations.handoff import ConversationState, _state_query
+from vetrina.conversations.handoff import ConversationState, state_query
 from vetrina.conversations.models import Conversation, ConversationStatus, Message
 from vetrina.customers.models import ChannelIdentity, Customer
 from vetrina.storage.database import Database
@@ -108,7 +108,7 @@ def _matches(criteria: Criteria) -> ColumnElement[bool] | None:
 
 async def search_conversations(db: Database, viewer: Viewer, criteria: Criteria) -> Found:
     """The newest-first page of conversations the viewer may see that match."""
-    query = _state_query().where(_visible(viewer))
+    query = state_query().where(_visible(viewer))
     matches = _matches(criteria)
     if matches is not None:
         query = query.where(matches)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from vetrina.catalog.models import Store
 from vetrina.conversations import canned
 from vetrina.conversations.canned import CannedDraft, CannedError, CannedReply
-from vetrina.gateway.console.admin import _admin
+from vetrina.gateway.console.admin import require_admin
 from vetrina.gateway.console.conversations import session_of
 from vetrina.gateway.http import ApiError, json_response, parse_id, read_object, store_code
 from vetrina.gateway.keys import CONSOLE
@@ -63,17 +63,17 @@ async def _save(request: web.Request, reply_id: int | None) -> web.Response:
 
 
 async def create(request: web.Request) -> web.Response:
-    await _admin(request)
+    await require_admin(request)
     return await _save(request, None)
 
 
 async def edit(request: web.Request) -> web.Response:
-    await _admin(request)
+    await require_admin(request)
     return await _save(request, parse_id(request.match_info["id"], "canned reply"))
 
 
 async def remove(request: web.Request) -> web.Response:
-    await _admin(request)
+    await require_admin(request)
     reply_id = parse_id(request.match_info["id"], "canned reply")
     if not await canned.remove(request.app[CONSOLE].db, reply_id):
         raise ApiError(404, "not_found", "no such canned reply")
