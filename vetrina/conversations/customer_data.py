@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.conversations.handoff import HandoffTransition
 from vetrina.conversations.models import Author, Conversation, Direction, Message
+from vetrina.conversations.notes import ConversationNote
 from vetrina.conversations.writing import conversation_for, pending_outbound
 from vetrina.customers.merging import chunks
 from vetrina.customers.registry import (
@@ -163,7 +164,10 @@ def register() -> None:
     register_customer_data(
         CustomerData(
             package="conversations",
-            tables=(table_of(Conversation), table_of(Message), table_of(HandoffTransition)),
+            tables=(
+                table_of(Conversation), table_of(Message), table_of(HandoffTransition),
+                table_of(ConversationNote),  # private notes: exported, erased, never sent
+            ),
             moves_itself=frozenset({"conversations", "messages"}),
             move=move_messages,
             move_back=move_messages_back,

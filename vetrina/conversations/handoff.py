@@ -361,6 +361,15 @@ async def claim(db: Database, conversation_id: int, consultant_id: int) -> Moved
     )
 
 
+async def reopen(db: Database, conversation_id: int, consultant_id: int) -> Moved:
+    """A consultant takes a closed conversation up again (found by a search), as if they
+    had claimed it; :class:`HandoffConflict` if it is no longer closed."""
+    return await _move(
+        db, conversation_id, allowed=(CLOSED,), to=WITH_CONSULTANT,
+        actor=Actor.consultant(consultant_id), owner_id=consultant_id,
+    )
+
+
 async def hand_back(db: Database, conversation_id: int, consultant_id: int) -> Moved:
     """Back to the assistant: by the owner, or from the queue by any consultant who sees it."""
     return await _leave_consultants(db, conversation_id, consultant_id, to=BOT)
@@ -441,7 +450,8 @@ class ConversationState:
         return self.store_code in stores
 
 
-def _state_query() -> Select[Any]:
+def state_query() -> Select[Any]:
+    """The columns of :class:`ConversationState`, for a caller to filter (see search)."""
     return (
         select(
             Conversation.id, Conversation.customer_id, Customer.display_name, Customer.language,
@@ -456,7 +466,7 @@ def _state_query() -> Select[Any]:
 
 async def conversation_state(db: Database, conversation_id: int) -> ConversationState | None:
     async with db.sessions() as session:
-        query = _state_query().where(Conversation.id == conversation_id)
+        query = state_query().where(Conversation.id == conversation_id)
         row = (await session.execute(query)).first()
     return ConversationState(*row) if row else None
 
@@ -464,7 +474,7 @@ async def conversation_state(db: Database, conversation_id: int) -> Conversation
 async def conversation_of_customer(db: Database, customer_id: str) -> ConversationState | None:
     async with db.sessions() as session:
         row = (
-            await session.execute(_state_query().where(Conversation.customer_id == customer_id))
+            await session.execute(state_query().where(Conversation.customer_id == customer_id))
         ).first()
     return ConversationState(*row) if row else None
 
@@ -476,7 +486,7 @@ async def desk_states(
     async with db.sessions() as session:
         rows = (
             await session.execute(
-                _state_query()
+                state_query()
                 .where(
                     (Conversation.status == WAITING)
                     | (Conversation.status == WITH_CONSULTANT)

@@ -13,7 +13,8 @@ from vetrina.gateway.keys import CONSOLE
 from vetrina.gateway.merges import merge_json
 
 
-async def _admin(request: web.Request) -> ConsultantView:
+async def require_admin(request: web.Request) -> ConsultantView:
+    """The session's consultant if an admin, else 403 (canned replies use it too)."""
     consultant = (await session_of(request)).consultant
     if not consultant.is_admin:
         raise ApiError(403, "admins_only", "admins only")
@@ -30,7 +31,7 @@ def _text(value: object, limit: int) -> str:
 
 async def merge(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    consultant = await _admin(request)
+    consultant = await require_admin(request)
     body = await read_object(request)
     try:
         done = await merge_and_sync(
@@ -47,7 +48,7 @@ async def merge(request: web.Request) -> web.Response:
 
 async def undo(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    consultant = await _admin(request)
+    consultant = await require_admin(request)
     merge_id = parse_id(request.match_info["id"], "merge")
     try:
         done = await undo_and_sync(console.db, console.memory, merge_id, actor=_actor(consultant))
@@ -61,7 +62,7 @@ async def undo(request: web.Request) -> web.Response:
 async def login_locks(request: web.Request) -> web.Response:
     """Accounts locked by the last-resort lock (many failures from many addresses)."""
     console = request.app[CONSOLE]
-    await _admin(request)
+    await require_admin(request)
     return json_response(
         {"locked": [
             {"email": block.key.split(":", 1)[1], "failures": block.failures,
@@ -73,7 +74,7 @@ async def login_locks(request: web.Request) -> web.Response:
 
 async def unlock(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
-    await _admin(request)
+    await require_admin(request)
     body = await read_object(request)
     email = _text(body.get("email"), 254)
     if not email:

@@ -27,6 +27,7 @@ from vetrina.conversations.consultants import (
 from vetrina.conversations.handoff import ConversationState, HandoffConflict, HandoffError
 from vetrina.conversations.history import recent_messages
 from vetrina.conversations.models import Message
+from vetrina.conversations.notes import NoteError, NoteView, add_note, notes_of
 from vetrina.customers.interactions import STOCK_CHECK, recent_interactions
 from vetrina.customers.models import ChannelIdentity, Customer
 from vetrina.gateway.console.auth import require_session
@@ -218,8 +219,27 @@ async def conversation(request: web.Request) -> web.Response:
     return json_response(
         {"state": state_json(state, await contacts(console, [state.customer_id])),
          "timeline": timeline, "moves": moves,
+         "notes": [note_json(n) for n in await notes_of(console.db, state.customer_id)],
          "profile": await _profile(console, state.customer_id)}
     )
+
+
+def note_json(note: NoteView) -> dict[str, Any]:
+    return {"id": note.id, "author_id": note.author_id, "author_name": note.author_name,
+            "text": note.text, "created_at": note.created_at}
+
+
+async def add_private_note(request: web.Request) -> web.Response:
+    """A note for the team: stored apart from the messages, so no channel ever sends it."""
+    console = request.app[CONSOLE]
+    consultant = (await session_of(request)).consultant
+    state = await visible(request, consultant)
+    body = await read_object(request)
+    try:
+        note = await add_note(console.db, state.customer_id, consultant.id, body.get("text"))
+    except NoteError as error:
+        raise ApiError(400, "invalid", str(error)) from None
+    return json_response({"note": note_json(note)}, status=201)
 
 
 async def _profile(console: Console, customer_id: str) -> dict[str, Any]:
@@ -273,6 +293,13 @@ async def _move(request: web.Request, act: Act) -> web.Response:
 async def claim(request: web.Request) -> web.Response:
     async def act(desk: ConsoleDesk, c: ConsultantView, i: int, _body: dict[str, Any]) -> object:
         return await desk.claim(c, i)
+
+    return await _move(request, act)
+
+
+async def reopen(request: web.Request) -> web.Response:
+    async def act(desk: ConsoleDesk, c: ConsultantView, i: int, _body: dict[str, Any]) -> object:
+        return await desk.claim(c, i, closed=True)
 
     return await _move(request, act)
 

@@ -168,8 +168,12 @@ class ConsoleDesk:
 
     # --- moves ------------------------------------------------------------------------------
 
-    async def claim(self, consultant: ConsultantView, conversation_id: int) -> Moved:
-        moved = await handoff.claim(self.db, conversation_id, consultant.id)
+    async def claim(
+        self, consultant: ConsultantView, conversation_id: int, *, closed: bool = False
+    ) -> Moved:
+        """Take a waiting conversation (or, ``closed``, reopen a closed one)."""
+        take = handoff.reopen if closed else handoff.claim
+        moved = await take(self.db, conversation_id, consultant.id)
         try:
             await self._in_order(moved.customer_id, lambda: self.memory.pause(moved.customer_id))
         except AssistantUnavailable as error:  # the gateway keeps the bot silent anyway

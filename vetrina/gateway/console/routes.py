@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from vetrina.gateway.console import admin, conversations, insights, outcomes, pages, socket, tools
+from vetrina.gateway.console import (
+    admin,
+    canned_replies,
+    conversations,
+    insights,
+    outcomes,
+    pages,
+    search,
+    socket,
+    tools,
+)
 
 
 def add_routes(app: web.Application) -> None:
@@ -22,12 +32,15 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/console/api/queue", conversations.queue)
     r.add_get("/console/api/consultants", conversations.consultants)
     r.add_post("/console/api/presence", conversations.presence)
+    r.add_get("/console/api/search", search.search)
     r.add_get("/console/api/conversations/{id}", conversations.conversation)
     r.add_post("/console/api/conversations/{id}/claim", conversations.claim)
+    r.add_post("/console/api/conversations/{id}/reopen", conversations.reopen)
     r.add_post("/console/api/conversations/{id}/messages", conversations.send_message)
     r.add_post("/console/api/conversations/{id}/hand-back", conversations.hand_back)
     r.add_post("/console/api/conversations/{id}/close", conversations.close)
     r.add_post("/console/api/conversations/{id}/transfer", conversations.transfer)
+    r.add_post("/console/api/conversations/{id}/notes", conversations.add_private_note)
     r.add_get("/console/api/stock", tools.stock)
     r.add_get("/console/api/conversations/{id}/slots", tools.slots)
     r.add_post("/console/api/conversations/{id}/bookings", tools.book)
@@ -35,6 +48,10 @@ def add_routes(app: web.Application) -> None:
     r.add_post("/console/api/admin/merges/{id}/undo", admin.undo)
     r.add_get("/console/api/admin/login-locks", admin.login_locks)
     r.add_post("/console/api/admin/login-locks/unlock", admin.unlock)
+    r.add_get("/console/api/canned-replies", canned_replies.listing)
+    r.add_post("/console/api/admin/canned-replies", canned_replies.create)
+    r.add_put("/console/api/admin/canned-replies/{id}", canned_replies.edit)
+    r.add_delete("/console/api/admin/canned-replies/{id}", canned_replies.remove)
     r.add_get("/console/insights", insights.page)
     r.add_get("/console/static/vendor/{lib}/{name}", insights.vendor_file)
     r.add_get("/console/api/insights/stores", insights.stores)

@@ -18,10 +18,12 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import vetrina.bookings.models
 import vetrina.bookings.outcomes
 import vetrina.catalog.models
+import vetrina.conversations.canned
 import vetrina.conversations.consultants
 import vetrina.conversations.handoff
 import vetrina.conversations.login_failures
 import vetrina.conversations.models
+import vetrina.conversations.notes
 import vetrina.customers.interactions
 import vetrina.customers.models
 import vetrina.insights.models

@@ -46,7 +46,23 @@
       also_in: 'Anche in', no_slot: 'Nessun orario libero', booked: 'Prenotato: {code}', places: '{n} posti',
       tz_note: 'Orari del negozio ({tz})',
       n_waiting: 'Nuova richiesta in attesa', n_message: 'Nuovo messaggio da {name}', merged: 'Unione n. {id} fatta',
-      undone: 'Unione annullata', held: 'Non consegnato', failed: 'Invio fallito'
+      undone: 'Unione annullata', held: 'Non consegnato', failed: 'Invio fallito',
+      canned_title: 'Risposte rapide', canned_list: 'Risposte rapide: scegli con le frecce, Invio per inserire',
+      canned_store: 'Negozio (codice, vuoto per tutti)', canned_language: 'Lingua', canned_shortcut: 'Scorciatoia (dopo /)',
+      canned_name: 'Titolo', canned_text: 'Testo', canned_save: 'Salva risposta', canned_new: 'Nuova risposta',
+      canned_edit: 'Modifica', canned_delete: 'Elimina', canned_saved: 'Risposta salvata', canned_deleted: 'Risposta eliminata',
+      all_stores: 'Tutti i negozi', no_canned: 'Nessuna risposta rapida',
+      search_title: 'Cerca conversazioni', search_q: 'Nome, telefono, Instagram, prenotazione o testo',
+      filters: 'Filtri', f_store: 'Negozio', all_channels: 'Tutti i canali', f_status: 'Stato', f_any: 'Qualsiasi',
+      f_mine: 'Con me', f_everyone: 'Con un consulente', f_from: 'Dal giorno', f_to: 'Al giorno', search: 'Cerca',
+      search_clear: 'Chiudi la ricerca', search_results: 'Risultati della ricerca', search_more: 'Altri risultati',
+      no_results: 'Nessuna conversazione trovata', reopen: 'Riapri',
+      shortcuts: 'Scorciatoie', keys_where: 'Fuori dai campi di testo:',
+      key_claim: 'Prendi in carico la conversazione aperta', key_hand_back: "Restituiscila all'assistente",
+      key_next: 'Apri la prossima conversazione in attesa', key_search: 'Vai alla ricerca', key_reply: 'Vai alla risposta',
+      key_help: 'Mostra queste scorciatoie', close_help: 'Chiudi',
+      keys_reply: 'Nella risposta: / e la scorciatoia inserisce una risposta rapida; Invio invia, Maiusc+Invio va a capo.',
+      note: 'Nota privata', note_hint: 'Nota privata per i colleghi (il cliente non la vede)', add_note: 'Aggiungi nota'
     },
     en: {
       console: 'Console', presence: 'Status', online: 'Available', away: 'Away', offline: 'Offline',
@@ -86,7 +102,23 @@
       also_in: 'Also in', no_slot: 'No free time', booked: 'Booked: {code}', places: '{n} places',
       tz_note: "Store's times ({tz})",
       n_waiting: 'New conversation waiting', n_message: 'New message from {name}', merged: 'Merge no. {id} done',
-      undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed'
+      undone: 'Merge undone', held: 'Not delivered', failed: 'Sending failed',
+      canned_title: 'Canned replies', canned_list: 'Canned replies: pick with the arrows, Enter to insert',
+      canned_store: 'Store (code, empty for all)', canned_language: 'Language', canned_shortcut: 'Shortcut (after /)',
+      canned_name: 'Title', canned_text: 'Text', canned_save: 'Save reply', canned_new: 'New reply',
+      canned_edit: 'Edit', canned_delete: 'Delete', canned_saved: 'Reply saved', canned_deleted: 'Reply deleted',
+      all_stores: 'All stores', no_canned: 'No canned replies',
+      search_title: 'Search conversations', search_q: 'Name, phone, Instagram, booking or text',
+      filters: 'Filters', f_store: 'Store', all_channels: 'All channels', f_status: 'Status', f_any: 'Any',
+      f_mine: 'With me', f_everyone: 'With a consultant', f_from: 'From day', f_to: 'To day', search: 'Search',
+      search_clear: 'Close the search', search_results: 'Search results', search_more: 'More results',
+      no_results: 'No conversation found', reopen: 'Reopen',
+      shortcuts: 'Shortcuts', keys_where: 'Outside text fields:',
+      key_claim: 'Claim the open conversation', key_hand_back: 'Hand it back to the assistant',
+      key_next: 'Open the next waiting conversation', key_search: 'Go to the search', key_reply: 'Go to the reply',
+      key_help: 'Show these shortcuts', close_help: 'Close',
+      keys_reply: 'In the reply: / and a shortcut inserts a canned reply; Enter sends, Shift+Enter adds a line.',
+      note: 'Private note', note_hint: 'Private note for colleagues (the customer never sees it)', add_note: 'Add note'
     }
   };
   var LANGUAGE_NAMES = { it: 'Italiano', en: 'English', es: 'Español', fr: 'Français', de: 'Deutsch' };
@@ -352,6 +384,7 @@
         select.appendChild(el('option', null, storeLabel(s), { value: 's:' + s }));
       });
       select.value = chosen;
+      fillSearchStores(me && me.role !== 'admin' ? me.stores : Object.keys(stores).sort());
     });
   }
 
@@ -361,7 +394,18 @@
     return timeline.scrollHeight - timeline.scrollTop - timeline.clientHeight < 48;
   }
 
+  function noteNode(n) {
+    var li = el('li', 'msg msg-note', null, { 'data-note-id': String(n.id) });
+    var meta = el('span', 'meta');
+    meta.appendChild(el('strong', 'who', t('note')));
+    meta.appendChild(document.createTextNode(' · ' + (n.author_name || '') + ' · ' + clock(n.created_at)));
+    li.appendChild(meta);
+    li.appendChild(el('span', 'text', n.text));
+    return li;
+  }
+
   function messageNode(m) {
+    if (m.kind === 'note') return noteNode(m);
     var author = m.author === 'user' ? 'customer' : m.author;
     var li = el('li', 'msg msg-' + author, null, { 'data-message-id': String(m.id), 'data-author': author });
     var meta = el('span', 'meta');
@@ -379,8 +423,9 @@
   var messages = [];
 
   function addMessage(m, force) {
-    if (shown[m.id]) return;
-    shown[m.id] = true;
+    var key = (m.kind === 'note' ? 'n' : 'm') + m.id;  // notes and messages number apart
+    if (shown[key]) return;
+    shown[key] = true;
     messages.push(m);
     var timeline = $('timeline');
     var stick = force || nearBottom(timeline);
@@ -410,6 +455,7 @@
     $('conv-status').setAttribute('data-status', state.status);
     var mine = state.status === 'with_consultant' && me && state.owner_id === me.id;
     $('claim').hidden = state.status !== 'waiting';
+    $('reopen').hidden = state.status !== 'closed';
     $('hand-back').hidden = !(mine || state.status === 'waiting');
     $('close').hidden = !(mine || state.status === 'waiting');
     $('transfer-box').hidden = !mine;
@@ -482,8 +528,14 @@
     return api('GET', '/console/api/conversations/' + id).then(function (data) {
       if (id !== openId) return;
       lastData = data;
+      var language = openState && openState.language;
       showState(data.state);
-      data.timeline.forEach(function (m) { addMessage(m, first); });
+      if (first || language !== data.state.language) loadCanned();
+      var items = data.timeline.concat((data.notes || []).map(function (n) {
+        return { kind: 'note', id: n.id, author_name: n.author_name, text: n.text, created_at: n.created_at };
+      }));
+      items.sort(function (a, b) { return a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : 0; });
+      items.forEach(function (m) { addMessage(m, first); });
       showProfile(data.profile);
     }).catch(function (error) {
       $('conv-message').textContent = error.message;
@@ -513,6 +565,215 @@
       if (!$('reply-text').value) $('reply-text').value = text;
     })
       .then(function () { if (openState) showState(openState); $('reply-text').focus(); });
+  }
+
+  function addNote() {
+    var text = $('note-text').value.trim();
+    if (!text || openId === null) return;
+    var id = openId;
+    api('POST', '/console/api/conversations/' + id + '/notes', { text: text }).then(function (data) {
+      $('note-text').value = '';
+      if (id === openId) addMessage({ kind: 'note', id: data.note.id, author_name: data.note.author_name, text: data.note.text, created_at: data.note.created_at }, true);
+    }).catch(function (error) { $('conv-message').textContent = error.message; });
+  }
+
+  // --- search ----------------------------------------------------------------------------------
+
+  var searchOffset = 0;
+
+  function searchQuery() {
+    var parts = [['q', $('search-q').value.trim()], ['store', $('search-store').value], ['channel', $('search-channel').value],
+      ['status', $('search-status').value], ['from', $('search-from').value], ['to', $('search-to').value]];
+    return parts.filter(function (p) { return p[1]; }).map(function (p) { return p[0] + '=' + encodeURIComponent(p[1]); }).join('&');
+  }
+
+  function runSearch(more) {
+    searchOffset = more ? searchOffset : 0;
+    var list = $('search-results');
+    var out = $('search-message');
+    $('search-box').hidden = false;
+    $('search-clear').hidden = false;
+    out.textContent = '';
+    api('GET', '/console/api/search?' + searchQuery() + '&limit=20&offset=' + searchOffset).then(function (data) {
+      if (!more) list.replaceChildren();
+      data.results.forEach(function (s) {
+        var li = queueItem(s, 'search-item');
+        li.querySelector('button').appendChild(el('span', 'line', statusLabel(s)));
+        list.appendChild(li);
+      });
+      searchOffset += data.results.length;
+      $('search-more').hidden = !data.has_more;
+      if (!list.children.length) list.appendChild(el('li', 'empty', t('no_results')));
+    }).catch(function (error) { out.className = 'message'; out.textContent = error.message; });
+  }
+
+  function closeSearch() {
+    $('search-box').hidden = true;
+    $('search-clear').hidden = true;
+    $('search-results').replaceChildren();
+    $('search-q').value = '';
+  }
+
+  function fillSearchStores(codes) {
+    var select = $('search-store');
+    var chosen = select.value;
+    while (select.options.length > 1) select.remove(1);
+    codes.forEach(function (code) { select.appendChild(el('option', null, storeLabel(code), { value: code })); });
+    select.value = chosen;
+  }
+
+  // --- keyboard shortcuts (listed in the help dialog, opened with "?") ------------------------------
+
+  function nextWaiting() {
+    var next = null;
+    queueData.waiting.forEach(function (s) { if (!next && s.conversation_id !== openId) next = s; });
+    if (next) openConversation(next.conversation_id);
+  }
+
+  function openHelp() {
+    var dialog = $('help');
+    if (!dialog.open) dialog.showModal();
+  }
+
+  function onShortcut(event) {
+    if (event.defaultPrevented || event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    var target = event.target;
+    var typing = target && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+    if (typing || $('help').open) return;
+    var act = {
+      '?': openHelp,
+      c: function () { if (!$('claim').hidden && openId !== null) move('claim'); },
+      h: function () { if (!$('hand-back').hidden && openId !== null) move('hand-back'); },
+      n: nextWaiting,
+      s: function () { showPane('list'); $('search-q').focus(); },
+      r: function () { if (!$('reply-text').disabled) $('reply-text').focus(); }
+    }[event.key];
+    if (!act) return;
+    event.preventDefault();
+    act();
+  }
+
+  // --- canned replies: "/" + shortcut in the reply box ------------------------------------------
+
+  var canned = [];       // the replies offered in the open conversation's language
+  var suggestions = [];  // those matching what follows the "/"
+  var picked = 0;
+
+  function cannedLanguage() {
+    var l = openState && openState.language;
+    return l === 'it' || l === 'en' ? l : lang;
+  }
+
+  function loadCanned() {
+    return api('GET', '/console/api/canned-replies?language=' + cannedLanguage()).then(function (data) {
+      canned = data.replies;
+      suggest();
+    }).catch(function () { canned = []; });
+  }
+
+  function hideSuggestions() {
+    suggestions = [];
+    $('canned-suggest').hidden = true;
+    $('canned-suggest').replaceChildren();
+    $('reply-text').removeAttribute('aria-activedescendant');
+  }
+
+  function suggest() {
+    var match = /^\/(\S*)$/.exec($('reply-text').value);
+    if (!match || $('reply-text').disabled) { hideSuggestions(); return; }
+    var typed = match[1].toLowerCase();
+    suggestions = canned.filter(function (r) { return r.shortcut.indexOf(typed) === 0; }).slice(0, 8);
+    if (!suggestions.length) { hideSuggestions(); return; }
+    if (picked >= suggestions.length) picked = 0;
+    var list = $('canned-suggest');
+    list.replaceChildren();
+    suggestions.forEach(function (r, i) {
+      var li = el('li', 'suggestion', null, { role: 'option', id: 'canned-opt-' + i, 'aria-selected': String(i === picked) });
+      li.appendChild(el('strong', null, '/' + r.shortcut));
+      li.appendChild(document.createTextNode(' ' + r.title));
+      li.addEventListener('mousedown', function (event) { event.preventDefault(); insertCanned(i); });
+      list.appendChild(li);
+    });
+    list.hidden = false;
+    $('reply-text').setAttribute('aria-activedescendant', 'canned-opt-' + picked);
+  }
+
+  function insertCanned(i) {
+    var reply = suggestions[i];
+    if (!reply) return;
+    $('reply-text').value = reply.text;
+    hideSuggestions();
+    $('reply-text').focus();
+  }
+
+  function onSuggestKey(event) {  // true when the suggestion list took the key
+    if (!suggestions.length) return false;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      picked = (picked + (event.key === 'ArrowDown' ? 1 : suggestions.length - 1)) % suggestions.length;
+      suggest();
+    } else if (event.key === 'Enter' || event.key === 'Tab') {
+      insertCanned(picked);
+    } else if (event.key === 'Escape') {
+      hideSuggestions();
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    return true;
+  }
+
+  // --- canned replies: the admin's panel ---------------------------------------------------------
+
+  function cannedForm(reply) {
+    $('canned-id').value = reply ? String(reply.id) : '';
+    $('canned-store').value = reply && reply.store_code ? reply.store_code : '';
+    $('canned-language').value = reply ? reply.language : lang;
+    $('canned-shortcut').value = reply ? reply.shortcut : '';
+    $('canned-name').value = reply ? reply.title : '';
+    $('canned-text').value = reply ? reply.text : '';
+  }
+
+  function loadCannedAdmin() {
+    return api('GET', '/console/api/canned-replies').then(function (data) {
+      var list = $('canned-admin-list');
+      list.replaceChildren();
+      data.replies.forEach(function (r) {
+        var li = el('li', 'canned-row');
+        li.appendChild(el('span', null, '/' + r.shortcut + ' · ' + r.title + ' · ' + (r.store_code || t('all_stores')) + ' · ' + (LANGUAGE_NAMES[r.language] || r.language)));
+        var edit = el('button', null, t('canned_edit'), { type: 'button' });
+        edit.addEventListener('click', function () { cannedForm(r); $('canned-shortcut').focus(); });
+        var drop = el('button', null, t('canned_delete'), { type: 'button' });
+        drop.addEventListener('click', function () {
+          api('DELETE', '/console/api/admin/canned-replies/' + r.id).then(function () {
+            $('canned-result').className = 'message ok';
+            $('canned-result').textContent = t('canned_deleted');
+            cannedForm(null);
+            loadCannedAdmin();
+            loadCanned();
+          }).catch(function (error) { $('canned-result').className = 'message'; $('canned-result').textContent = error.message; });
+        });
+        li.appendChild(edit);
+        li.appendChild(drop);
+        list.appendChild(li);
+      });
+      if (!data.replies.length) list.appendChild(el('li', 'empty', t('no_canned')));
+    });
+  }
+
+  function saveCanned() {
+    var id = $('canned-id').value;
+    var body = {
+      store_code: $('canned-store').value.trim() || null, language: $('canned-language').value,
+      shortcut: $('canned-shortcut').value.trim(), title: $('canned-name').value.trim(), text: $('canned-text').value
+    };
+    var out = $('canned-result');
+    api(id ? 'PUT' : 'POST', '/console/api/admin/canned-replies' + (id ? '/' + id : ''), body).then(function () {
+      out.className = 'message ok';
+      out.textContent = t('canned_saved');
+      cannedForm(null);
+      loadCannedAdmin();
+      loadCanned();
+    }).catch(function (error) { out.className = 'message'; out.textContent = error.message; });
   }
 
   // --- live ----------------------------------------------------------------------------------
@@ -568,6 +829,13 @@
 
   function wire() {
     $('claim').addEventListener('click', function () { move('claim'); });
+    $('reopen').addEventListener('click', function () { move('reopen'); });
+    document.addEventListener('keydown', onShortcut);
+    $('help-open').addEventListener('click', openHelp);
+    $('help-close').addEventListener('click', function () { $('help').close(); });
+    $('search-form').addEventListener('submit', function (event) { event.preventDefault(); runSearch(false); });
+    $('search-more').addEventListener('click', function () { runSearch(true); });
+    $('search-clear').addEventListener('click', closeSearch);
     $('hand-back').addEventListener('click', function () { move('hand-back'); });
     $('close').addEventListener('click', function () { move('close'); });
     $('transfer').addEventListener('click', function () {
@@ -576,7 +844,13 @@
       move('transfer', value.indexOf('c:') === 0 ? { consultant_id: Number(value.slice(2)) } : { store_code: value.slice(2) });
     });
     $('reply-form').addEventListener('submit', function (event) { event.preventDefault(); sendReply(); });
+    $('note-form').addEventListener('submit', function (event) { event.preventDefault(); addNote(); });
+    $('reply-text').addEventListener('input', function () { picked = 0; suggest(); });
+    $('reply-text').addEventListener('blur', function () { setTimeout(hideSuggestions, 150); });
+    $('canned-form').addEventListener('submit', function (event) { event.preventDefault(); saveCanned(); });
+    $('canned-new').addEventListener('click', function () { cannedForm(null); $('canned-result').textContent = ''; });
     $('reply-text').addEventListener('keydown', function (event) {
+      if (!event.isComposing && onSuggestKey(event)) return;
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
         event.preventDefault();
         sendReply();
@@ -684,6 +958,7 @@
       me = data;
       $('me').textContent = data.name + ' · ' + (data.stores.join(', ') || '—');
       $('admin').hidden = data.role !== 'admin';
+      if (data.role === 'admin') { cannedForm(null); loadCannedAdmin(); }
       var links = $('store-links');
       data.stores.forEach(function (s) {
         var link = el('a', null, null, { href: '/console/stores/' + encodeURIComponent(s) + '/bookings' });
