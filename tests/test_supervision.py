@@ -96,13 +96,20 @@ def wait_ready(url: str, timeout: float) -> float:
     raise AssertionError(f"{url} not ready after {timeout:.0f}s")
 
 
-def answers(database: Path) -> dict[str, list[str]]:
-    """Each inbound web message's text → the texts of the bot replies stored for it."""
+def last_message_id(database: Path) -> int:
+    """Where this test's messages begin (``vetrina demo`` stores a history before it)."""
+    with sqlite3.connect(database) as conn:
+        return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+
+
+def answers(database: Path, after: int) -> dict[str, list[str]]:
+    """Each inbound message's text (stored after message ``after``) → the texts of the
+    bot replies stored for it."""
     with sqlite3.connect(database) as conn:
         rows = conn.execute(
             "SELECT i.id, i.text, i.status, o.text FROM messages i "
             "LEFT JOIN messages o ON o.in_reply_to_id = i.id AND o.direction = 'out' "
-            "WHERE i.direction = 'in' ORDER BY i.id, o.id"
+            "WHERE i.direction = 'in' AND i.id > ? ORDER BY i.id, o.id", (after,),
         ).fetchall()
     found: dict[str, list[str]] = {}
     for _id, text, status, reply in rows:
@@ -113,12 +120,13 @@ def answers(database: Path) -> dict[str, list[str]]:
     return found
 
 
-def reply_ids(database: Path, texts: list[str]) -> set[int] | None:
-    """The ids of the bot replies stored for these messages, once all are processed."""
+def reply_ids(database: Path, texts: list[str], after: int) -> set[int] | None:
+    """The ids of the bot replies stored for these messages (stored after message
+    ``after``), once all are processed."""
     with sqlite3.connect(database) as conn:
         rows = conn.execute(
-            f"SELECT id, status FROM messages WHERE direction = 'in' "
-            f"AND text IN ({','.join('?' * len(texts))})", texts,
+            f"SELECT id, status FROM messages WHERE direction = 'in' AND id > ? "
+            f"AND text IN ({','.join('?' * len(texts))})", [after, *texts],
         ).fetchall()
         if len(rows) < len(texts) or any(status != "processed" for _, status in rows):
             return None
@@ -130,7 +138,7 @@ def reply_ids(database: Path, texts: list[str]) -> set[int] | None:
 
 
 async def collect(
-    customer: WebCustomer, database: Path, texts: list[str], timeout: float
+    customer: WebCustomer, database: Path, texts: list[str], timeout: float, after: int
 ) -> tuple[list[dict[str, Any]], float]:
     """The bot messages answering ``texts``, each once, in the order they arrived, and the
     monotonic time the first of them arrived. Delivery to the screen is at least once: a
@@ -139,7 +147,7 @@ async def collect(
     deadline = time.monotonic() + timeout
     frames: list[tuple[float, dict[str, Any]]] = []
     while True:
-        wanted = await asyncio.to_thread(reply_ids, database, texts)
+        wanted = await asyncio.to_thread(reply_ids, database, texts, after)
         if wanted:
             mine: dict[int, tuple[float, dict[str, Any]]] = {}
             for at, frame in frames:
@@ -183,6 +191,7 @@ async def test_each_process_killed_is_restarted_and_every_message_answered_once(
             subprocess.run, [str(VENV_BIN / "vetrina"), step], cwd=ROOT, env=env, check=True,
             stdout=subprocess.DEVNULL,
         )
+    before = last_message_id(database)  # the demo's history: not this test's messages
     base = f"http://127.0.0.1:{ports['VETRINA_PORT']}"
     stack = RunningStack(tmp_path / "var", env)
     sent: list[str] = []
@@ -231,7 +240,7 @@ async def test_each_process_killed_is_restarted_and_every_message_answered_once(
         rasa_ready = await asyncio.to_thread(
             wait_ready, f"http://127.0.0.1:{ports['RASA_PORT']}/", 400
         )
-        replies, first = await collect(customer, database, sent[-2:], timeout=120)
+        replies, first = await collect(customer, database, sent[-2:], 120, before)
         received["rasa down"] = replies
         # The backoff would wait 150-300 s: only the readiness wake-up answers this soon
         # (a first turn on a freshly loaded model is slow on a busy machine).
@@ -249,11 +258,11 @@ async def test_each_process_killed_is_restarted_and_every_message_answered_once(
         text = "a che ora apre il negozio di Torino?"
         await customer.send(text)
         sent.append(text)
-        hours, _ = await collect(customer, database, [text], timeout=120)
+        hours, _ = await collect(customer, database, [text], 120, before)
         assert "Orari:" in texts(hours), texts(hours)
 
         # Every message stored once, answered once.
-        stored = await asyncio.to_thread(answers, database)
+        stored = await asyncio.to_thread(answers, database, before)
         assert sorted(stored) == sorted(sent)
         for message, replies_stored in stored.items():
             assert replies_stored, f"{message!r} was not answered"
