@@ -21,7 +21,7 @@
       transfer_to: 'Trasferisci a', transfer: 'Trasferisci', profile: 'Profilo', messages: 'Messaggi',
       newest: 'Nuovi messaggi ↓', reply: 'Rispondi al cliente',
       reply_hint: 'Rispondi al cliente (Invio invia, Maiusc+Invio va a capo)', send: 'Invia',
-      customer: 'Cliente', conversation: 'Conversazione', bookings: 'Prenotazioni', checks: 'Ricerche di disponibilità', stock: 'Disponibilità',
+      customer: 'Cliente', conversation: 'Conversazione', bookings: 'Prenotazioni', orders: 'Acquisti', o_refund: 'Reso', o_pos: 'in negozio', o_web: 'online', checks: 'Ricerche di disponibilità', stock: 'Disponibilità',
       stock_q: 'Prodotto, taglia, colore', store_code: 'Negozio (codice)', look_up: 'Cerca',
       book: 'Prenota una prova', date: 'Giorno', skus: 'Articoli (SKU, separati da virgola)', slots: 'Orari liberi',
       live_online: 'Collegato', live_offline: 'Non collegato, riprovo…', live_connecting: 'Collegamento…',
@@ -77,7 +77,7 @@
       transfer_to: 'Transfer to', transfer: 'Transfer', profile: 'Profile', messages: 'Messages',
       newest: 'New messages ↓', reply: 'Reply to the customer',
       reply_hint: 'Reply to the customer (Enter sends, Shift+Enter adds a line)', send: 'Send',
-      customer: 'Customer', conversation: 'Conversation', bookings: 'Bookings', checks: 'Stock checks', stock: 'Stock',
+      customer: 'Customer', conversation: 'Conversation', bookings: 'Bookings', orders: 'Purchases', o_refund: 'Refund', o_pos: 'in store', o_web: 'online', checks: 'Stock checks', stock: 'Stock',
       stock_q: 'Product, size, colour', store_code: 'Store (code)', look_up: 'Look up',
       book: 'Book a try-on', date: 'Day', skus: 'Items (SKUs, comma separated)', slots: 'Free times',
       live_online: 'Connected', live_offline: 'Disconnected, retrying…', live_connecting: 'Connecting…',
@@ -482,6 +482,17 @@
       bookings.appendChild(el('li', null, b.code + ' · ' + (b.store_name || b.store) + ' · ' + when + ' · ' + t('b_' + b.status)));
     });
     if (!bookings.children.length) bookings.appendChild(el('li', 'empty', '—'));
+    var orders = $('profile-orders');  // matched till and web sales, newest first
+    orders.replaceChildren();
+    (profile.orders || []).forEach(function (o) {
+      var total = (o.total_cents / 100).toLocaleString(lang === 'en' ? 'en-GB' : 'it-IT',
+        { style: 'currency', currency: o.currency || 'EUR' });
+      var items = (o.items || []).map(function (i) { return i.quantity + '× ' + i.sku; }).join(', ');
+      var parts = [o.occurred_at.slice(0, 10), t('o_' + o.source), o.store, items, total,
+        o.kind === 'refund' ? t('o_refund') : null];
+      orders.appendChild(el('li', null, parts.filter(Boolean).join(' · ')));
+    });
+    if (!orders.children.length) orders.appendChild(el('li', 'empty', '—'));
     var checks = $('profile-checks');
     checks.replaceChildren();
     (profile.stock_checks || []).forEach(function (c) {
