@@ -207,7 +207,8 @@ async def test_whatsapp_customer_through_the_fake_twilio(gateway: Gateway) -> No
 
         replied = asyncio.ensure_future(new_messages())
         await consultant.post(url + "/messages", {"text": "Buongiorno Wanda, sono Giulia."})
-        assert await replied == ["Buongiorno Wanda, sono Giulia."]
+        # Signed with the consultant's first name on WhatsApp (the README's "Who answers").
+        assert await replied == ["Giulia: Buongiorno Wanda, sono Giulia."]
 
         before = len(twilio.sent_to(number))
         await write("avete il 38?")
