@@ -26,10 +26,11 @@ ports), loads the catalog into the stack's database, and for each conversation l
 SQL statements, commits and garbage-collector time per turn are counted in every process
 by ``bench/probe`` (a ``sitecustomize`` put on the services' ``PYTHONPATH``; ``--no-probe``
 turns it off); Rasa → action server calls come from the action server's log.
-``--what-if`` runs Rasa with two cuts patched in by the probe, to price them first.
+``--without-speedups`` runs Rasa without the launcher's cuts (``run_rasa.py`` ``speed_ups``),
+the "before" of that change.
 
     PYTHONPATH=$PWD .venv/bin/python bench/turn_cost.py [--turns 30] [--lengths 1,50,200]
-        [--catalogs 4000,100000] [--quick] [--idle] [--blocking] [--what-if]
+        [--catalogs 4000,100000] [--quick] [--idle] [--blocking] [--without-speedups]
         [--keep-raw DIR] [--out bench/results/turn_cost.md]
 
 Catalog 4000 is the demo retailer (``vetrina demo``: 320 products, ~4,000 variants, 18
@@ -841,11 +842,11 @@ def run_catalog(variants: int, args: Any, out: list[str]) -> list[Result]:
         if not args.no_probe:  # kept with py-spy's output when --keep-raw names a folder
             probe = Path(args.keep_raw) / f"probe-{variants}" if args.keep_raw else var / "probe"
         env = {"DATABASE_URL": database_url, "VETRINA_LOG_LEVEL": "WARNING"}
+        if args.without_speedups:
+            env["VETRINA_RASA_SPEEDUPS"] = "0"
         if probe is not None:
             probe.mkdir(parents=True, exist_ok=True)
             env["VETRINA_BENCH_PROBE"] = str(probe)
-            if args.what_if:
-                env["VETRINA_BENCH_WHATIF"] = "1"
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(PROBE), os.environ.get("PYTHONPATH", "")) if p
             )
@@ -1077,9 +1078,9 @@ def main() -> int:
     parser.add_argument("--idle-seconds", type=float, help="idle background measured for")
     parser.add_argument("--blocking", action="store_true",
                         help="py-spy pauses each process to sample it (no --nonblocking)")
-    parser.add_argument("--what-if", action="store_true",
-                        help="Rasa with two cuts tried by bench/probe (memoised event types, "
-                             "one jsonschema validator): see the probe's _what_if")
+    parser.add_argument("--without-speedups", action="store_true",
+                        help="Rasa without run_rasa.py's speed_ups (memoised event types, "
+                             "one jsonschema validator): the before of that cut")
     parser.add_argument("--no-probe", action="store_true", help="do not count SQL statements")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep-raw", help="keep py-spy's raw output in this folder")
@@ -1092,8 +1093,6 @@ def main() -> int:
     args.idle_seconds = args.idle_seconds or (3.0 if quick else 8.0)
     args.lengths = [int(x) for x in args.lengths.split(",")]
     catalogs = [int(x) for x in args.catalogs.split(",")]
-    if args.what_if and args.no_probe:
-        parser.error("--what-if needs the probe")
     if args.turns < 2 or min(args.lengths) < 1 or min(catalogs) < 10:
         parser.error("need --turns ≥ 2, lengths ≥ 1 and catalogs ≥ 10 variants")
     if not PY_SPY.exists():

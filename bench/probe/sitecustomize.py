@@ -94,42 +94,5 @@ def _install(folder: str) -> None:
 
 
 
-def _what_if() -> None:
-    """Two cuts in Rasa, tried without changing it (``VETRINA_BENCH_WHATIF=1``, Rasa only):
-    ``Event.resolve_by_type`` walks every Event subclass for each event it deserialises
-    (``all_subclasses``, memoised here), and each action server answer is checked with
-    ``jsonschema.validate``, which checks the schema itself and builds a validator every
-    time (one validator per schema here)."""
-    try:
-        import jsonschema  # type: ignore[import-untyped,unused-ignore]
-        import rasa.shared.utils.common as common  # type: ignore[import-not-found]
-    except ImportError:  # not the Rasa process
-        return
-    original = common.all_subclasses
-    subclasses: dict[Any, Any] = {}
-
-    def all_subclasses(cls: Any) -> Any:
-        if cls not in subclasses:
-            subclasses[cls] = original(cls)
-        return subclasses[cls]
-
-    common.all_subclasses = all_subclasses
-    validators: dict[str, Any] = {}
-
-    def validate(instance: Any, schema: Any, cls: Any = None, *args: Any, **kwargs: Any) -> None:
-        key = json.dumps(schema, sort_keys=True, default=str)
-        if key not in validators:
-            kind = cls or jsonschema.validators.validator_for(schema)
-            kind.check_schema(schema)
-            validators[key] = kind(schema, *args, **kwargs)
-        error = jsonschema.exceptions.best_match(validators[key].iter_errors(instance))
-        if error is not None:
-            raise error
-
-    jsonschema.validate = validate
-
-
 if FOLDER:
     _install(FOLDER)
-if os.environ.get("VETRINA_BENCH_WHATIF") == "1":
-    _what_if()
