@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_table_with_customer_rows_is_owned_and_conversations_move_themselves() -> None:
+    import vetrina.insights  # noqa: F401 (registers its timeline source, as the gateway does)
+
     owned = {t.name for t in owned_tables()}
     assert {
         "bookings", "channel_identities", "conversations", "handoff_transitions",
@@ -37,8 +39,10 @@ def test_every_table_with_customer_rows_is_owned_and_conversations_move_themselv
     assert "messages" not in moved_row_by_row and "conversations" not in moved_row_by_row
     assert "bookings" in moved_row_by_row
     assert kept_on_erasure() == {"bookings"}
-    assert [s.kind for s in timeline_sources()] == ["message"]
-    assert {d.package for d in registered()} >= {"customers", "conversations", "bookings"}
+    assert sorted(s.kind for s in timeline_sources()) == ["message", "order"]
+    assert {d.package for d in registered()} >= {
+        "customers", "conversations", "bookings", "insights"
+    }
 
 
 def test_every_message_has_every_language() -> None:

@@ -1,6 +1,5 @@
-"""A matched order shows on the customer: in the customer API's profile and in the
-console's profile of her conversation (store, items, total, matched key); an order that
-matched nobody shows nowhere."""
+"""A matched order shows on the customer: in the customer API's profile and on her
+timeline (store, items, total, matched key); an order that matched nobody shows nowhere."""
 
 from __future__ import annotations
 
@@ -36,6 +35,14 @@ async def test_matched_orders_are_on_the_profile(world: World) -> None:
             ("TILL-1", "MI", 10000, "phone")
         ]
         assert orders[0]["items"] == [{"sku": "TR-M", "quantity": 1, "unit_price_cents": 10000}]
+        timeline = await client.get(
+            f"/api/customers/{world.anna}/timeline?order=desc&limit=200",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        entries = [e for e in (await timeline.json())["items"] if e["type"] == "order"]
+        assert [(e["order_id"], e["total_cents"], e["matched_key"]) for e in entries] == [
+            ("TILL-1", 10000, "phone")
+        ]
         nobody = await client.get(
             f"/api/customers/{world.bruno}", headers={"Authorization": f"Bearer {TOKEN}"}
         )

@@ -7,3 +7,6 @@ imported only by the gateway and the CLI.
 # Importing the package loads its tables, so a merge, an export or an erasure in any
 # process that imports insights moves, exports and deletes ``order_contacts`` too.
 from vetrina.insights import models as models
+from vetrina.insights.customer_data import register
+
+register()  # matched orders on the customer's timeline

@@ -434,24 +434,27 @@ async def customer_orders(
             .limit(limit)
         )
     ).all()
-    return [
-        {
-            "kind": order.kind,
-            "source": order.source,
-            "order_id": order.order_id,
-            "occurred_at": order.occurred_at.isoformat(),
-            "store": order.store_code,
-            "items": [
-                {
-                    "sku": line["sku"],
-                    "quantity": line["quantity"],
-                    "unit_price_cents": line["unit_price_cents"],
-                }
-                for line in order.lines
-            ],
-            "total_cents": order.total_cents if order.kind == "order" else -order.total_cents,
-            "currency": order.currency,
-            "matched_key": order.matched_key,
-        }
-        for order in rows
-    ]
+    return [order_json(order) for order in rows]
+
+
+def order_json(order: Order) -> dict[str, Any]:
+    """One order as the timeline, the profiles and the export show it (a refund's total
+    is negative)."""
+    return {
+        "kind": order.kind,
+        "source": order.source,
+        "order_id": order.order_id,
+        "occurred_at": order.occurred_at.isoformat(),
+        "store": order.store_code,
+        "items": [
+            {
+                "sku": line["sku"],
+                "quantity": line["quantity"],
+                "unit_price_cents": line["unit_price_cents"],
+            }
+            for line in order.lines
+        ],
+        "total_cents": order.total_cents if order.kind == "order" else -order.total_cents,
+        "currency": order.currency,
+        "matched_key": order.matched_key,
+    }
