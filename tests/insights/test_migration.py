@@ -18,7 +18,7 @@ import vetrina.conversations.login_failures
 import vetrina.conversations.models
 import vetrina.customers.interactions
 import vetrina.customers.models
-import vetrina.insights.models  # noqa: F401  (the tables the migrations must match)
+import vetrina.insights.models
 from vetrina.storage.base import Base
 from vetrina.storage.database import normalise_url
 from vetrina.storage.migrate import alembic_config, upgrade
