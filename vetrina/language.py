@@ -8,6 +8,7 @@ tell: the caller then keeps the language it already knew.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from lingua import Language, LanguageDetector, LanguageDetectorBuilder
@@ -41,17 +42,30 @@ SWITCH_CONFIDENCE = 0.9
 SWITCH_MIN_WORDS = 2
 
 
+# Tokens that carry no language: anything with a digit (sizes, prices, phone numbers,
+# most codes) and upper-case runs of 5 or more (booking codes such as "WXRJAB", SKUs).
+# A random booking code must not decide the language of "cancel booking WXRJA9".
+_NO_LANGUAGE = re.compile(r"^(?=\S*\d)\S+$|^[A-Z][A-Z-]{4,}$")
+
+
+def _words_with_language(text: str) -> str:
+    return " ".join(
+        word for word in text.split() if not _NO_LANGUAGE.match(word.strip("!?.,;:()[]\"'"))
+    )
+
+
 def detect_language(text: str, current: str | None = None) -> str | None:
     """Return "it" or "en" for ``text``, or ``None`` when it cannot be told.
 
     ``current`` is the language the customer has been using so far: it is kept unless
     the text is clearly in the other language.
     """
-    cleaned = " ".join(text.lower().split()).strip(" !?.,;:")
-    if not cleaned or cleaned.startswith("/"):
-        return None
-    if cleaned.startswith("[") and cleaned.endswith("]"):
+    stripped = text.strip()
+    if stripped.startswith("[") and stripped.endswith("]"):
         # A channel's placeholder ("[image]", "[story mention]"), not the customer's words.
+        return None
+    cleaned = " ".join(_words_with_language(text).lower().split()).strip(" !?.,;:")
+    if not cleaned or cleaned.startswith("/"):
         return None
     if cleaned in _SHORT_WORDS:
         return _SHORT_WORDS[cleaned]
