@@ -18,8 +18,8 @@ to them once; nothing is re-sent, so their delivery is recorded as ``sent`` only
 - ``history_request`` → ``history`` {messages}, ``message_ack`` {message_id, id,
   duplicate}, ``notice`` {kind, text}, ``vetrina_error`` {code, message, message_id?},
   ``identify`` {identity_token} → ``identified``;
-- ``vetrina_status`` {consultants: {on_duty, back_at}, header} after ``session_confirm``:
-  the header line ("Assistente virtuale · consulenti disponibili" or when they are back);
+- ``vetrina_status`` {consultants: {on_duty, back_at}, header} just before
+  ``session_confirm``: the header line ("Assistente virtuale · consulenti disponibili" or when they are back);
 - ``vetrina_typing`` {name}: the consultant holding the chat is writing (sent at most
   every few seconds while they type; the widget shows "<name> is typing…").
 
@@ -290,9 +290,10 @@ class WebChat:
             return
         state.session_id = session_id
         await self._enter(sid, state, customer_id)
-        await self._sio.emit("session_confirm", session_id, to=sid)
         if state.vetrina:
+            # Before session_confirm, so the widget's header says it the moment it is online.
             await self._status(sid, language)
+        await self._sio.emit("session_confirm", session_id, to=sid)
         if state.vetrina and customer_id:
             await self._redeliver({customer_id: [sid]}, timedelta(0))
 
