@@ -7,7 +7,6 @@ holds back that customer's later messages until the retry succeeds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from vetrina.conversations.ports import ChannelSender, DeliveryError, DeliveryHe
 from vetrina.observability.metrics import DELIVERY_FAILURES, MESSAGES_OUT
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
+from vetrina.wakeup import wait_for_wake
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,7 @@ class Outbox:
                 await self.deliver_due()
             except Exception:
                 log.exception("outbox delivery round failed")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+            await wait_for_wake(self._wake, self._poll_interval)
 
     async def deliver_due(self) -> int:
         """Send every due pending message once; return how many were sent.

@@ -9,7 +9,6 @@ sending the text again: a message is never answered twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -47,6 +46,7 @@ from vetrina.observability.logs import working_on
 from vetrina.observability.metrics import RASA_LATENCY, RASA_UNAVAILABLE
 from vetrina.storage.base import utcnow
 from vetrina.storage.database import Database
+from vetrina.wakeup import wait_for_wake
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +116,7 @@ class TurnProcessor:
                     self._start(customer_id)
             except Exception:  # a database hiccup must not kill the worker
                 log.exception("could not look for pending messages")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._options.poll_interval)
+            await wait_for_wake(self._wake, self._options.poll_interval)
 
     async def retry_postponed_now(self) -> int:
         """The assistant is back: make every postponed message due now and wake up.
