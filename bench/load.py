@@ -435,6 +435,8 @@ async def account(database_url: str, load: Load, public_url: str = "") -> Accoun
             lost += 1
             details.append(f"whatsapp reply {message.id} never reached Twilio")
         duplicated += max(0, times - 1)
+        if times > 1:
+            details.append(f"whatsapp reply {message.id} reached Twilio {times} times")
     by_customer = Counter(m.customer_id for m in outbound if m.channel == "instagram")
     igsid_of = {m.customer_id: key for key, m in inbound.items() if m.channel == "instagram"}
     for customer_id, stored in by_customer.items():

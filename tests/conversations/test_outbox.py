@@ -215,3 +215,45 @@ async def test_a_rolled_back_store_wakes_nobody(postgres_server: str) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await db.dispose()
+
+
+class LostLocks:
+    """Every worker is told it holds the lock: what two instances see when PostgreSQL
+    restarts under one of them (its lock ended with its connection, it does not know)."""
+
+    @contextlib.asynccontextmanager
+    async def hold(self, _scope: str, _name: str):  # type: ignore[no-untyped-def]
+        yield True
+
+
+async def test_a_message_being_sent_is_not_sent_again_by_an_instance_that_took_the_lock(
+    db: Database,
+) -> None:
+    """Instance A is inside the provider call when its lock is lost; instance B now holds
+    the customer's lock and delivers. B must leave A's message alone (the row's claim),
+    and send it only if A never records an outcome (the lease runs out)."""
+    db.locks = LostLocks()
+    customer_id = await customer(db, "in-flight")
+    await store_replies(db, customer_id, ["first", "second"])
+    in_provider, release = asyncio.Event(), asyncio.Event()
+
+    class SlowProvider(RecordingSender):
+        async def send(self, message):  # type: ignore[no-untyped-def]
+            in_provider.set()
+            await release.wait()
+            return await super().send(message)
+
+    provider = SlowProvider()
+    instance_a = Outbox(db, {"web": provider})
+    instance_b = Outbox(db, {"web": provider})
+    a_round = asyncio.create_task(instance_a.deliver_due())
+    await asyncio.wait_for(in_provider.wait(), 5)
+
+    # "first" is A's, and "second" waits behind it. (Before the claim, B sent "first"
+    # again: into the provider call that A is still inside, so this wait ran out.)
+    assert await asyncio.wait_for(instance_b.deliver_due(), 5) == 0
+    release.set()
+    assert await a_round == 2
+    assert [m.text for m in provider.sent] == ["first", "second"]
+    assert await instance_b.deliver_due() == 0
+    assert [m.text for m in provider.sent] == ["first", "second"]

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import Select, func, literal_column, select
+from sqlalchemy import Select, func, literal_column, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnClause
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 DEFAULT_BACKOFF = Backoff()
 SENT_RECORD_PAUSES = (0.2, 0.5, 1.0, 2.0, 3.0, 4.0, 4.0)
+# How long an attempt owns its message: a provider call (15 s timeout) plus recording
+# the outcome through a database blip (SENT_RECORD_PAUSES, ~15 s), with room to spare.
+SEND_LEASE = timedelta(seconds=60)
 
 
 OUT: ColumnClause[str] = literal_column("'out'")
@@ -138,10 +141,35 @@ class Outbox:
         sent = 0
         now = utcnow()
         for row in rows:
-            if row.next_attempt_at > now or not await self._deliver(row):
+            if row.next_attempt_at > now or not await self._claim(row.id, now):
+                break
+            if not await self._deliver(row):
                 break
             sent += 1
         return sent
+
+    async def _claim(self, message_id: int, now: datetime) -> bool:
+        """Own this attempt at the message for :data:`SEND_LEASE`, or learn someone does.
+
+        The customer's lock alone is not enough: on PostgreSQL it lives on a connection,
+        and a database restart ends that connection (and frees the lock) while this
+        worker is still between the provider's "accepted" and recording it as sent. Another
+        instance would then take the lock, read the message as pending and send it again.
+        The claim is a compare-and-set on the row that survives the restart: until the
+        outcome is recorded, or the lease runs out (the worker died), nobody else sends it.
+        """
+        async with self._db.transaction() as session:
+            result = await session.execute(
+                update(Message)
+                .where(
+                    Message.id == message_id,
+                    Message.status == OutboundStatus.PENDING.value,
+                    Message.next_attempt_at <= now,
+                )
+                .values(next_attempt_at=now + SEND_LEASE)
+                .execution_options(synchronize_session=False)
+            )
+        return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def _deliver(self, row: Message) -> bool:
         view = OutboundView(
