@@ -41,7 +41,7 @@ from tests.chat_client import WebCustomer
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSWORD = "bench console password"
+PASSWORD = "bench console password"  # noqa: S105 - a throwaway bench account
 
 
 class Consultant:

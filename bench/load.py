@@ -48,7 +48,9 @@ from channels.fakes.twilio_fake import TwilioFake
 from scripts.prod import TempPostgres, TempRedis, Topology, free_port
 
 TWILIO = ("AC" + "7" * 32, "load-twilio-auth-token", "whatsapp:+15550009999")
-META = ("load-meta-app-secret", "load-meta-verify-token", "load-instagram-token", "17841400000000777")
+META = (
+    "load-meta-app-secret", "load-meta-verify-token", "load-instagram-token", "17841400000000777"
+)
 
 
 @dataclass
@@ -197,7 +199,7 @@ class Load:
                 status, _ = await post()
                 if 200 <= status < 300:
                     return
-            except Exception:  # noqa: BLE001, S110 - any failure: retry, as a provider does
+            except Exception:  # noqa: S110 - any failure: retry, as a provider does
                 pass
             await asyncio.sleep(min(0.2 * (attempt + 1), 2))
         raise RuntimeError("webhook never accepted")
@@ -223,7 +225,9 @@ class Load:
             started = time.perf_counter()
             self.sent.append(Sent("whatsapp", number, params["MessageSid"], text, time.time()))
             await self._post_until_accepted(lambda params=params: twilio.deliver(url, params))
-            await self._wait_new(lambda: len(twilio.sent_to(number)), before, started, f"whatsapp {number}")
+            await self._wait_new(
+                lambda: len(twilio.sent_to(number)), before, started, f"whatsapp {number}"
+            )
             await asyncio.sleep(self.pause)
 
     async def _instagram(self, index: int, stop: asyncio.Event | None) -> None:
@@ -240,7 +244,9 @@ class Load:
             started = time.perf_counter()
             self.sent.append(Sent("instagram", igsid, event["message"]["mid"], text, time.time()))
             await self._post_until_accepted(lambda payload=payload: meta.deliver(url, payload))
-            await self._wait_new(lambda: len(meta.sent_to(igsid)), before, started, f"instagram {igsid}")
+            await self._wait_new(
+                lambda: len(meta.sent_to(igsid)), before, started, f"instagram {igsid}"
+            )
             await asyncio.sleep(self.pause)
 
 
@@ -376,7 +382,8 @@ class Accounting:
         return (
             f"customer messages sent={self.inbound_sent} stored={self.inbound_stored} "
             f"unanswered={self.inbound_unanswered}; replies stored={self.replies_stored} "
-            f"undelivered={self.replies_undelivered}; lost={self.lost} duplicated={self.duplicated} "
+            f"undelivered={self.replies_undelivered}; lost={self.lost} "
+            f"duplicated={self.duplicated} "
             f"(web replies emitted twice, shown once by id: {self.web_redelivered}; "
             f"web replies confirmed by the screen: {self.web_confirmed}/{self.web_replies})"
         )
@@ -410,10 +417,14 @@ async def account(database_url: str, load: Load, public_url: str = "") -> Accoun
     answered = {m.in_reply_to_id for m in replies}
     unanswered = [m for m in inbound.values() if m.status != "processed" or m.id not in answered]
     lost += len(unanswered)
-    details += [f"unanswered: message {m.id} ({m.channel}) status={m.status}" for m in unanswered[:5]]
+    details += [
+        f"unanswered: message {m.id} ({m.channel}) status={m.status}" for m in unanswered[:5]
+    ]
     undelivered = [m for m in outbound if m.status not in {"sent", "delivered", "read"}]
     lost += len(undelivered)
-    details += [f"undelivered: reply {m.id} ({m.channel}) status={m.status}" for m in undelivered[:5]]
+    details += [
+        f"undelivered: reply {m.id} ({m.channel}) status={m.status}" for m in undelivered[:5]
+    ]
 
     # What each channel received, against what the database says went out. Web: counted
     # at the client (each reply id shown on its screen) and in the database (seen_at).
@@ -473,7 +484,7 @@ async def settled(database_url: str, timeout: float) -> bool:
                     )
                 if not waiting:
                     return True
-            except Exception:  # noqa: BLE001, S110 - the database may be restarting
+            except Exception:  # noqa: S110 - the database may be restarting
                 pass
             await asyncio.sleep(0.5)
         return False
@@ -521,7 +532,9 @@ async def main_async(args: argparse.Namespace, base: Path) -> None:
         # Both paths warm (action server's catalog index, both Rasa, connections)
         # before anything is measured.
         warm = argparse.Namespace(customers=2, messages=2, timeout=args.timeout)
-        await Load(topology.public_url, providers, warm.customers, warm.messages, warm.timeout).run()
+        await Load(
+            topology.public_url, providers, warm.customers, warm.messages, warm.timeout
+        ).run()
         print(f"\n{args.customers} customers per channel (web, WhatsApp, Instagram) × "
               f"{args.messages} messages each\n", flush=True)
         baseline = await rasa_baseline(rasa_url, total, args.messages)
@@ -539,12 +552,13 @@ async def main_async(args: argparse.Namespace, base: Path) -> None:
             topology.gateways[1].stop()
             topology.rasas[1].stop()
             one = await measure_load("1 gateway + 1 Rasa", topology, providers, args)
+        def vs_rasa(run: Figures, q: float) -> float:
+            return percentile(run.latencies, q) / percentile(baseline.latencies, q)
+
         print(
             f"\nthroughput 2+2 / 1+1: {two.throughput / one.throughput:.2f}x\n"
-            f"p50 vs Rasa baseline: 1+1 {percentile(one.latencies, 50) / percentile(baseline.latencies, 50):.2f}x, "
-            f"2+2 {percentile(two.latencies, 50) / percentile(baseline.latencies, 50):.2f}x; "
-            f"p99: 1+1 {percentile(one.latencies, 99) / percentile(baseline.latencies, 99):.2f}x, "
-            f"2+2 {percentile(two.latencies, 99) / percentile(baseline.latencies, 99):.2f}x",
+            f"p50 vs Rasa baseline: 1+1 {vs_rasa(one, 50):.2f}x, 2+2 {vs_rasa(two, 50):.2f}x; "
+            f"p99: 1+1 {vs_rasa(one, 99):.2f}x, 2+2 {vs_rasa(two, 99):.2f}x",
             flush=True,
         )
     finally:

@@ -618,7 +618,7 @@ def start_py_spy(
         command.append("--nonblocking")
     if idle:
         command.append("--idle")
-    return subprocess.Popen(  # noqa: S603 (our own py-spy, our own arguments)
+    return subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 

@@ -92,7 +92,8 @@ class TempPostgres:
 
     def _ctl(self, *args: str) -> None:
         bin_dir = postgres_bin()
-        assert bin_dir is not None
+        if bin_dir is None:
+            raise RuntimeError("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
         subprocess.run(
             _as_postgres_user([str(bin_dir / "pg_ctl"), "-D", str(self.folder / "data"),
                                "-l", str(self.folder / "postgres.log"), "-w", "-t", "60", *args]),

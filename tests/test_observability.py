@@ -24,7 +24,7 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def sample(metrics: str, name: str) -> float:
     for line in metrics.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{") and line.split(" ")[0] == name:
+        if line.startswith(name + " ") or (line.startswith(name + "{") and line.split(" ")[0] == name):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
 
@@ -129,8 +129,8 @@ async def test_console_updates_cross_gateway_instances_through_redis(tmp_path: P
     if not await _redis_reachable():
         skip_or_fail("Redis not reachable at 127.0.0.1:6379")
     from tests.fakes import FakeAssistant
-    from vetrina.gateway.keys import CONSOLE
     from vetrina.gateway.app import init_app
+    from vetrina.gateway.keys import CONSOLE
     from vetrina.gateway.live_redis import RedisBus
     from vetrina.storage.migrate import upgrade_async
 

@@ -72,7 +72,7 @@ async def test_in_stock_answer_slots_favourite_offer_and_interaction(runtime: Ru
     answer = messages[0]
     assert answer["item"] == "Stivale Brera (nero, 41)"
     assert answer["store"] == "Vetrina Milano" and answer["price"] == "129,90 €"
-    assert messages[1]["hours"] == "10:00–19:30"  # noqa: RUF001 -- the en dash shoppers see
+    assert messages[1]["hours"] == "10:00–19:30"
     assert slots(events) == {
         "page_product": None,
         "product_code": "BOOT",

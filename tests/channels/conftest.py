@@ -26,11 +26,11 @@ from vetrina.settings import Settings
 from vetrina.storage.migrate import upgrade_async
 
 TWILIO_SID = "AC" + "1" * 32
-TWILIO_TOKEN = "test-twilio-auth-token"  # noqa: S105 (test-only credentials)
+TWILIO_TOKEN = "test-twilio-auth-token"
 TWILIO_FROM = "whatsapp:+14155238886"
-META_SECRET = "test-meta-app-secret"  # noqa: S105
+META_SECRET = "test-meta-app-secret"
 META_VERIFY = "test-verify-token"
-META_TOKEN = "test-instagram-access-token"  # noqa: S105
+META_TOKEN = "test-instagram-access-token"
 IG_ACCOUNT = "17841405793187218"
 MAX_BYTES = 8192
 

@@ -21,7 +21,7 @@ from vetrina.gateway.app import init_app
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 
-SECRET = "web-protocol-test-secret-0123456789abcdef"  # noqa: S105 - a test key
+SECRET = "web-protocol-test-secret-0123456789abcdef"
 IMAGE = "https://cdn.example.com/trench-nero.jpg"
 
 

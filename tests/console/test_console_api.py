@@ -28,8 +28,8 @@ from vetrina.gateway.console.login_guard import PAIR
 from vetrina.gateway.keys import BOOKING_OUTCOMES, CONSOLE
 from vetrina.settings import Settings
 
-PASSWORD = "console password 1"  # noqa: S105 (test accounts)
-SWEEP_TOKEN = "sweep-token-0123456789"  # noqa: S105 (the APIs' bearer token in tests)
+PASSWORD = "console password 1"
+SWEEP_TOKEN = "sweep-token-0123456789"
 
 
 @dataclass

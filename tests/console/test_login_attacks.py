@@ -35,7 +35,7 @@ from vetrina.gateway.keys import CONSOLE
 from vetrina.settings import Settings
 from vetrina.storage.database import Database
 
-PASSWORD = "console password 1"  # noqa: S105 (a test account)
+PASSWORD = "console password 1"
 PROXY = "127.0.0.1"  # the test client connects from here: it plays the reverse proxy
 
 

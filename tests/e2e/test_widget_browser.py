@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
 
 @pytest_asyncio.fixture(scope="session")
 async def browser() -> AsyncIterator[object]:
-    if not os.path.exists(CHROMIUM):
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once per session, before any I/O
         skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     from playwright.async_api import async_playwright
 

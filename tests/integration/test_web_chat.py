@@ -85,7 +85,7 @@ async def test_history_is_read_back_from_the_database_after_reconnect(gateway: G
     finally:
         await again.close()
     assert [m["text"] for m in history] == ["ciao"] + [r["text"] for r in replies]
-    assert [m["author"] for m in history][0] == "customer"
+    assert history[0]["author"] == "customer"
 
 
 async def test_same_message_id_twice_is_stored_and_answered_once(gateway: Gateway) -> None:
