@@ -1,6 +1,9 @@
 """The launcher's cuts in Rasa (``docker/rasa/run_rasa.py`` ``speed_ups``) keep Rasa's
-behaviour: events still resolve by type name, and an action server answer that breaks
-Rasa's response schema is still refused while a good one passes. Run in Rasa's own venv."""
+behaviour: events still resolve by type name, an action server answer that breaks
+Rasa's response schema is still refused while a good one passes, and loading a model
+still loads it and then freezes the heap out of the garbage collector's way (every
+integration test starts Rasa through the launcher with the real model). Run in Rasa's
+own venv."""
 
 from __future__ import annotations
 
@@ -31,11 +34,18 @@ def refused(answer):
     return None
 
 before = refused(bad)
+import gc
+from rasa.core.agent import Agent
+loaded = []
+Agent.load_model = lambda self, path, fingerprint=None: loaded.append(path)  # Rasa's, stood in
 run_rasa.speed_ups()
 assert jsonschema.validate is not getattr(jsonschema.validators, "validate")
 assert refused(good) is None and refused(bad) == before, (refused(bad), before)
 for name, cls in [("user", UserUttered), ("action", ActionExecuted), ("slot", SlotSet)]:
     assert Event.resolve_by_type(name) is cls
+assert gc.get_freeze_count() == 0
+Agent().load_model("models/x.tar.gz")
+assert loaded == ["models/x.tar.gz"] and gc.get_freeze_count() > 10_000, gc.get_freeze_count()
 print("same behaviour")
 """
 
