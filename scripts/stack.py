@@ -176,6 +176,9 @@ class Stack:
             PYTHONUNBUFFERED="1",
         )
         env.setdefault("DATABASE_URL", f"sqlite+aiosqlite:///{self.var / 'vetrina.db'}")
+        # This checkout's code, whichever checkout the venv's editable install points at
+        # (a console script such as `vetrina serve` does not look in its working directory).
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
         return env
 
     def rasa(self, port: int | None = None, name: str = "rasa") -> Service:
@@ -186,6 +189,7 @@ class Stack:
             self.var / "endpoints.yml", self.ports.actions, self.var / "rasa-tracker.db", env
         )
         env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"
+        _without_checkout(env)  # Rasa's own venv: none of the project's packages
         return Service(
             name,
             # The token reaches Rasa through the environment (run_rasa.py), not argv.
@@ -230,6 +234,13 @@ class Stack:
             env,
             self.var / "log" / f"{name}.log",
         )
+
+
+def _without_checkout(env: dict[str, str]) -> None:
+    if os.environ.get("PYTHONPATH"):
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    else:
+        env.pop("PYTHONPATH", None)
 
 
 def port_in_use(port: int) -> bool:
