@@ -243,11 +243,7 @@ async def set_active(
             await session.execute(
                 delete(ConsoleSession).where(ConsoleSession.consultant_id == consultant_id)
             )
-            await session.execute(
-                update(PasswordReset)
-                .where(PasswordReset.consultant_id == consultant_id, PasswordReset.used_at.is_(None))
-                .values(used_at=utcnow())
-            )
+            await _void_codes(session, consultant_id, utcnow())
             row.presence = "offline"
         row.active = active
         row.failed_logins = 0
@@ -257,13 +253,17 @@ async def set_active(
         return await view_of(session, row)
 
 
-async def _issue(session: AsyncSession, consultant_id: int, actor: str) -> ResetCode:
-    now = utcnow()
+async def _void_codes(session: AsyncSession, consultant_id: int, now: datetime) -> None:
     await session.execute(
         update(PasswordReset)
         .where(PasswordReset.consultant_id == consultant_id, PasswordReset.used_at.is_(None))
         .values(used_at=now)
     )
+
+
+async def _issue(session: AsyncSession, consultant_id: int, actor: str) -> ResetCode:
+    now = utcnow()
+    await _void_codes(session, consultant_id, now)
     code = secrets.token_urlsafe(16)
     expires = now + RESET_LIFETIME
     session.add(
