@@ -20,7 +20,7 @@ from vetrina.conversations.demo_accounts import DEMO_ACCOUNTS
 from vetrina.conversations.duty_hours import store_hours
 from vetrina.storage.audit import recent
 
-PASSWORD = "cli console password"  # noqa: S105 (test account)
+PASSWORD = "cli console password"
 
 
 async def invoke(shop: Shop, monkeypatch: pytest.MonkeyPatch, *args: str,  # noqa: F811
