@@ -22,8 +22,8 @@
       store: 'Negozio', try_on: 'Prove in negozio', closed: 'Chiuso temporaneamente',
       hours: 'Orari dei consulenti', hours_own: 'Orari dei consulenti di {store}',
       try_on_of: 'Prove in negozio a {store}', closed_of: '{store} chiuso temporaneamente',
-      save_hours: 'Salva orari', save_hours_of: 'Salva gli orari di {store}',
-      use_default: 'Usa gli orari generali', use_default_of: 'Usa gli orari generali per {store}',
+      save_hours: 'Salva orari',
+      use_default: 'Usa gli orari generali',
       uses_default: 'Usa gli orari generali', own_hours: 'Orari propri', no_try_on_service: 'servizio non offerto',
       audit: 'Registro delle modifiche', when: 'Quando', who: 'Chi', what: 'Cosa', target: 'Su', details: 'Dettagli',
       created: '{name} creato.', saved: 'Modifiche salvate.', deactivated: '{name} disattivato: è uscito dalla console.',
@@ -50,8 +50,8 @@
       store: 'Store', try_on: 'Try-on in store', closed: 'Temporarily closed',
       hours: 'Consultant hours', hours_own: 'Consultant hours of {store}',
       try_on_of: 'Try-on at {store}', closed_of: '{store} temporarily closed',
-      save_hours: 'Save hours', save_hours_of: 'Save the hours of {store}',
-      use_default: 'Use the general hours', use_default_of: 'Use the general hours for {store}',
+      save_hours: 'Save hours',
+      use_default: 'Use the general hours',
       uses_default: 'Uses the general hours', own_hours: 'Own hours', no_try_on_service: 'service not offered',
       audit: 'Change log', when: 'When', who: 'Who', what: 'What', target: 'On', details: 'Details',
       created: '{name} created.', saved: 'Changes saved.', deactivated: '{name} deactivated: signed out of the console.',
@@ -245,9 +245,16 @@
   // --- stores ------------------------------------------------------------------------------
 
   function putStore(s, body) {
+    document.body.setAttribute('data-admin', 'saving');  // tests wait for 'ready' again
+    var message = null;
     return api('PUT', '/console/api/admin/stores/' + encodeURIComponent(s.code), body)
-      .then(function () { say(t('store_saved', { store: s.name }), true); return loadAll(); })
-      .catch(function (error) { say(s.name + ': ' + error.message); return loadAll(); });
+      .then(function () { message = [t('store_saved', { store: s.name }), true]; })
+      .catch(function (error) { message = [s.name + ': ' + error.message, false]; })
+      .then(function () { return loadAll(); })
+      .then(function () {
+        say(message[0], message[1]);
+        document.body.setAttribute('data-admin', 'ready');
+      });
   }
 
   function switchCell(s, field, label, disabledNote) {
@@ -284,14 +291,14 @@
         placeholder: defaultHours || t('always'), autocomplete: 'off'
       });
       input.value = s.consultant_hours || '';
-      var save = el('button', 'save-hours', t('save_hours'), { type: 'button', 'aria-label': t('save_hours_of', { store: s.name }) });
+      var save = el('button', 'save-hours', t('save_hours'), { type: 'button', 'aria-label': t('save_hours') + ' — ' + s.name });
       save.addEventListener('click', function () {
         putStore(s, { consultant_hours: input.value.trim() || null });
       });
       wrap.appendChild(input);
       wrap.appendChild(save);
       if (s.consultant_hours) {
-        var clear = el('button', 'clear-hours', t('use_default'), { type: 'button', 'aria-label': t('use_default_of', { store: s.name }) });
+        var clear = el('button', 'clear-hours', t('use_default'), { type: 'button', 'aria-label': t('use_default') + ' — ' + s.name });
         clear.addEventListener('click', function () { putStore(s, { consultant_hours: null }); });
         wrap.appendChild(clear);
       }
