@@ -85,6 +85,7 @@ OPTIONS = "slot_options"
 CODE = "booking_code"
 ADDING = "adding_item"  # what to add, kept while the shopper picks which booking
 ADD_TO_BOOKING = "add_to_booking"
+CLOSED = "temporarily_closed"  # StoreNotBookable.reason of a store a manager closed
 # The latest message of the conversation that said a day or time ("sabato alle 11"): read
 # again whenever the current message says none, so no re-prompt forgets it.
 WHEN = "try_on_when"
@@ -432,8 +433,8 @@ class ValidateTryOnForm(Action):
         if sku and store and not prompt:
             try:
                 proposal, prompt, options = await plan_time(tracker, store, language, domain, now)
-            except StoreNotBookable:
-                prompt = await self._other_stores(sku, store, tracker)
+            except StoreNotBookable as refused:
+                prompt = await self._other_stores(sku, store, tracker, refused.reason)
                 store, proposal = None, None
             if proposal is not None and proposal.fit is Fit.EXACT and proposal.slot is not None:
                 start = proposal.slot.starts_at.isoformat()
@@ -506,8 +507,8 @@ class ValidateTryOnForm(Action):
         sku, store = check.sku, check.store.store
         try:
             await get_runtime().bookings.store_zone(store.code)
-        except StoreNotBookable:
-            return sku, None, await self._other_stores(sku, store.code, tracker)
+        except StoreNotBookable as refused:
+            return sku, None, await self._other_stores(sku, store.code, tracker, refused.reason)
         if check.bookable:
             return sku, store.code, []
         name = item(check.product.name(language), check.colour, check.size, language)
@@ -519,11 +520,20 @@ class ValidateTryOnForm(Action):
         values = {"item": name, "store": store.name, "state": state}
         return sku, None, [Reply(response, values, others)]
 
-    async def _other_stores(self, sku: str, store_code: str, tracker: Tracker) -> list[Reply]:
+    async def _other_stores(
+        self, sku: str, store_code: str, tracker: Tracker, reason: str = ""
+    ) -> list[Reply]:
+        """Why the store takes no booking (a temporary closure is said as such), and the
+        other stores that could hold the item."""
         directory = await get_runtime().inventory.stores()
         name = next((s.name for s in directory if s.code == store_code), store_code)
         others = await self._other_store_buttons(sku, store_code, tracker)
-        response = "utter_try_on_store_off_elsewhere" if others else "utter_try_on_store_off"
+        if reason == CLOSED:
+            response = (
+                "utter_try_on_store_closed_elsewhere" if others else "utter_try_on_store_closed"
+            )
+        else:
+            response = "utter_try_on_store_off_elsewhere" if others else "utter_try_on_store_off"
         return [Reply(response, {"store": name}, others)]
 
     @staticmethod

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType
@@ -90,7 +91,8 @@ def outcome_replies(
 ) -> list[dict[str, Any]]:
     """The messages that tell the shopper what happens next (``utter_message`` kwargs)."""
     book = [{"title": label(domain, "utter_label_handoff_book", language), "payload": BOOK_TRY_ON}]
-    zone = options.hours.zone
+    # The timetable that answered: the queue's store's own consultant hours, if any.
+    zone = ZoneInfo(outcome.timezone) if outcome.timezone else options.hours.zone
     if outcome.status == WITH_CONSULTANT:
         return [{"response": "utter_handoff_already_with_consultant"}]
     if outcome.already and outcome.available:

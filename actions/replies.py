@@ -386,7 +386,15 @@ def _alt_extra(a: Alternative, check: StockCheck, language: str, domain: Mapping
     return " · ".join(parts)
 
 
+def _temporarily_closed(hours: StoreHours, language: str) -> Reply:
+    """Whatever its usual hours say: a manager closed the store for now."""
+    address = f"{hours.store.address}, {city_name(hours.store.city, language)}"
+    return Reply("utter_store_temporarily_closed", {"store": hours.store.name, "address": address})
+
+
 def _open_now(hours: StoreHours, language: str, domain: Mapping[str, Any]) -> Reply:
+    if hours.store.temporarily_closed:
+        return _temporarily_closed(hours, language)
     values = {
         "store": hours.store.name,
         "address": f"{hours.store.address}, {city_name(hours.store.city, language)}",
@@ -400,6 +408,8 @@ def _open_now(hours: StoreHours, language: str, domain: Mapping[str, Any]) -> Re
 
 
 def hours_reply(hours: StoreHours, language: str, domain: Mapping[str, Any]) -> Reply:
+    if hours.store.temporarily_closed:
+        return _temporarily_closed(hours, language)
     values = {
         "store": hours.store.name,
         "address": f"{hours.store.address}, {city_name(hours.store.city, language)}",

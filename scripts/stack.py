@@ -324,6 +324,23 @@ def _ready(service: Service, client: httpx.Client) -> bool:
         return False
 
 
+def demo_accounts() -> list[str]:
+    """``vetrina consultant demo-accounts``: the console's demo admin and consultant
+    (made on the first ``make run`` only, passwords shown once), as banner lines.
+    ``make run-prod`` never calls it: production gets no account it did not create."""
+    try:
+        done = subprocess.run(
+            [str(VENV_BIN / "vetrina"), "consultant", "demo-accounts"], cwd=ROOT,
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return [f"  (no demo accounts: {error})"]
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return [f"  (no demo accounts: {last}; run `make migrate` first)"]
+    return done.stdout.rstrip("\n").splitlines()
+
+
 def run(args: argparse.Namespace) -> int:
     stack = Stack(Ports.from_env(), var=Path(args.var).resolve() if args.var else VAR)
     ports = (stack.ports.gateway, stack.ports.rasa, stack.ports.actions)
@@ -336,6 +353,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    accounts = demo_accounts()
     actions, rasa, gateway = stack.actions(), stack.rasa(), stack.gateway()
     keeper = Keeper([actions, rasa, gateway])
     # Installed explicitly: a shell that starts us in the background ignores SIGINT,
@@ -361,7 +379,9 @@ def run(args: argparse.Namespace) -> int:
                         f"  {base}/          demo storefront with the chat widget\n"
                         f"  {base}/readyz    readiness of database, Rasa and action server\n"
                         f"  {base}/simulator WhatsApp and Instagram simulator (development only)\n"
-                        f"  http://127.0.0.1:{stack.ports.rasa}/    Rasa server"
+                        f"  {base}/console   consultant console; demo accounts:\n"
+                        + "".join(line + "\n" for line in accounts)
+                        + f"  http://127.0.0.1:{stack.ports.rasa}/    Rasa server"
                         " (API token in RASA_TOKEN)\n"
                         "The assistant is loading its model; messages sent meanwhile are kept and\n"
                         "answered as soon as it is ready. A process that dies is started again.\n"

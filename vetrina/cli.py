@@ -1,4 +1,6 @@
-"""Admin commands: ``vetrina migrate``, ``vetrina serve``, ``vetrina import``, ``vetrina demo``."""
+"""Admin commands: ``vetrina migrate``, ``vetrina serve``, ``vetrina import``, ``vetrina demo``,
+``vetrina consultant ...``, ``vetrina store ...``, ``vetrina customer ...``,
+``vetrina insights ...``."""
 
 from __future__ import annotations
 
@@ -173,47 +175,322 @@ consultant_app = typer.Typer(
 app.add_typer(consultant_app, name="consultant")
 
 
-@consultant_app.command("create")
-def consultant_create(
-    email: str = typer.Option(..., help="Login email."),
-    name: str = typer.Option(..., help="Name shown to colleagues and customers."),
-    store: list[str] = typer.Option(  # noqa: B008  (typer reads its options from defaults)
-        [], "--store", help="Store code served (repeat for several)."
-    ),
-    admin: bool = typer.Option(False, "--admin", help="Admin: sees every store, merges customers."),
-    password_stdin: bool = typer.Option(
-        False, "--password-stdin", help="Read the password from standard input (scripts)."
-    ),
-) -> None:
-    """Create a consultant who can sign in to the console (argon2-hashed password)."""
+STORE_OPTION = typer.Option(
+    [], "--store", help="Store code served (repeat for several)."
+)
+
+
+def _actor() -> str:
+    """Who made a change from the command line, as the audit log keeps it."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+def _with_db(job: Any) -> Any:
+    """Run ``job(db)`` on the configured database; an account error exits 1 with its text."""
     import asyncio
 
-    from vetrina.conversations.consultants import AccountError, Role, create_consultant
+    from vetrina.conversations.consultants import AccountError
+    from vetrina.hours import HoursError
     from vetrina.storage.database import Database
 
     settings = _settings()
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
 
     async def run() -> Any:
         db = Database(settings.database_url)
         try:
-            return await create_consultant(
-                db, email, name, password, stores=store,
-                role=Role.ADMIN if admin else Role.CONSULTANT,
-            )
+            return await job(db)
         finally:
             await db.dispose()
 
     try:
-        created = asyncio.run(run())
-    except AccountError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from error
+        return asyncio.run(run())
+    except (AccountError, HoursError) as error:
+        raise _fail(str(error)) from error
+
+
+async def _known_stores(db: Any, codes: list[str]) -> list[str]:
+    """The codes, upper case, each an existing store; else exit 1 naming the unknown."""
+    from sqlalchemy import select
+
+    from vetrina.catalog.models import Store
+
+    wanted = sorted({c.strip().upper() for c in codes if c.strip()})
+    async with db.sessions() as session:
+        known = set((await session.scalars(select(Store.code).where(Store.code.in_(wanted)))).all())
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise _fail(f"unknown store(s): {', '.join(unknown)} (see: vetrina store list)")
+    return wanted
+
+
+async def _account_id(db: Any, email: str) -> int:
+    from vetrina.conversations.accounts import find_account
+
+    found = await find_account(db, email)
+    if found is None:
+        shown = email.strip().lower()
+        raise _fail(f"no consultant with email {shown} (see: vetrina consultant list)")
+    return found.consultant.id
+
+
+def _reset_lines(settings: Settings, email: str, reset: Any) -> list[str]:
+    return [
+        f"one-time link for {email} (works once, until {reset.expires_at:%Y-%m-%d %H:%M} UTC):",
+        f"  {settings.public_url}/console/login/reset?code={reset.code}",
+    ]
+
+
+@consultant_app.command("create")
+def consultant_create(
+    email: str = typer.Option(..., help="Login email."),
+    name: str = typer.Option(..., help="Name shown to colleagues and customers."),
+    store: list[str] = STORE_OPTION,
+    admin: bool = typer.Option(False, "--admin", help="Admin: sees every store, merges customers."),
+    password_stdin: bool = typer.Option(
+        False, "--password-stdin", help="Read the password from standard input (scripts)."
+    ),
+    link: bool = typer.Option(
+        False, "--link", help="No password now: print a one-time link to choose one."
+    ),
+) -> None:
+    """Create a consultant who can sign in to the console (argon2-hashed password)."""
+    from vetrina.conversations.accounts import create_account
+    from vetrina.conversations.consultants import Role
+
+    settings = _settings()
+    password: str | None = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif not link:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+    async def run(db: Any) -> Any:
+        stores = await _known_stores(db, store)
+        return await create_account(
+            db, email, name, actor=_actor(), stores=stores,
+            role=Role.ADMIN if admin else Role.CONSULTANT, password=password,
+        )
+
+    created, reset = _with_db(run)
     stores = ", ".join(created.stores) or "no store (general queue only)"
     typer.echo(f"consultant {created.email} ({created.role}) created, id {created.id}: {stores}")
+    if reset is not None:
+        typer.echo("\n".join(_reset_lines(settings, created.email, reset)))
+
+
+@consultant_app.command("list")
+def consultant_list() -> None:
+    """Every account: email, name, role, stores, and whether it is active."""
+    from vetrina.conversations.accounts import list_accounts
+
+    for account in _with_db(list_accounts):
+        c = account.consultant
+        state = "active" if account.active else "DEACTIVATED"
+        typer.echo(f"{c.id:>5}  {c.email:<32} {c.name:<20} {c.role:<10} {state:<11} "
+                   f"{', '.join(c.stores) or '-'}")
+
+
+@consultant_app.command("set")
+def consultant_set(
+    email: str = typer.Argument(..., help="The account's login email."),
+    name: str | None = typer.Option(None, help="A new name."),
+    role: str | None = typer.Option(None, help="admin or consultant."),
+    store: list[str] = STORE_OPTION,
+    no_stores: bool = typer.Option(False, "--no-stores", help="Serve no store (general queue)."),
+) -> None:
+    """Change a consultant's name, role or stores (--store replaces the list)."""
+    from vetrina.conversations.accounts import update_account
+    from vetrina.conversations.consultants import Role
+
+    if role is not None and role not in ("admin", "consultant"):
+        raise _fail("--role must be admin or consultant", 2)
+    if no_stores and store:
+        raise _fail("give --store or --no-stores, not both", 2)
+    if name is None and role is None and not store and not no_stores:
+        raise _fail("nothing to change: give --name, --role, --store or --no-stores", 2)
+
+    async def run(db: Any) -> Any:
+        consultant_id = await _account_id(db, email)
+        stores = [] if no_stores else (await _known_stores(db, store) if store else None)
+        return await update_account(
+            db, consultant_id, actor=_actor(), name=name,
+            role=Role(role) if role is not None else None, stores=stores,
+        )
+
+    view = _with_db(run)
+    typer.echo(f"consultant {view.email}: {view.name}, {view.role}, "
+               f"stores: {', '.join(view.stores) or '-'}")
+
+
+def _activation(email: str, active: bool) -> None:
+    from vetrina.conversations.accounts import set_active
+
+    async def run(db: Any) -> Any:
+        return await set_active(db, await _account_id(db, email), active, actor=_actor())
+
+    view = _with_db(run)
+    if active:
+        typer.echo(f"consultant {view.email} reactivated")
+    else:
+        typer.echo(f"consultant {view.email} deactivated: signed out of every console")
+
+
+@consultant_app.command("deactivate")
+def consultant_deactivate(email: str = typer.Argument(..., help="Login email.")) -> None:
+    """Deactivate an account: its console sessions end at once (the last admin stays)."""
+    _activation(email, False)
+
+
+@consultant_app.command("reactivate")
+def consultant_reactivate(email: str = typer.Argument(..., help="Login email.")) -> None:
+    """Let a deactivated consultant sign in again."""
+    _activation(email, True)
+
+
+@consultant_app.command("reset-password")
+def consultant_reset_password(email: str = typer.Argument(..., help="Login email.")) -> None:
+    """Print a one-time link (valid a day, single use) to choose a new password."""
+    from vetrina.conversations.accounts import issue_reset
+
+    settings = _settings()
+
+    async def run(db: Any) -> Any:
+        return await issue_reset(db, await _account_id(db, email), actor=_actor())
+
+    typer.echo("\n".join(_reset_lines(settings, email.strip().lower(), _with_db(run))))
+
+
+@consultant_app.command("demo-accounts")
+def consultant_demo_accounts() -> None:
+    """The demo console accounts `make run` creates: an admin and a consultant of two
+    demo stores, with generated passwords printed once (existing ones are left alone)."""
+    from vetrina.conversations.demo_accounts import ensure_demo_accounts
+
+    for line in _with_db(ensure_demo_accounts):
+        typer.echo(line)
+
+
+store_app = typer.Typer(
+    help="Stores: try-on switch, temporary closure, consultant hours.", no_args_is_help=True
+)
+app.add_typer(store_app, name="store")
+
+
+async def _store_row(db: Any, code: str) -> Any:
+    from sqlalchemy import select
+
+    from vetrina.catalog.models import Store
+
+    async with db.sessions() as session:
+        row = await session.scalar(select(Store).where(Store.code == code.strip().upper()))
+    if row is None:
+        raise _fail(f"no store {code.strip().upper()!r} (see: vetrina store list)")
+    return row
+
+
+@store_app.command("list")
+def store_list() -> None:
+    """Every store with its try-on switch, closure and consultant hours."""
+    from sqlalchemy import select
+
+    from vetrina.catalog.models import Store
+    from vetrina.conversations.duty_hours import store_hours
+
+    settings = _settings()
+
+    async def run(db: Any) -> Any:
+        async with db.sessions() as session:
+            rows = (await session.scalars(select(Store).order_by(Store.code))).all()
+        return rows, await store_hours(db)
+
+    rows, hours = _with_db(run)
+    default = settings.consultant_hours or "always"
+    for row in rows:
+        typer.echo(
+            f"{row.code:<16} try-on {'on ' if row.try_on_enabled else 'off'}  "
+            f"{'TEMPORARILY CLOSED' if row.temporarily_closed else 'open':<18}  consultants: "
+            + hours.get(row.code, f"{default} (global)")
+        )
+
+
+@store_app.command("try-on")
+def store_try_on(
+    code: str = typer.Argument(..., help="Store code."),
+    state: str = typer.Argument(..., help="on or off."),
+) -> None:
+    """Switch try-on bookings at a store on or off."""
+    from vetrina.bookings.service import Bookings
+
+    if state not in ("on", "off"):
+        raise _fail("the state must be on or off", 2)
+
+    async def run(db: Any) -> Any:
+        row = await _store_row(db, code)
+        await Bookings(db).set_try_on_enabled(row.code, state == "on", actor=_actor())
+        return row.code
+
+    typer.echo(f"store {_with_db(run)}: try-on {state}")
+
+
+def _closure(code: str, closed: bool) -> None:
+    from vetrina.catalog.store_status import set_temporarily_closed
+
+    async def run(db: Any) -> Any:
+        row = await _store_row(db, code)
+        await set_temporarily_closed(db, row.code, closed, actor=_actor())
+        return row.code
+
+    done = _with_db(run)
+    typer.echo(f"store {done}: temporarily closed (no try-on or pick-up offered)" if closed
+               else f"store {done}: open again")
+
+
+@store_app.command("close")
+def store_close(code: str = typer.Argument(..., help="Store code.")) -> None:
+    """Temporarily close a store: the assistant stops offering try-ons and pick-up there."""
+    _closure(code, True)
+
+
+@store_app.command("reopen")
+def store_reopen(code: str = typer.Argument(..., help="Store code.")) -> None:
+    """End a temporary closure."""
+    _closure(code, False)
+
+
+@store_app.command("hours")
+def store_hours_command(
+    code: str = typer.Argument(..., help="Store code."),
+    hours: str | None = typer.Argument(
+        None, help='Consultant hours, e.g. "mon-fri 09:00-19:00; sat 10:00-13:00".'
+    ),
+    clear: bool = typer.Option(False, "--clear", help="Use the global hours again."),
+) -> None:
+    """Set a store's own consultant hours (in the store's time zone), or --clear them."""
+    from vetrina.conversations.duty_hours import set_store_hours
+
+    if (hours is None) == (not clear):
+        raise _fail('give the hours (e.g. "mon-fri 09:00-19:00") or --clear', 2)
+
+    async def run(db: Any) -> Any:
+        row = await _store_row(db, code)
+        saved = await set_store_hours(
+            db, row.code, None if clear else hours, row.timezone, actor=_actor()
+        )
+        return row.code, saved
+
+    done, saved = _with_db(run)
+    typer.echo(f"store {done}: consultant hours {saved}" if saved
+               else f"store {done}: global consultant hours")
 
 
 customer_app = typer.Typer(

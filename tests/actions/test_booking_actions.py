@@ -39,6 +39,7 @@ from vetrina.bookings.models import Booking
 from vetrina.bookings.service import BookingOptions, Bookings
 from vetrina.catalog.availability import SqlInventory
 from vetrina.catalog.stock_check import StockChecker
+from vetrina.catalog.store_status import set_temporarily_closed
 from vetrina.catalog.writing import write_catalog, write_stores
 from vetrina.customers.interactions import recent_interactions
 from vetrina.customers.models import Customer
@@ -195,6 +196,29 @@ async def test_impossible_and_past_dates_are_refused_with_free_slots(runtime: Ru
             assert datetime.fromisoformat(start) > now, text
             local = datetime.fromisoformat(start).astimezone(ROME)
             assert "10:00" <= f"{local:%H:%M}" < "19:30", text
+
+
+async def test_a_temporarily_closed_store_is_never_offered_and_the_shopper_is_told_why(
+    runtime: Runtime,
+) -> None:
+    await set_temporarily_closed(runtime.db, "RM", True, actor="test")
+    _, events = await run(
+        ValidateTryOnForm(), tracker("prova degli stivali neri 41 a Roma", "book_try_on")
+    )
+    filled = slots(events)
+    assert filled["try_on_store"] is None
+    (prompt,) = filled["try_on_prompt"]
+    assert prompt["response"] == "utter_try_on_store_closed_elsewhere"
+    assert prompt["variables"]["store"] == "Vetrina Roma"
+    assert [b["title"] for b in prompt["buttons"]] == ["Vetrina Milano"]
+    # Milan closed too: nowhere to offer, and still the reason.
+    await set_temporarily_closed(runtime.db, "MI", True, actor="test")
+    _, events = await run(
+        ValidateTryOnForm(), tracker("prova degli stivali neri 41 a Milano", "book_try_on")
+    )
+    (prompt,) = slots(events)["try_on_prompt"]
+    assert prompt["response"] == "utter_try_on_store_closed" and not prompt["buttons"]
+    assert await runtime.bookings.bookable_stores([("BOOT-NER-41", 1)]) == []
 
 
 async def test_a_store_without_bookings_offers_the_stores_that_can(runtime: Runtime) -> None:

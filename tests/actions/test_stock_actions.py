@@ -32,6 +32,7 @@ from tests.catalog.conftest import PRODUCTS, STORES, set_stock
 from vetrina.bookings.service import Bookings
 from vetrina.catalog.availability import SqlInventory
 from vetrina.catalog.stock_check import StockChecker
+from vetrina.catalog.store_status import set_temporarily_closed
 from vetrina.catalog.validation import ProductRow, VariantRow
 from vetrina.catalog.writing import write_catalog, write_stores
 from vetrina.customers.interactions import Interaction
@@ -282,6 +283,25 @@ async def test_store_hours(runtime: Runtime) -> None:
         tracker("what are your hours?", "ask_store_hours", slots={"language": "en"}),
     )
     assert responses(messages) == ["utter_ask_store_for_hours"]
+
+
+async def test_a_temporarily_closed_store_is_said_closed_whatever_its_hours(
+    runtime: Runtime,
+) -> None:
+    """A manager closed Milan (console admin / ``vetrina store close``): the stock answer
+    and the hours answer say it is temporarily closed instead of "open now"."""
+    await set_stock(runtime.db, "MI", "BOOT-NER-41", 5)
+    await set_temporarily_closed(runtime.db, "MI", True, actor="test")
+    runtime.inventory.forget_stores()
+    messages, _ = await run(ActionCheckStock(), tracker("avete gli stivali neri 41 a Milano?"))
+    assert responses(messages)[:2] == ["utter_stock_in_stock", "utter_store_temporarily_closed"]
+    assert messages[1]["store"] == "Vetrina Milano"
+    messages, _ = await run(
+        ActionStoreHours(),
+        tracker("what time does the Milan store close?", "ask_store_hours",
+                slots={"language": "en"}),
+    )
+    assert responses(messages) == ["utter_store_temporarily_closed"]
 
 
 # --- the domain has every response the actions send, in both languages -----------------

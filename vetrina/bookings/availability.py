@@ -93,7 +93,10 @@ class Availability:
                 ok.setdefault(store_id, set()).add(sku)
         return sorted(code for id_, code in candidates.items() if ok.get(id_) == set(wanted))
 
-    async def set_try_on_enabled(self, store_code: str, enabled: bool) -> bool:
-        """The store's switch (temporarily closed, no staff); False if no such store."""
+    async def set_try_on_enabled(
+        self, store_code: str, enabled: bool, *, actor: str | None = None
+    ) -> bool:
+        """The store's switch (no staff for try-ons); False if no such store. With an
+        ``actor`` (the admin tools), the change is recorded with who and when."""
         async with self._db.transaction() as session:
-            return await repo.set_try_on(session, store_code, enabled, utcnow())
+            return await repo.set_try_on(session, store_code, enabled, utcnow(), actor)

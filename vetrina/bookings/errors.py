@@ -47,12 +47,14 @@ class SlotFull(BookingError):
 
 
 class StoreNotBookable(BookingError):
-    """Unknown or inactive store, no try-on service, or try-on switched off for now."""
+    """Unknown or inactive store, no try-on service, try-on switched off, or the store
+    temporarily closed."""
 
     def __init__(self, store_code: str, reason: str) -> None:
         super().__init__(f"store {store_code!r} takes no try-on bookings: {reason}")
         self.store_code = store_code
-        self.reason = reason  # "unknown", "inactive", "no_try_on", "switched_off"
+        # "unknown", "inactive", "no_try_on", "switched_off", "temporarily_closed"
+        self.reason = reason
 
 
 class ItemNotBookable(BookingError):

@@ -36,6 +36,7 @@ from vetrina.bookings.views import BookedItem, BookingView
 from vetrina.catalog.models import Product, Store, StoreStock, Variant
 from vetrina.catalog.stores import OpeningHours
 from vetrina.customers.models import Customer
+from vetrina.storage.audit import record
 from vetrina.storage.base import table_of
 from vetrina.storage.database import affected
 
@@ -71,6 +72,8 @@ async def bookable_store(session: AsyncSession, store_code: str) -> StoreRef:
         raise StoreNotBookable(store_code, "inactive")
     if TRY_ON not in (row.services or ()):
         raise StoreNotBookable(store_code, "no_try_on")
+    if row.temporarily_closed:
+        raise StoreNotBookable(store_code, "temporarily_closed")
     if not row.try_on_enabled:
         raise StoreNotBookable(store_code, "switched_off")
     hours = OpeningHours.from_json(row.opening_hours, row.hours_exceptions, row.timezone)
@@ -87,22 +90,31 @@ async def store_by_code(session: AsyncSession, store_code: str) -> Store | None:
 
 
 async def try_on_stores(session: AsyncSession) -> dict[int, str]:
-    """Active stores with try-on switched on, id → code."""
+    """Active stores, not temporarily closed, with try-on switched on: id → code."""
     stores = (
         await session.scalars(
-            select(Store).where(Store.active.is_(True), Store.try_on_enabled.is_(True))
+            select(Store).where(
+                Store.active.is_(True), Store.try_on_enabled.is_(True),
+                Store.temporarily_closed.is_(False),
+            )
         )
     ).all()
     return {s.id: s.code for s in stores if TRY_ON in (s.services or ())}
 
 
-async def set_try_on(session: AsyncSession, store_code: str, enabled: bool, now: datetime) -> bool:
+async def set_try_on(
+    session: AsyncSession, store_code: str, enabled: bool, now: datetime, actor: str | None = None
+) -> bool:
     result = await session.execute(
         update(STORES)
         .where(STORES.c.code == store_code)
         .values(try_on_enabled=enabled, updated_at=now)
     )
-    return affected(result) == 1
+    if affected(result) != 1:
+        return False
+    if actor is not None:
+        record(session, actor, "store.try_on", f"store:{store_code}", enabled=enabled)
+    return True
 
 
 async def active_store_codes(session: AsyncSession) -> set[str]:

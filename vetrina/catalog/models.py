@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -122,6 +123,11 @@ class Store(Base):
     # offering the "try_on" service at all. Imports never touch it; staff flip it.
     try_on_enabled: Mapped[bool] = mapped_column(
         Boolean, default=True, server_default=sa_true()
+    )
+    # Temporarily closed (works, an emergency): the assistant offers no try-on and holds
+    # nothing for pick-up there, and says why. Imports never touch it; a manager does.
+    temporarily_closed: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

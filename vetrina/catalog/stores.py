@@ -133,12 +133,14 @@ class StoreInfo:
     country: str = "IT"
     phone: str | None = None
     active: bool = True
+    # A manager's switch: nothing can be tried on or picked up there for now.
+    temporarily_closed: bool = False
 
     def is_open(self, at: datetime) -> bool:
         return self.hours.is_open(at)
 
     def offers(self, service: str) -> bool:
-        return service in self.services
+        return service in self.services and not self.temporarily_closed
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,7 @@ def store_info(row: Store) -> StoreInfo:
         country=row.country,
         phone=row.phone,
         active=row.active,
+        temporarily_closed=row.temporarily_closed,
     )
 
 

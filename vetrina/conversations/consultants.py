@@ -71,6 +71,9 @@ class Consultant(Base):
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The console's UI language, saved by the header's switch ("it"/"en"); None: not
+    # chosen yet (the browser's cookie or language decides).
+    language: Mapped[str | None] = mapped_column(String(5))
 
 
 class ConsultantStore(Base):
@@ -105,6 +108,7 @@ class ConsultantView:
     stores: tuple[str, ...]
     presence: str
     seen_at: datetime | None
+    language: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -139,7 +143,7 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-async def _view(session: AsyncSession, consultant: Consultant) -> ConsultantView:
+async def view_of(session: AsyncSession, consultant: Consultant) -> ConsultantView:
     stores = (
         await session.scalars(
             select(ConsultantStore.store_code)
@@ -149,7 +153,7 @@ async def _view(session: AsyncSession, consultant: Consultant) -> ConsultantView
     ).all()
     return ConsultantView(
         consultant.id, consultant.email, consultant.name, consultant.role, tuple(stores),
-        consultant.presence, consultant.seen_at,
+        consultant.presence, consultant.seen_at, consultant.language,
     )
 
 
@@ -162,24 +166,45 @@ async def create_consultant(
     stores: Sequence[str] = (),
     role: Role = Role.CONSULTANT,
 ) -> ConsultantView:
+    async with db.transaction() as session:
+        return await insert_consultant(session, email, name, password, stores=stores, role=role)
+
+
+def check_password_rules(password: str) -> None:
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise AccountError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+async def insert_consultant(
+    session: AsyncSession,
+    email: str,
+    name: str,
+    password: str,
+    *,
+    stores: Sequence[str] = (),
+    role: Role = Role.CONSULTANT,
+) -> ConsultantView:
+    """The new account, inside the caller's transaction (the admin tools record it too)."""
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
         raise AccountError(f"not an email address: {email!r}")
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
-    async with db.transaction() as session:
-        if await session.scalar(select(Consultant.id).where(Consultant.email == email)):
-            raise AccountError(f"a consultant with email {email} already exists")
-        consultant = Consultant(
-            email=email, name=name.strip() or email, password_hash=_hasher.hash(password),
-            role=role.value,
-        )
-        session.add(consultant)
-        await session.flush()
-        for code in sorted({s.strip().upper() for s in stores if s.strip()}):
-            session.add(ConsultantStore(consultant_id=consultant.id, store_code=code))
-        await session.flush()
-        return await _view(session, consultant)
+    check_password_rules(password)
+    if await session.scalar(select(Consultant.id).where(Consultant.email == email)):
+        raise AccountError(f"a consultant with email {email} already exists")
+    consultant = Consultant(
+        email=email, name=name.strip()[:200] or email, password_hash=_hasher.hash(password),
+        role=role.value,
+    )
+    session.add(consultant)
+    await session.flush()
+    for code in sorted({s.strip().upper() for s in stores if s.strip()}):
+        session.add(ConsultantStore(consultant_id=consultant.id, store_code=code))
+    await session.flush()
+    return await view_of(session, consultant)
 
 
 async def get_consultant(db: Database, consultant_id: int) -> ConsultantView | None:
@@ -187,7 +212,7 @@ async def get_consultant(db: Database, consultant_id: int) -> ConsultantView | N
         consultant = await session.get(Consultant, consultant_id)
         if consultant is None or not consultant.active:
             return None
-        return await _view(session, consultant)
+        return await view_of(session, consultant)
 
 
 async def list_consultants(db: Database) -> list[ConsultantView]:
@@ -197,7 +222,7 @@ async def list_consultants(db: Database) -> list[ConsultantView]:
                 select(Consultant).where(Consultant.active.is_(True)).order_by(Consultant.name)
             )
         ).all()
-        return [await _view(session, row) for row in rows]
+        return [await view_of(session, row) for row in rows]
 
 
 async def authenticate(
@@ -230,14 +255,13 @@ async def authenticate(
         consultant.locked_until = None
         if _hasher.check_needs_rehash(consultant.password_hash):
             consultant.password_hash = _hasher.hash(password)
-        view = await _view(session, consultant)
+        view = await view_of(session, consultant)
         await session.commit()
         return view
 
 
 async def set_password(db: Database, consultant_id: int, password: str) -> None:
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD_CHARS} characters")
+    check_password_rules(password)
     async with db.transaction() as session:
         consultant = await session.get_one(Consultant, consultant_id)
         consultant.password_hash = _hasher.hash(password)
@@ -282,7 +306,7 @@ async def session_for(db: Database, token: str) -> OpenSession | None:
         consultant = await session.get(Consultant, row.consultant_id)
         if consultant is None or not consultant.active:
             return None
-        return OpenSession(token, row.csrf_token, await _view(session, consultant))
+        return OpenSession(token, row.csrf_token, await view_of(session, consultant))
 
 
 async def close_session(db: Database, token: str) -> None:

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from vetrina.conversations.consultants import Consultant, online_count
+from vetrina.conversations.duty_hours import duty_timetables, hours_for
 from vetrina.conversations.models import Conversation, ConversationStatus
 from vetrina.conversations.ports import BotReply, Turn
 from vetrina.conversations.routing import ConsultantHours, choose_queue
@@ -154,6 +155,8 @@ class RequestOutcome:
     estimate_minutes: int | None  # when someone is online and it is open
     # Open but nobody online: answered before this (today's closing), else ``None``.
     answer_by: datetime | None = None
+    # The zone of the timetable that answered (the queue's store's own hours, if any).
+    timezone: str | None = None
 
     @property
     def available(self) -> bool:
@@ -334,15 +337,16 @@ async def request_consultant(
             ) or 1
         online = await online_count(session, store, now=now)
         status = current.status
-    open_now = options.hours.is_open(now)
+        hours = await hours_for(session, store, options.hours)
+    open_now = hours.is_open(now)
     estimate = None
     if open_now and online:
         estimate = max(2, math.ceil(position * options.minutes_per_customer / online))
-    answer_from = None if open_now else _in_zone_of(options.hours.next_opening(now), now)
-    answer_by = _in_zone_of(options.hours.closes_at(now), now) if open_now and not online else None
+    answer_from = None if open_now else _in_zone_of(hours.next_opening(now), now)
+    answer_by = _in_zone_of(hours.closes_at(now), now) if open_now and not online else None
     return RequestOutcome(
         conversation_id, status, store, already, position, online, open_now, answer_from,
-        estimate, answer_by,
+        estimate, answer_by, hours.timezone,
     )
 
 
@@ -523,14 +527,28 @@ class OnDuty:
 
 async def on_duty(db: Database, hours: ConsultantHours, *, now: datetime | None = None) -> OnDuty:
     """What the web widget's header says: "consultants available", or when they are back.
-    Any online consultant counts (the shopper's queue is not known before they ask)."""
+
+    The shopper's queue is not known before they ask, so any queue counts: on duty when
+    some timetable is open now with someone online for it (a store's own hours count
+    that store's consultants; the global ones anyone). Otherwise ``back_at`` is the
+    earliest next opening of any timetable (``None`` when one is open now)."""
     now = now or utcnow()
-    if not hours.is_open(now):
-        opening = hours.next_opening(now)
-        return OnDuty(False, opening.astimezone(hours.zone) if opening else None)
     async with db.sessions() as session:
-        online = await online_count(session, None, now=now)
-    return OnDuty(online > 0, None)
+        timetables = await duty_timetables(session, hours)
+        openings: list[datetime] = []
+        open_somewhere = False
+        for store, timetable in timetables:
+            if timetable.is_open(now):
+                open_somewhere = True
+                if await online_count(session, store, now=now) > 0:
+                    return OnDuty(True, None)
+            else:
+                opening = timetable.next_opening(now)
+                if opening is not None:
+                    openings.append(opening)
+    if open_somewhere or not openings:
+        return OnDuty(False, None)
+    return OnDuty(False, min(openings).astimezone(hours.zone))
 
 
 def _in_zone_of(moment: datetime | None, like: datetime) -> datetime | None:

@@ -246,6 +246,7 @@ def services_ctx(
             db, desk, bus, bookings, CookiePolicy(settings.console_secure_cookies),
             lazy_stock_checker(db, settings.safety_stock), LoginGuard(counter),
             TrustedProxies.parse(settings.trusted_proxies), memory,
+            settings.consultant_hours, settings.consultant_timezone,
         )
         yield
         await processor.stop()

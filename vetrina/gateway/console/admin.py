@@ -21,7 +21,8 @@ async def require_admin(request: web.Request) -> ConsultantView:
     return consultant
 
 
-def _actor(consultant: ConsultantView) -> str:
+def actor_of(consultant: ConsultantView) -> str:
+    """Who did it, as the audit log and the merge records keep it."""
     return f"consultant:{consultant.id}:{consultant.email}"
 
 
@@ -36,7 +37,7 @@ async def merge(request: web.Request) -> web.Response:
     try:
         done = await merge_and_sync(
             console.db, console.memory, _text(body.get("survivor_id"), 64),
-            _text(body.get("merged_id"), 64), actor=_actor(consultant),
+            _text(body.get("merged_id"), 64), actor=actor_of(consultant),
             reason=_text(body.get("reason"), 500),
         )
     except CustomerError as error:
@@ -51,7 +52,7 @@ async def undo(request: web.Request) -> web.Response:
     consultant = await require_admin(request)
     merge_id = parse_id(request.match_info["id"], "merge")
     try:
-        done = await undo_and_sync(console.db, console.memory, merge_id, actor=_actor(consultant))
+        done = await undo_and_sync(console.db, console.memory, merge_id, actor=actor_of(consultant))
     except CustomerError as error:
         raise customer_error(error) from None
     return json_response(

@@ -29,6 +29,10 @@ class Console:
     guard: LoginGuard
     proxies: TrustedProxies
     memory: AssistantMemory
+    # The global consultant timetable (VETRINA_CONSULTANT_HOURS): the admin page shows it
+    # for stores without their own hours.
+    consultant_hours: str = ""
+    consultant_timezone: str = "Europe/Rome"
 
 
 def lazy_stock_checker(db: Database, safety_stock: int) -> Callable[[], Awaitable[StockChecker]]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from vetrina.bookings.service import BookingView
 from vetrina.catalog.models import Store
 from vetrina.conversations import handoff
+from vetrina.conversations.accounts import LANGUAGES, set_language
 from vetrina.conversations.consultants import (
     ConsultantView,
     OpenSession,
@@ -45,6 +46,8 @@ from vetrina.gateway.keys import CONSOLE
 from vetrina.insights.orders import customer_orders
 from vetrina.storage.base import utcnow
 
+LANG_COOKIE = "vetrina_console_lang"
+
 
 async def session_of(request: web.Request) -> OpenSession:
     console = request.app[CONSOLE]
@@ -55,6 +58,7 @@ def me_json(consultant: ConsultantView) -> dict[str, Any]:
     return {
         "id": consultant.id, "name": consultant.name, "email": consultant.email,
         "role": consultant.role, "stores": list(consultant.stores),
+        "language": consultant.language,
     }
 
 
@@ -138,6 +142,28 @@ async def visible(request: web.Request, consultant: ConsultantView) -> Conversat
 async def me(request: web.Request) -> web.Response:
     session = await session_of(request)
     return json_response({**me_json(session.consultant), "csrf_token": session.csrf_token})
+
+
+async def my_language(request: web.Request) -> web.Response:
+    """The header's language switch saves the choice on the account (``it`` or ``en``)."""
+    console = request.app[CONSOLE]
+    session = await session_of(request)
+    body = await read_object(request)
+    language = body.get("language")
+    if language not in LANGUAGES:
+        raise ApiError(400, "invalid", f"language must be one of {', '.join(LANGUAGES)}",
+                       {"field": "language"})
+    await set_language(console.db, session.consultant.id, language)
+    response = json_response({"language": language})
+    set_language_cookie(response, language)
+    return response
+
+
+def set_language_cookie(response: web.StreamResponse, language: str) -> None:
+    """The login page (no session yet) and the day sheet read the choice from here too."""
+    response.set_cookie(
+        LANG_COOKIE, language, path="/console", samesite="Strict", max_age=365 * 24 * 3600
+    )
 
 
 async def queue(request: web.Request) -> web.Response:

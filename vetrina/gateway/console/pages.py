@@ -33,9 +33,10 @@ from vetrina.storage.base import utcnow
 
 log = logging.getLogger(__name__)
 
-# The login page speaks the consultant's language: the console's switch (a cookie), else
-# the browser's Accept-Language; Italian unless English comes first.
-LANG_COOKIE = "vetrina_console_lang"
+# The login page speaks the consultant's language: the console's switch (a cookie, set
+# from the account's choice at login and by the switch), else the browser's
+# Accept-Language; Italian unless English comes first.
+LANG_COOKIE = conversations.LANG_COOKIE
 WORDS = {
     "it": {
         "hint": "Accesso per i consulenti dei negozi",
@@ -43,6 +44,7 @@ WORDS = {
         "too_many": "Troppi tentativi: riprova più tardi.",
         "locked": "Account bloccato: riprova più tardi o chiedi a un amministratore.",
         "wrong": "Email o password errate.",
+        "reset_done": "Password salvata: ora puoi entrare.",
     },
     "en": {
         "hint": "Sign-in for store consultants",
@@ -50,6 +52,7 @@ WORDS = {
         "too_many": "Too many attempts: try again later.",
         "locked": "Account locked: try again later or ask an administrator.",
         "wrong": "Wrong email or password.",
+        "reset_done": "Password saved: you can sign in now.",
     },
 }
 MAX_FIELD = 1024  # an email or a password longer than this is no login
@@ -82,7 +85,7 @@ async def login_form(request: web.Request) -> web.Response:
     console = request.app[CONSOLE]
     if await current_session(request, console.db, console.cookies):
         raise web.HTTPFound("/console")
-    return _login_page(request)
+    return _login_page(request, "reset_done" if request.query.get("reset") == "1" else "")
 
 
 async def login(request: web.Request) -> web.Response:
@@ -118,6 +121,8 @@ async def login(request: web.Request) -> web.Response:
     )
     response = web.HTTPFound("/console")
     console.cookies.set_session(response, opened.token)
+    if consultant.language in WORDS:
+        conversations.set_language_cookie(response, consultant.language)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/console/login")
     raise response
 
@@ -142,9 +147,24 @@ async def console_page(request: web.Request) -> web.Response:
     return template("console.html", csrf=session.csrf_token)
 
 
+async def admin_page(request: web.Request) -> web.Response:
+    """The administration page: only for admins (a consultant is sent to the console)."""
+    console = request.app[CONSOLE]
+    session = await require_session(request, console.db, console.cookies, page=True)
+    if not session.consultant.is_admin:
+        raise web.HTTPFound("/console")
+    return template("admin.html", csrf=session.csrf_token)
+
+
+STATIC_FILES = frozenset({
+    "console.js", "console.css", "daysheet.js", "insights.js", "insights.css", "admin.js",
+    "admin.css",
+})
+
+
 async def static_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
-    if name not in ("console.js", "console.css", "daysheet.js", "insights.js", "insights.css"):
+    if name not in STATIC_FILES:
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC / name)
 
@@ -181,7 +201,8 @@ async def store_bookings(request: web.Request) -> web.Response:
     known = await conversations.contacts(console, [view.customer_id for view in sheet])
     arrivals = await request.app[BOOKING_OUTCOMES].arrivals([view.code for view in sheet])
     page = bookings_web.sheet_page(
-        store, raw_day, sheet, lang=language(request), contacts=known, arrivals=arrivals,
+        store, raw_day, sheet, lang=consultant.language or language(request), contacts=known,
+        arrivals=arrivals,
         csrf=session.csrf_token,
     )
     return web.Response(text=page, content_type="text/html")

@@ -6,7 +6,8 @@ writes a reply (shown to the customer only if the conversation is theirs, thrott
 Access is checked again before every event is forwarded: a conversation event goes out
 only if the consultant may still see that conversation in the state the event carries
 (read from the database as it was published; the database is asked when the event cannot
-tell), and the session must still be open (read again every few seconds). When a
+tell), and the session must still be open (read again every few seconds, at every
+heartbeat, and at once when an admin deactivates this account). When a
 watched conversation is no longer visible (transferred to another store, say), the watch
 is dropped at once and the browser is told with
 ``{"topic": "watching", "conversation_id": null, "lost": id}`` (issue 17, part 3).
@@ -36,6 +37,7 @@ MAX_WATCH_MESSAGE = 1024
 # The session and the consultant's stores are read again at most this often (a busy
 # queue sends many events); the conversation itself is checked on every event.
 SESSION_RECHECK = 5.0
+ACCOUNT_ENDED = "account_ended"  # published by the admin tools (admin_accounts.ended)
 
 
 class SessionEnded(Exception):
@@ -50,9 +52,10 @@ class Watch:
     conversation_id: int | None = None
     checked_at: float = field(default_factory=time.monotonic)
 
-    async def refresh(self) -> ConsultantView:
-        """The consultant as the database has them now (stores may have changed)."""
-        if time.monotonic() - self.checked_at < SESSION_RECHECK:
+    async def refresh(self, *, now: bool = False) -> ConsultantView:
+        """The consultant as the database has them now (stores may have changed); read
+        again at most every few seconds, unless ``now``."""
+        if not now and time.monotonic() - self.checked_at < SESSION_RECHECK:
             return self.consultant
         session = await session_for(self.console.db, self.token)
         if session is None:
@@ -81,6 +84,10 @@ class Watch:
     async def outgoing(self, topic: str, event: Event) -> list[Event]:
         """What to send the browser for ``event``: nothing, the event, or the end of a
         watch whose access was lost."""
+        if topic == PRESENCE and event.get("type") == ACCOUNT_ENDED:
+            # An admin deactivated an account (or its password was reset): if it is this
+            # one, the session is gone and the socket must close now, not in a while.
+            await self.refresh(now=event.get("consultant_id") == self.consultant.id)
         consultant = await self.refresh()
         if topic == PRESENCE:
             return [{"topic": topic, **event}]
@@ -173,6 +180,11 @@ async def websocket(request: web.Request) -> web.WebSocketResponse:
 
     async def heartbeat() -> None:
         while True:
+            try:
+                await watch.refresh(now=True)  # a quiet console notices a closed session too
+            except SessionEnded:
+                await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"logged out")
+                return
             await touch(console.db, watch.consultant.id)
             await asyncio.sleep(HEARTBEAT)
 

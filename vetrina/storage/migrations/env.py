@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 import vetrina.bookings.models
 import vetrina.bookings.outcomes
 import vetrina.catalog.models
+import vetrina.conversations.accounts
 import vetrina.conversations.canned
 import vetrina.conversations.consultants
+import vetrina.conversations.duty_hours
 import vetrina.conversations.handoff
 import vetrina.conversations.login_failures
 import vetrina.conversations.models
@@ -27,6 +29,7 @@ import vetrina.conversations.notes
 import vetrina.customers.interactions
 import vetrina.customers.models
 import vetrina.insights.models
+import vetrina.storage.audit
 import vetrina.storage.secrets  # noqa: F401  (the imports above fill Base.metadata)
 from vetrina.storage.base import Base
 from vetrina.storage.database import normalise_url

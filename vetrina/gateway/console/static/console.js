@@ -3,7 +3,8 @@
  * session's CSRF token in X-CSRF-Token. Live updates come over /console/ws.
  *
  * One language per consultant: Italian or English, chosen in the header's settings and
- * remembered in localStorage (the first time, the browser's language decides). */
+ * saved on their account (PUT /console/api/me/language); localStorage and a cookie keep
+ * it for the login page and until /me answers (the first time, the browser decides). */
 (function () {
   'use strict';
 
@@ -11,7 +12,7 @@
     it: {
       console: 'Console', presence: 'Stato', online: 'Disponibile', away: 'Assente', offline: 'Non in linea',
       day_sheets: 'Fogli del giorno', settings: 'Impostazioni', language: 'Lingua',
-      insights: 'Risultati',
+      insights: 'Risultati', administration: 'Amministrazione',
       notify_sound: 'Suono', notify_desktop: 'Notifiche sul desktop', notify_title: 'Conteggio nel titolo',
       logout: 'Esci', lists: 'Conversazioni', waiting: 'In attesa', mine: 'Le mie chat', team: 'Colleghi',
       merge_title: 'Unisci clienti', merge_survivor: 'Cliente che resta (id)', merge_merged: 'Cliente da unire (id)',
@@ -67,7 +68,7 @@
     en: {
       console: 'Console', presence: 'Status', online: 'Available', away: 'Away', offline: 'Offline',
       day_sheets: 'Day sheets', settings: 'Settings', language: 'Language',
-      insights: 'Insights',
+      insights: 'Insights', administration: 'Administration',
       notify_sound: 'Sound', notify_desktop: 'Desktop notifications', notify_title: 'Count in the tab title',
       logout: 'Log out', lists: 'Conversations', waiting: 'Waiting', mine: 'My chats', team: 'Colleagues',
       merge_title: 'Merge customers', merge_survivor: 'Customer who stays (id)', merge_merged: 'Customer to merge (id)',
@@ -288,13 +289,19 @@
       });
     });
     $('lang').addEventListener('change', function () {
-      lang = this.value === 'en' ? 'en' : 'it';
-      setPref('lang', lang);
-      applyLanguage();
-      loadTeam();
-      renderQueue();
-      if (lastData) { showState(lastData.state); showProfile(lastData.profile); rerenderTimeline(); }
+      switchLanguage(this.value);
+      api('PUT', '/console/api/me/language', { language: lang }).catch(function () { /* kept locally */ });
     });
+  }
+
+  function switchLanguage(chosen) {
+    lang = chosen === 'en' ? 'en' : 'it';
+    setPref('lang', lang);
+    applyLanguage();
+    if (!me) return;
+    loadTeam();
+    renderQueue();
+    if (lastData) { showState(lastData.state); showProfile(lastData.profile); rerenderTimeline(); }
   }
 
   // --- panes (one at a time on a phone) ------------------------------------------------------------
@@ -825,9 +832,13 @@
         if (data.type !== 'message') scheduleQueue();
       }
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       setLive('offline');
-      setTimeout(connect, 1000);
+      // 1008: the session ended (logged out elsewhere, or the account was deactivated).
+      if (event.code === 1008) { window.location = '/console/login'; return; }
+      // Still signed in? A 401 sends the browser to the login page; otherwise retry.
+      api('GET', '/console/api/me').then(function () { setTimeout(connect, 1000); })
+        .catch(function () { setTimeout(connect, 3000); });
     };
   }
 
@@ -966,7 +977,11 @@
     wirePrefs();
     wire();
     api('GET', '/console/api/me').then(function (data) {
+      if ((data.language === 'it' || data.language === 'en') && data.language !== lang) {
+        switchLanguage(data.language);  // the account's choice wins over this browser's
+      }
       me = data;
+      $('admin-link').hidden = data.role !== 'admin';
       $('me').textContent = data.name + ' · ' + (data.stores.join(', ') || '—');
       $('admin').hidden = data.role !== 'admin';
       if (data.role === 'admin') { cannedForm(null); loadCannedAdmin(); }
