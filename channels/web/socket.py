@@ -19,7 +19,8 @@ to them once; nothing is re-sent, so their delivery is recorded as ``sent`` only
   duplicate}, ``notice`` {kind, text}, ``vetrina_error`` {code, message, message_id?},
   ``identify`` {identity_token} → ``identified``;
 - ``vetrina_status`` {consultants: {on_duty, back_at}, header} just before
-  ``session_confirm``: the header line ("Assistente virtuale · consulenti disponibili" or when they are back);
+  ``session_confirm``: the header line ("Assistente virtuale · consulenti disponibili" or
+  when they are back);
 - ``vetrina_typing`` {name}: the consultant holding the chat is writing (sent at most
   every few seconds while they type; the widget shows "<name> is typing…").
 
