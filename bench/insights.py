@@ -50,7 +50,7 @@ from vetrina.conversations.handoff import HandoffTransition
 from vetrina.conversations.models import Conversation, Message
 from vetrina.customers.interactions import Interaction
 from vetrina.customers.models import ChannelIdentity, Customer
-from vetrina.insights.http import KpiAccess, routes
+from vetrina.gateway.api.insights import KpiAccess, routes
 from vetrina.insights.importing import import_orders
 from vetrina.insights.kpis import KpiQuery
 from vetrina.insights.models import Order
@@ -376,7 +376,7 @@ class Phases:
 
 
 async def run(url: str, scale: float, queries: int, seed: int) -> None:
-    rng = random.Random(seed)  # noqa: S311 (seeded test data, not secrets)
+    rng = random.Random(seed)
     n = sizes(scale)
     print(f"database: {url.split('@')[-1]}  scale {scale}: {n}")
     await asyncio.to_thread(upgrade, url)
@@ -417,7 +417,9 @@ async def run(url: str, scale: float, queries: int, seed: int) -> None:
             return KpiAccess()
 
         app = web.Application()
-        app.router.add_routes(routes(insights, orders_token=TOKEN, kpi_access=everyone))
+        app.router.add_routes(
+            routes(lambda _request: insights, orders_token=TOKEN, kpi_access=everyone)
+        )
         client = TestClient(TestServer(app))
         await client.start_server()
         try:
