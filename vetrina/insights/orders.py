@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.catalog.models import Product, Store, Variant
 from vetrina.insights.models import ORDER_CONTACTS, ORDERS, Order, OrderContact
 from vetrina.insights.reconciliation import Keys, match_orders
-from vetrina.insights.records import OrderRecord, parse_record
+from vetrina.insights.records import SOURCES, OrderRecord, parse_record
 from vetrina.storage.base import utcnow
 
 MAX_BATCH = 1000
@@ -125,14 +125,18 @@ async def check_batch(
         | {(r.source, r.refund_of) for r in records.values() if r.refund_of}
     )
     stored: dict[tuple[str, str], tuple[int, str, str, int]] = {}
-    for chunk in _chunks(wanted):
-        rows = await session.execute(
-            select(
-                Order.source, Order.order_id, Order.id, Order.digest, Order.kind, Order.total_cents
-            ).where(tuple_(Order.source, Order.order_id).in_(chunk))
-        )
-        for source, order_id, pk, digest, kind, total in rows:
-            stored[(source, order_id)] = (pk, digest, kind, total)
+    for source in SOURCES:
+        # One source at a time, a plain IN of order ids (the unique index is on source,
+        # order_id): a tuple IN of a thousand pairs took longer to compile than to run.
+        ids = [order_id for s, order_id in wanted if s == source]
+        for chunk in _chunks(ids):
+            rows = await session.execute(
+                select(Order.order_id, Order.id, Order.digest, Order.kind, Order.total_cents).where(
+                    Order.source == source, Order.order_id.in_(chunk)
+                )
+            )
+            for order_id, pk, digest, kind, total in rows:
+                stored[(source, order_id)] = (pk, digest, kind, total)
     for index, record in records.items():
         existing = stored.get(record.key)
         if existing is None or index in unchanged:
@@ -251,16 +255,14 @@ async def apply_batch(
         batch = [(i, r) for i, r in good if r.kind == kind]
         for chunk in _chunks(batch):
             rows = [_row(record, checked.products, pks, buyers) for _, record in chunk]
-            # Core executemany, then the ids in one query: much faster than RETURNING
-            # row by row on SQLite.
-            await session.execute(insert(ORDERS), rows)
-            keys = [(r["source"], r["order_id"]) for r in rows]
-            found = await session.execute(
-                select(Order.id, Order.source, Order.order_id).where(
-                    tuple_(Order.source, Order.order_id).in_(keys)
-                )
+            # One multi-row INSERT ... RETURNING per batch of rows (SQLAlchemy's
+            # "insertmanyvalues"): no second query for the ids. The rows come back keyed,
+            # not in order: asking for the order (sort_by_parameter_order) makes SQLite
+            # fall back to one INSERT per row.
+            returned = await session.execute(
+                insert(ORDERS).returning(ORDERS.c.id, ORDERS.c.source, ORDERS.c.order_id), rows
             )
-            for pk, source, order_id in found:
+            for pk, source, order_id in returned.all():
                 pks[(source, order_id)] = pk
             new_orders.extend((pks[r.key], r) for _, r in chunk)
     if new_orders:
