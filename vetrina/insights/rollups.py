@@ -889,8 +889,9 @@ async def refresh(
     batch: int = 2000,
     progress: Progress | None = None,
 ) -> RefreshReport:
-    """Bring every rollup up to date with what changed since the last run (``progress``
-    hears of the orders attributed, a batch at a time: an import of history is long)."""
+    """Bring every rollup up to date with what changed since the last run. ``progress``
+    is advanced by the orders attributed, a batch at a time (the caller starts its bar:
+    the importer with the count it wrote); an import of history is long."""
     report = RefreshReport()
     async with db.locks.hold("insights", "refresh") as held:
         if not held:
@@ -991,8 +992,6 @@ async def _attribute_pending(
                 await _mark_dirty(session, "bookings", await _booking_keys(session, codes))
                 break
         ordered = [pk for pk, _ in sorted(pending, key=lambda row: (row[1], row[0]))]
-        if progress is not None:
-            progress.start("attributing", len(ordered))
         for start in range(0, len(ordered), batch):
             async with db.transaction() as session:
                 run = await attribute(session, ordered[start : start + batch], options)
