@@ -22,6 +22,7 @@ from vetrina.insights.models import ORDER_CONTACTS, ORDERS, Order, OrderContact
 from vetrina.insights.reconciliation import Keys, match_orders
 from vetrina.insights.records import SOURCES, OrderRecord, parse_record
 from vetrina.storage.base import utcnow
+from vetrina.storage.bulk import copy_rows, is_postgres, next_ids
 
 MAX_BATCH = 1000
 CHUNK = 500
@@ -255,31 +256,47 @@ async def apply_batch(
         batch = [(i, r) for i, r in good if r.kind == kind]
         for chunk in _chunks(batch):
             rows = [_row(record, checked.products, pks, buyers) for _, record in chunk]
-            # One multi-row INSERT ... RETURNING per batch of rows (SQLAlchemy's
-            # "insertmanyvalues"): no second query for the ids. The rows come back keyed,
-            # not in order: asking for the order (sort_by_parameter_order) makes SQLite
-            # fall back to one INSERT per row.
-            returned = await session.execute(
-                insert(ORDERS).returning(ORDERS.c.id, ORDERS.c.source, ORDERS.c.order_id), rows
-            )
-            for pk, source, order_id in returned.all():
+            returned: Sequence[tuple[int, str, str]]
+            if is_postgres(session):
+                # COPY with ids taken from the sequence first: a multi-row INSERT of
+                # these rows cost PostgreSQL more to parse and plan than to write.
+                for pk, row in zip(await next_ids(session, ORDERS, len(rows)), rows, strict=True):
+                    row["id"] = pk
+                await copy_rows(session, ORDERS, rows)
+                returned = [(row["id"], row["source"], row["order_id"]) for row in rows]
+            else:
+                # One multi-row INSERT ... RETURNING ("insertmanyvalues"): no second query
+                # for the ids. Rows come back keyed, not in order: asking for the order
+                # (sort_by_parameter_order) makes SQLite insert one row per statement.
+                returned = (
+                    (
+                        await session.execute(
+                            insert(ORDERS).returning(
+                                ORDERS.c.id, ORDERS.c.source, ORDERS.c.order_id
+                            ),
+                            rows,
+                        )
+                    )
+                    .tuples()
+                    .all()
+                )
+            for pk, source, order_id in returned:
                 pks[(source, order_id)] = pk
             new_orders.extend((pks[r.key], r) for _, r in chunk)
     if new_orders:
-        await session.execute(
-            insert(ORDER_CONTACTS),
-            [
-                {
-                    "order_pk": pk,
-                    "customer_id": buyers.get(r.key, (None, None))[0],
-                    "shop_account": r.contact.shop_account,
-                    "loyalty_id": r.contact.loyalty_id,
-                    "phone": r.contact.phone,
-                    "email": r.contact.email,
-                }
-                for pk, r in new_orders
-            ],
-        )
+        contacts = [
+            {
+                "order_pk": pk,
+                "customer_id": buyers.get(r.key, (None, None))[0],
+                "shop_account": r.contact.shop_account,
+                "loyalty_id": r.contact.loyalty_id,
+                "phone": r.contact.phone,
+                "email": r.contact.email,
+            }
+            for pk, r in new_orders
+        ]
+        if not await copy_rows(session, ORDER_CONTACTS, contacts):
+            await session.execute(insert(ORDER_CONTACTS), contacts)
         refunds = [pk for pk, r in new_orders if r.kind == "refund"]
         result.matched = len(buyers) + (await rematch(session, refunds) if refunds else 0)
     result.applied = len(new_orders)
