@@ -719,7 +719,7 @@ def main() -> None:
                 print(f"\n== {label} ==", flush=True)
                 results[label] = run_measure(tree, f"sqlite+aiosqlite:///{copy}", args, folder)
                 copy.unlink()
-        report(args, "SQLite", results)
+        report(args, "PostgreSQL" if args.postgres_url else "SQLite", results)
 
 
 def postgres_runs(
