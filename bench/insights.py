@@ -23,10 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
+import os
 import random
 import secrets
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,11 +39,14 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# The package measured: this tree's, or another revision's exported by the parent process.
+sys.path.insert(
+    0, os.environ.get("VETRINA_BENCH_TREE", str(Path(__file__).resolve().parent.parent))
+)
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import func, insert, select
+from sqlalchemy import event, func, insert, select
 
 from vetrina.bookings.models import Booking
 from vetrina.catalog.models import Store
@@ -50,7 +57,7 @@ from vetrina.conversations.handoff import HandoffTransition
 from vetrina.conversations.models import Conversation, Message
 from vetrina.customers.interactions import Interaction
 from vetrina.customers.models import ChannelIdentity, Customer
-from vetrina.insights.http import KpiAccess, routes
+from vetrina.gateway.api.insights import KpiAccess, routes
 from vetrina.insights.importing import import_orders
 from vetrina.insights.kpis import KpiQuery
 from vetrina.insights.models import Order
@@ -58,6 +65,7 @@ from vetrina.insights.service import Insights
 from vetrina.storage.database import Database
 from vetrina.storage.migrate import upgrade
 
+ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 HISTORY_DAYS = 180
 CHUNK = 20_000
@@ -367,115 +375,165 @@ class Phases:
 
     def __init__(self) -> None:
         self.started: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
     def start(self, label: str, total: int) -> None:
         self.started[label] = time.perf_counter()
+        self.cpu[label] = time.process_time()
 
     def advance(self, count: int) -> None:
         pass
 
 
-async def run(url: str, scale: float, queries: int, seed: int) -> None:
-    rng = random.Random(seed)  # noqa: S311 (seeded test data, not secrets)
-    n = sizes(scale)
-    print(f"database: {url.split('@')[-1]}  scale {scale}: {n}")
-    await asyncio.to_thread(upgrade, url)
+class Statements:
+    """Round trips per phase: every statement sent (an executemany counts once)."""
+
+    def __init__(self, db: Database) -> None:
+        self.phase = "build"
+        self.counts: dict[str, int] = {}
+        event.listen(db.engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args: Any) -> None:
+        self.counts[self.phase] = self.counts.get(self.phase, 0) + 1
+
+    def start(self, phase: str) -> None:
+        self.phase = phase
+
+
+async def measure(
+    url: str, world: dict[str, Any], orders_path: Path, queries: int, seed: int
+) -> dict[str, Any]:
+    """The measured phases, on a database that holds the built history and nothing else.
+
+    Run once per implementation on identical copies of that database, so the figures of
+    a baseline revision and of the working tree are comparable.
+    """
+    rng = random.Random(seed + 1)
     db = Database(url)
+    sql = Statements(db)
     insights = Insights(db)
+    figures: dict[str, Any] = {}
     try:
-        started = time.perf_counter()
-        world = await build(db, n, rng)
-        print(f"built the history in {time.perf_counter() - started:.1f} s")
+        sql.start("first_refresh")
         started = time.perf_counter()
         report = await insights.refresh()
+        figures["first_refresh_s"] = time.perf_counter() - started
         print(
             f"first refresh (conversation-days, demand, bookings): "
-            f"{time.perf_counter() - started:.1f} s ({report.messages} messages)"
+            f"{figures['first_refresh_s']:.1f} s ({report.messages} messages)"
         )
 
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "orders.ndjson"
-            with path.open("w", encoding="utf-8") as file:
-                for i in range(n["orders"]):
-                    file.write(json.dumps(order(i, world, rng, when(rng))) + "\n")
-            phases = Phases()
-            started = time.perf_counter()
-            imported = await import_orders(insights, path, progress=phases)
-            ended = time.perf_counter()
+        sql.start("cli_import")
+        phases = Phases()
+        started = time.perf_counter()
+        imported = await import_orders(insights, orders_path, progress=phases)
+        ended, ended_cpu = time.perf_counter(), time.process_time()
         if not imported.committed or imported.problems:
             raise SystemExit(f"import failed: {imported.problems[:3]}")
         ingest_s = phases.started.get("attributing", ended) - phases.started["checking"]
         attribute_s = ended - phases.started.get("attributing", ended)
-        cli_rate = imported.applied / ingest_s
+        figures.update(
+            cli_orders=imported.applied,
+            cli_ingest_s=ingest_s,
+            cli_orders_per_s=imported.applied / ingest_s,
+            cli_attribute_s=attribute_s,
+            cli_matched=imported.matched,
+            cli_ingest_cpu_s=phases.cpu.get("attributing", ended_cpu) - phases.cpu["checking"],
+            cli_attribute_cpu_s=ended_cpu - phases.cpu.get("attributing", ended_cpu),
+        )
         print(
-            f"CLI ingest: {imported.applied} orders in {ingest_s:.1f} s = {cli_rate:,.0f} "
-            f"orders/s (target >= {TARGETS['cli_orders_s']:,}); matched {imported.matched}; "
-            f"then attribution of all of them {attribute_s:.1f} s"
+            f"CLI ingest: {imported.applied} orders in {ingest_s:.1f} s = "
+            f"{figures['cli_orders_per_s']:,.0f} orders/s (target >= "
+            f"{TARGETS['cli_orders_s']:,}); matched {imported.matched}; then attribution of "
+            f"all of them {attribute_s:.1f} s"
         )
 
         async def everyone(_request: web.Request) -> KpiAccess:
             return KpiAccess()
 
+        sql.start("api_ingest")
         app = web.Application()
-        app.router.add_routes(routes(insights, orders_token=TOKEN, kpi_access=everyone))
+        app.router.add_routes(
+            routes(lambda _request: insights, orders_token=TOKEN, kpi_access=everyone)
+        )
         client = TestClient(TestServer(app))
         await client.start_server()
+        batches = 10
+        latencies = []
         try:
-            batches = 5
-            started = time.perf_counter()
             for b in range(batches):
                 batch = [
                     order(
-                        n["orders"] + b * 1000 + i,
+                        10_000_000 + b * 1000 + i,
                         world,
                         rng,
                         NOW - timedelta(hours=1 + rng.randrange(48)),
                     )
                     for i in range(1000)
                 ]
+                started = time.perf_counter()
                 response = await client.post(
                     "/api/orders", json=batch, headers={"Authorization": f"Bearer {TOKEN}"}
                 )
                 if response.status != 200:
                     raise SystemExit(f"POST /api/orders: {response.status} {await response.text()}")
-            api_s = time.perf_counter() - started
+                latencies.append((time.perf_counter() - started) * 1000)
         finally:
             await client.close()
+        api_s = sum(latencies) / 1000
+        p50, p99 = summary(latencies)
+        figures.update(
+            api_orders_per_s=batches * 1000 / api_s, api_batch_p50_ms=p50, api_batch_p99_ms=p99
+        )
         print(
             f"API ingest: {batches * 1000} orders in {api_s:.1f} s = "
-            f"{batches * 1000 / api_s:,.0f} orders/s (each batch also attributed)"
+            f"{figures['api_orders_per_s']:,.0f} orders/s (each batch also attributed); "
+            f"a batch of 1,000: p50 {p50:.0f} ms, p99 {p99:.0f} ms"
         )
 
         fresh = [
-            order(
-                n["orders"] + 10_000 + i, world, rng, NOW - timedelta(hours=1 + rng.randrange(72))
-            )
+            order(20_000_000 + i, world, rng, NOW - timedelta(hours=1 + rng.randrange(72)))
             for i in range(1000)
         ]
         await insights.ingest(fresh, attribute=False)
-        started = time.perf_counter()
+        sql.start("incremental")
+        started, cpu = time.perf_counter(), time.process_time()
         report = await insights.refresh()
-        incremental_s = time.perf_counter() - started
+        figures["incremental_s"] = time.perf_counter() - started
+        figures["incremental_cpu_s"] = time.process_time() - cpu
         print(
-            f"incremental attribution of 1,000 new orders: {incremental_s:.2f} s "
+            f"incremental attribution of 1,000 new orders: {figures['incremental_s']:.2f} s "
             f"(target < {TARGETS['incremental_s']} s; {report.order_keys} order keys, "
             f"{report.booking_keys} booking keys rebuilt)"
         )
 
-        started = time.perf_counter()
+        sql.start("recompute")
+        started, cpu = time.perf_counter(), time.process_time()
         report = await insights.recompute()
-        recompute_s = time.perf_counter() - started
+        figures["recompute_s"] = time.perf_counter() - started
+        figures["recompute_cpu_s"] = time.process_time() - cpu
+        figures["recompute_orders"] = report.attributed
         print(
-            f"full recompute: {recompute_s:.1f} s for {report.attributed} orders "
+            f"full recompute: {figures['recompute_s']:.1f} s for {report.attributed} orders "
             f"(target < {TARGETS['recompute_s']:.0f} s)"
         )
 
+        sql.start("kpi")
         end = (NOW - timedelta(days=1)).date()
         start = end - timedelta(days=89)
         every = await timed_queries(insights, KpiQuery(start, end), queries)
         one = await timed_queries(insights, KpiQuery(start, end, store=world["stores"][0]), queries)
         by_day = await timed_queries(insights, KpiQuery(start, end, group_by="day"), queries)
-        baseline = await raw_baseline(db, start, max(10, queries // 10))
+        raw = await raw_baseline(db, start, max(10, queries // 10))
+        figures.update(
+            kpi_all_p50_ms=every[0],
+            kpi_all_p99_ms=every[1],
+            kpi_store_p50_ms=one[0],
+            kpi_store_p99_ms=one[1],
+            kpi_day_p50_ms=by_day[0],
+            kpi_day_p99_ms=by_day[1],
+            raw_p50_ms=raw[0],
+        )
         print(
             f"KPI query, 90 days, all stores: p50 {every[0]:.1f} ms, p99 {every[1]:.1f} ms "
             f"(target p99 < {TARGETS['kpi_p99_ms']:.0f} ms)"
@@ -483,19 +541,135 @@ async def run(url: str, scale: float, queries: int, seed: int) -> None:
         print(f"KPI query, 90 days, one store:  p50 {one[0]:.1f} ms, p99 {one[1]:.1f} ms")
         print(f"KPI query, 90 days, by day:     p50 {by_day[0]:.1f} ms, p99 {by_day[1]:.1f} ms")
         print(
-            f"baseline (one aggregate over the raw orders of those 90 days): p50 "
-            f"{baseline[0]:.1f} ms, p99 {baseline[1]:.1f} ms; ratio KPI/baseline p50 "
-            f"{every[0] / baseline[0]:.2f}x"
+            f"raw query (one aggregate over the raw orders of those 90 days): p50 "
+            f"{raw[0]:.1f} ms, p99 {raw[1]:.1f} ms; ratio KPI/raw p50 {every[0] / raw[0]:.2f}x"
         )
-        document = await insights.kpis(KpiQuery(start, end))
+        document = await insights.kpis(KpiQuery(start - timedelta(days=HISTORY_DAYS), end))
+        # The same history must give the same figures, whichever implementation ran.
+        figures["kpi_digest"] = hashlib.sha256(
+            json.dumps(document, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16]
         totals = document["totals"]
         print(
             f"sanity: {totals['orders']} orders, match rate {totals['match_rate']}, "
             f"{totals['conversations']} conversations, share after chat "
-            f"{totals['share_after_chat']}"
+            f"{totals['share_after_chat']}; KPI document digest {figures['kpi_digest']}"
         )
+        figures["statements"] = dict(sql.counts)
+        print(f"statements per phase: {sql.counts}")
     finally:
         await db.dispose()
+    return figures
+
+
+# --- the parent: build once, copy, measure each implementation -----------------------
+
+ROWS = (
+    ("CLI ingest (orders/s)", "cli_orders_per_s", "rate"),
+    ("attribution after the import (s)", "cli_attribute_s", "time"),
+    ("API ingest (orders/s)", "api_orders_per_s", "rate"),
+    ("API batch of 1,000, p50 (ms)", "api_batch_p50_ms", "time"),
+    ("API batch of 1,000, p99 (ms)", "api_batch_p99_ms", "time"),
+    ("incremental attribution of 1,000 (s)", "incremental_s", "time"),
+    ("full recompute (s)", "recompute_s", "time"),
+    ("KPI 90 days all stores, p50 (ms)", "kpi_all_p50_ms", "time"),
+    ("KPI 90 days all stores, p99 (ms)", "kpi_all_p99_ms", "time"),
+    ("KPI 90 days one store, p99 (ms)", "kpi_store_p99_ms", "time"),
+    ("KPI 90 days by day, p99 (ms)", "kpi_day_p99_ms", "time"),
+    ("first refresh (s)", "first_refresh_s", "time"),
+    # CPU of the benchmark's own process (SQLite works inside it; PostgreSQL's server does
+    # not count): on a machine shared with other work, steadier than the wall clock.
+    ("CPU: CLI ingest of all orders (s)", "cli_ingest_cpu_s", "time"),
+    ("CPU: attribution after the import (s)", "cli_attribute_cpu_s", "time"),
+    ("CPU: incremental attribution (s)", "incremental_cpu_s", "time"),
+    ("CPU: full recompute (s)", "recompute_cpu_s", "time"),
+)
+PHASES = ("first_refresh", "cli_import", "api_ingest", "incremental", "recompute")
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one column per implementation, and how many times faster the last is."""
+    names = list(results)
+    lines = ["| figure | " + " | ".join(names) + (" | speed-up |" if len(names) > 1 else " |")]
+    lines.append("|---" * (len(names) + 1 + (len(names) > 1)) + "|")
+    for label, key, kind in ROWS:
+        values = [float(results[n].get(key) or 0.0) for n in names]
+        row = f"| {label} | " + " | ".join(f"{v:,.1f}" for v in values)
+        if len(names) > 1 and all(v > 0 for v in values):
+            first, last = values[0], values[-1]
+            row += f" | {(last / first if kind == 'rate' else first / last):.2f}x"
+        lines.append(row + " |")
+    for phase in PHASES:
+        counts = [str(results[n]["statements"].get(phase, 0)) for n in names]
+        lines.append(
+            f"| statements: {phase} | " + " | ".join(counts) + (" | |" if len(names) > 1 else " |")
+        )
+    digests = [results[n]["kpi_digest"] for n in names]
+    lines.append(
+        "| KPI document digest | " + " | ".join(digests) + (" | |" if len(names) > 1 else " |")
+    )
+    return "\n".join(lines)
+
+
+async def prepare(url: str, scale: float, seed: int, folder: Path) -> tuple[Path, Path]:
+    """Build the history once; write the world and the order file the phases use."""
+    rng = random.Random(seed)
+    n = sizes(scale)
+    print(f"database: {url.split('@')[-1]}  scale {scale}: {n}")
+    await asyncio.to_thread(upgrade, url)
+    db = Database(url)
+    try:
+        started = time.perf_counter()
+        world = await build(db, n, rng)
+        print(f"built the history in {time.perf_counter() - started:.1f} s")
+    finally:
+        await db.dispose()
+    world_path, orders_path = folder / "world.json", folder / "orders.ndjson"
+    world_path.write_text(json.dumps(world), encoding="utf-8")
+    with orders_path.open("w", encoding="utf-8") as file:
+        for i in range(n["orders"]):
+            file.write(json.dumps(order(i, world, rng, when(rng))) + "\n")
+    return world_path, orders_path
+
+
+def checkout(revision: str, folder: Path) -> Path:
+    """The package of another revision, exported (not checked out) beside the run."""
+    tree = folder / f"tree-{revision}"
+    tree.mkdir()
+    archive = subprocess.run(  # noqa: S603 (git of this checkout)
+        ["git", "-C", str(ROOT), "archive", revision, "vetrina"],  # noqa: S607
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)  # noqa: S603, S607
+    return tree
+
+
+def run_measure(tree: Path, url: str, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    """One implementation's phases in a child process that imports ``tree``'s package."""
+    result = folder / f"result-{uuid.uuid4().hex[:6]}.json"
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--measure-url",
+        url,
+        "--world",
+        str(folder / "world.json"),
+        "--orders",
+        str(folder / "orders.ndjson"),
+        "--now",
+        NOW.isoformat(),
+        "--queries",
+        str(args.queries),
+        "--seed",
+        str(args.seed),
+        "--result",
+        str(result),
+    ]
+    env = {**os.environ, "VETRINA_BENCH_TREE": str(tree), "PYTHONPATH": str(tree)}
+    subprocess.run(command, env=env, check=True)  # noqa: S603 (this script, with its own path)
+    figures: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
+    return figures
 
 
 def main() -> None:
@@ -506,32 +680,92 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url",
         default=None,
-        help="run on PostgreSQL (a throw-away database is created there)",
+        help="run on PostgreSQL (throw-away databases are created there and dropped)",
     )
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="also measure this git revision's package on an identical copy of the history",
+    )
+    parser.add_argument("--markdown", default=None, help="append the figures to this file")
+    parser.add_argument("--measure-url", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--world", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--orders", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--now", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--result", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.postgres_url:
-        import psycopg
-        from sqlalchemy.engine import make_url
-
-        name = f"vetrina_bench_{uuid.uuid4().hex[:8]}"
-        admin = make_url(args.postgres_url).set(drivername="postgresql")
-        with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        try:
-            url = admin.set(drivername="postgresql+psycopg", database=name)
-            asyncio.run(
-                run(url.render_as_string(hide_password=False), args.scale, args.queries, args.seed)
-            )
-        finally:
-            with psycopg.connect(
-                admin.render_as_string(hide_password=False), autocommit=True
-            ) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(
-            run(f"sqlite+aiosqlite:///{folder}/bench.db", args.scale, args.queries, args.seed)
+    if args.measure_url:  # the child: one implementation's phases
+        global NOW  # the parent's instant, so that both children see one history
+        NOW = datetime.fromisoformat(args.now)
+        world = json.loads(Path(args.world).read_text(encoding="utf-8"))
+        figures = asyncio.run(
+            measure(args.measure_url, world, Path(args.orders), args.queries, args.seed)
         )
+        Path(args.result).write_text(json.dumps(figures), encoding="utf-8")
+        return
+    with tempfile.TemporaryDirectory() as name:
+        folder = Path(name)
+        targets = [(args.baseline, checkout(args.baseline, folder))] if args.baseline else []
+        targets.append(("working tree", ROOT))
+        results: dict[str, dict[str, Any]] = {}
+        if args.postgres_url:
+            results = postgres_runs(args, folder, targets)
+        else:
+            source = f"sqlite+aiosqlite:///{folder}/built.db"
+            asyncio.run(prepare(source, args.scale, args.seed, folder))
+            for label, tree in targets:
+                copy = folder / f"copy-{len(results)}.db"
+                shutil.copyfile(folder / "built.db", copy)
+                print(f"\n== {label} ==", flush=True)
+                results[label] = run_measure(tree, f"sqlite+aiosqlite:///{copy}", args, folder)
+                copy.unlink()
+        report(args, "PostgreSQL" if args.postgres_url else "SQLite", results)
+
+
+def postgres_runs(
+    args: argparse.Namespace, folder: Path, targets: list[tuple[str, Path]]
+) -> dict[str, dict[str, Any]]:
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    admin = make_url(args.postgres_url).set(drivername="postgresql")
+    plain = admin.render_as_string(hide_password=False)
+    prefix = f"vetrina_bench_{uuid.uuid4().hex[:8]}"
+    names = [f"{prefix}_built"] + [f"{prefix}_{i}" for i in range(len(targets))]
+    results: dict[str, dict[str, Any]] = {}
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{names[0]}"')
+    try:
+        source = admin.set(drivername="postgresql+psycopg", database=names[0])
+        asyncio.run(
+            prepare(source.render_as_string(hide_password=False), args.scale, args.seed, folder)
+        )
+        for (label, tree), name in zip(targets, names[1:], strict=True):
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{names[0]}"')
+            url = admin.set(drivername="postgresql+psycopg", database=name)
+            print(f"\n== {label} ==", flush=True)
+            results[label] = run_measure(
+                tree, url.render_as_string(hide_password=False), args, folder
+            )
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return results
+
+
+def report(args: argparse.Namespace, database: str, results: dict[str, dict[str, Any]]) -> None:
+    text = (
+        f"\n### {database}, scale {args.scale} (seed {args.seed}, {args.queries} KPI queries), "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC\n\n{table(results)}\n"
+    )
+    print(text)
+    if args.markdown:
+        with Path(args.markdown).open("a", encoding="utf-8") as file:
+            file.write(text)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ from vetrina.conversations.consultants import ConsultantStore
 from vetrina.conversations.models import Message
 from vetrina.customers.interactions import STOCK_CHECK, Interaction
 from vetrina.customers.models import Customer
-from vetrina.insights.models import CREDITS, ORDERS, AttributionCredit, Order
+from vetrina.insights.models import CREDITS, ORDERS, AttributionCredit
 
 CHUNK = 500
 KIND_RANK = {"booking": 4, "consultant": 3, "stock_check": 2, "conversation": 1}
@@ -345,15 +345,18 @@ async def attribute(
         (lat, lon) for lat, lon in await session.execute(select(Store.latitude, Store.longitude))
     ]
     for chunk in _chunks(sorted(set(order_pks))):
-        orders = (await session.scalars(select(Order).where(Order.id.in_(chunk)))).all()
+        # Core rows, not ORM objects: building and tracking an Order per row cost more
+        # than the query (the rows are only read; the writes below are Core statements).
+        orders = list(
+            (await session.execute(select(*ORDERS.c).where(ORDERS.c.id.in_(chunk)))).all()
+        )
         # Refunds of these orders are redone too (they copy the order's credits).
         ids = {o.id for o in orders}
-        extra = (
-            await session.scalars(
-                select(Order).where(Order.refund_of_id.in_(ids), Order.id.not_in(ids))
+        orders += (
+            await session.execute(
+                select(*ORDERS.c).where(ORDERS.c.refund_of_id.in_(ids), ORDERS.c.id.not_in(ids))
             )
         ).all()
-        orders = [*orders, *extra]
         sales = [o for o in orders if o.kind == "order"]
         refunds = [o for o in orders if o.kind == "refund"]
         # Frozen: erased buyers keep the credits they had (their touchpoints are gone).
@@ -404,12 +407,13 @@ async def attribute(
                     buckets.append({"pk": order.id, "bucket": bucket})
             by_sale[order.id] = credits
             rows.extend(_rows(order, credits, order.total_cents))
-        parents_needed = [o.refund_of_id for o in refunds if o.refund_of_id not in by_sale]
+        parents_needed = [
+            o.refund_of_id
+            for o in refunds
+            if o.refund_of_id is not None and o.refund_of_id not in by_sale
+        ]
         if parents_needed:
-            for parent in (
-                await session.scalars(select(Order).where(Order.id.in_(parents_needed)))
-            ).all():
-                by_sale[parent.id] = await _stored_credits(session, parent)
+            by_sale.update(await _stored_credits(session, parents_needed))
         for refund in (o for o in redo if o.kind == "refund"):
             parent_credits = by_sale.get(refund.refund_of_id or -1, [])
             rows.extend(_rows(refund, parent_credits, -refund.total_cents))
@@ -426,13 +430,8 @@ async def attribute(
                 .values(distance_bucket=bindparam("bucket")),
                 buckets,
             )
-        # No need to synchronise the loaded objects (the session ends with this batch):
-        # evaluating the criteria against each of them cost more than the UPDATE itself.
         await session.execute(
-            update(Order)
-            .where(Order.id.in_([o.id for o in orders]))
-            .values(attributed=True)
-            .execution_options(synchronize_session=False)
+            update(ORDERS).where(ORDERS.c.id.in_([o.id for o in orders])).values(attributed=True)
         )
         run.orders += len(orders)
         run.credited += sum(1 for o in redo if by_sale.get(o.id) or o.kind == "refund")
@@ -441,27 +440,47 @@ async def attribute(
     return run
 
 
-async def _stored_credits(session: AsyncSession, order: Order) -> list[Credit]:
-    """An order's credits as stored (for a refund whose order was not redone)."""
-    rows = (
-        await session.scalars(
-            select(AttributionCredit)
-            .where(AttributionCredit.order_pk == order.id)
-            .order_by(AttributionCredit.id)
-        )
-    ).all()
-    credits: list[Credit] = []
-    last = [r for r in rows if r.view == "last_touch"]
-    influenced = [r for r in rows if r.view == "influenced"]
-    ordered = last + [r for r in influenced if not last or r.touch_ref != last[0].touch_ref]
-    for row in ordered:
-        touch = Touch(
-            row.touch_kind,
-            row.touch_ref,
-            row.touch_at,
-            row.channel,
-            row.consultant_id,
-            row.touch_store_code,
-        )
-        credits.append(Credit(touch, row.rule, timedelta(seconds=row.window_seconds), row.touch_at))
-    return credits
+async def _stored_credits(
+    session: AsyncSession, order_pks: Sequence[int]
+) -> dict[int, list[Credit]]:
+    """Orders' credits as stored (for refunds whose order was not redone), one query per
+    chunk of orders instead of one per refund."""
+    rows_of: dict[int, list[Any]] = defaultdict(list)
+    for chunk in _chunks(sorted(set(order_pks))):
+        for row in await session.execute(
+            select(
+                AttributionCredit.id,
+                AttributionCredit.order_pk,
+                AttributionCredit.view,
+                AttributionCredit.touch_kind,
+                AttributionCredit.touch_ref,
+                AttributionCredit.touch_at,
+                AttributionCredit.channel,
+                AttributionCredit.consultant_id,
+                AttributionCredit.touch_store_code,
+                AttributionCredit.rule,
+                AttributionCredit.window_seconds,
+            ).where(AttributionCredit.order_pk.in_(chunk))
+        ):
+            rows_of[row.order_pk].append(row)
+    stored: dict[int, list[Credit]] = {}
+    for pk in order_pks:
+        rows = sorted(rows_of.get(pk, []), key=lambda r: r.id)
+        last = [r for r in rows if r.view == "last_touch"]
+        influenced = [r for r in rows if r.view == "influenced"]
+        ordered = last + [r for r in influenced if not last or r.touch_ref != last[0].touch_ref]
+        credits: list[Credit] = []
+        for row in ordered:
+            touch = Touch(
+                row.touch_kind,
+                row.touch_ref,
+                row.touch_at,
+                row.channel,
+                row.consultant_id,
+                row.touch_store_code,
+            )
+            credits.append(
+                Credit(touch, row.rule, timedelta(seconds=row.window_seconds), row.touch_at)
+            )
+        stored[pk] = credits
+    return stored

@@ -232,7 +232,6 @@ async def import_orders(
     report.committed = True
     report.problems.sort(key=lambda p: p.line or 0)
     if report.applied:
-        progress.start("attributing", 1)
-        await insights.refresh()
-        progress.advance(1)
+        progress.start("attributing", report.applied)
+        await insights.refresh(progress=progress)
     return report

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.catalog.models import Product, Store, Variant
 from vetrina.insights.models import ORDER_CONTACTS, ORDERS, Order, OrderContact
 from vetrina.insights.reconciliation import Keys, match_orders
-from vetrina.insights.records import OrderRecord, parse_record
+from vetrina.insights.records import SOURCES, OrderRecord, parse_record
 from vetrina.storage.base import utcnow
+from vetrina.storage.bulk import copy_rows, is_postgres, next_ids
 
 MAX_BATCH = 1000
 CHUNK = 500
@@ -125,14 +126,18 @@ async def check_batch(
         | {(r.source, r.refund_of) for r in records.values() if r.refund_of}
     )
     stored: dict[tuple[str, str], tuple[int, str, str, int]] = {}
-    for chunk in _chunks(wanted):
-        rows = await session.execute(
-            select(
-                Order.source, Order.order_id, Order.id, Order.digest, Order.kind, Order.total_cents
-            ).where(tuple_(Order.source, Order.order_id).in_(chunk))
-        )
-        for source, order_id, pk, digest, kind, total in rows:
-            stored[(source, order_id)] = (pk, digest, kind, total)
+    for source in SOURCES:
+        # One source at a time, a plain IN of order ids (the unique index is on source,
+        # order_id): a tuple IN of a thousand pairs took longer to compile than to run.
+        ids = [order_id for s, order_id in wanted if s == source]
+        for chunk in _chunks(ids):
+            rows = await session.execute(
+                select(Order.order_id, Order.id, Order.digest, Order.kind, Order.total_cents).where(
+                    Order.source == source, Order.order_id.in_(chunk)
+                )
+            )
+            for order_id, pk, digest, kind, total in rows:
+                stored[(source, order_id)] = (pk, digest, kind, total)
     for index, record in records.items():
         existing = stored.get(record.key)
         if existing is None or index in unchanged:
@@ -251,33 +256,47 @@ async def apply_batch(
         batch = [(i, r) for i, r in good if r.kind == kind]
         for chunk in _chunks(batch):
             rows = [_row(record, checked.products, pks, buyers) for _, record in chunk]
-            # Core executemany, then the ids in one query: much faster than RETURNING
-            # row by row on SQLite.
-            await session.execute(insert(ORDERS), rows)
-            keys = [(r["source"], r["order_id"]) for r in rows]
-            found = await session.execute(
-                select(Order.id, Order.source, Order.order_id).where(
-                    tuple_(Order.source, Order.order_id).in_(keys)
+            returned: Sequence[tuple[int, str, str]]
+            if is_postgres(session):
+                # COPY with ids taken from the sequence first: a multi-row INSERT of
+                # these rows cost PostgreSQL more to parse and plan than to write.
+                for pk, row in zip(await next_ids(session, ORDERS, len(rows)), rows, strict=True):
+                    row["id"] = pk
+                await copy_rows(session, ORDERS, rows)
+                returned = [(row["id"], row["source"], row["order_id"]) for row in rows]
+            else:
+                # One multi-row INSERT ... RETURNING ("insertmanyvalues"): no second query
+                # for the ids. Rows come back keyed, not in order: asking for the order
+                # (sort_by_parameter_order) makes SQLite insert one row per statement.
+                returned = (
+                    (
+                        await session.execute(
+                            insert(ORDERS).returning(
+                                ORDERS.c.id, ORDERS.c.source, ORDERS.c.order_id
+                            ),
+                            rows,
+                        )
+                    )
+                    .tuples()
+                    .all()
                 )
-            )
-            for pk, source, order_id in found:
+            for pk, source, order_id in returned:
                 pks[(source, order_id)] = pk
             new_orders.extend((pks[r.key], r) for _, r in chunk)
     if new_orders:
-        await session.execute(
-            insert(ORDER_CONTACTS),
-            [
-                {
-                    "order_pk": pk,
-                    "customer_id": buyers.get(r.key, (None, None))[0],
-                    "shop_account": r.contact.shop_account,
-                    "loyalty_id": r.contact.loyalty_id,
-                    "phone": r.contact.phone,
-                    "email": r.contact.email,
-                }
-                for pk, r in new_orders
-            ],
-        )
+        contacts = [
+            {
+                "order_pk": pk,
+                "customer_id": buyers.get(r.key, (None, None))[0],
+                "shop_account": r.contact.shop_account,
+                "loyalty_id": r.contact.loyalty_id,
+                "phone": r.contact.phone,
+                "email": r.contact.email,
+            }
+            for pk, r in new_orders
+        ]
+        if not await copy_rows(session, ORDER_CONTACTS, contacts):
+            await session.execute(insert(ORDER_CONTACTS), contacts)
         refunds = [pk for pk, r in new_orders if r.kind == "refund"]
         result.matched = len(buyers) + (await rematch(session, refunds) if refunds else 0)
     result.applied = len(new_orders)

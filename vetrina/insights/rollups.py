@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from vetrina.bookings.models import Booking
 from vetrina.bookings.outcomes import BookingCheckIn, BookingOutcomeEvent
+from vetrina.catalog.importing import Progress
 from vetrina.catalog.models import Store
 from vetrina.conversations.handoff import HandoffTransition
 from vetrina.conversations.models import Message
@@ -180,52 +181,67 @@ def _add(
 # --- orders ----------------------------------------------------------------------------
 
 
+def _runs(days: Iterable[date], longest: int = 7) -> list[tuple[date, date]]:
+    """Consecutive days as (first, last) runs of at most ``longest`` days: one query per
+    run instead of one per day, with a bounded number of rows in memory."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and day - runs[-1][1] == timedelta(days=1) and (day - runs[-1][0]).days < longest:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
 async def rebuild_order_keys(session: AsyncSession, keys: set[Key]) -> None:
-    """Recount the order metrics of these (day, store) keys from orders and credits."""
+    """Recount the order metrics of these (day, store) keys from orders and credits: one
+    query (orders joined with their credits) per run of consecutive days."""
     counters: Counters = {}
     by_day: dict[date, set[str]] = defaultdict(set)
     for day, store in keys:
         by_day[day].add(store)
-    for day, stores in sorted(by_day.items()):
-        start = day_start(day)
+    for first, last in _runs(by_day):
+        stores: set[str] = set()
+        for offset in range((last - first).days + 1):
+            stores |= by_day.get(first + timedelta(days=offset), set())
         named = sorted(s for s in stores if s)
         conditions = []
         if named:
             conditions.append(Order.store_code.in_(named))
         if "" in stores:
             conditions.append(Order.store_code.is_(None))
-        orders = (
-            await session.execute(
-                select(
-                    Order.id,
-                    Order.kind,
-                    Order.source,
-                    Order.store_code,
-                    Order.total_cents,
-                    Order.buyer_id,
-                    Order.matched_key,
-                    Order.distance_bucket,
-                ).where(
-                    Order.occurred_at >= start,
-                    Order.occurred_at < start + timedelta(days=1),
-                    or_(*conditions),
-                )
-            )
-        ).all()
+        orders: dict[int, Any] = {}
         credits: dict[int, list[Any]] = defaultdict(list)
-        for chunk in _chunks([o.id for o in orders]):
-            for row in await session.execute(
-                select(
-                    AttributionCredit.order_pk,
-                    AttributionCredit.view,
-                    AttributionCredit.touch_kind,
-                    AttributionCredit.channel,
-                    AttributionCredit.consultant_id,
-                ).where(AttributionCredit.order_pk.in_(chunk))
-            ):
-                credits[row.order_pk].append(row)
-        for order in orders:
-            _count_order(counters, (day, order.store_code or ""), order, credits[order.id])
+        for row in await session.execute(
+            select(
+                Order.id,
+                Order.kind,
+                Order.source,
+                Order.store_code,
+                Order.total_cents,
+                Order.buyer_id,
+                Order.matched_key,
+                Order.distance_bucket,
+                Order.occurred_at,
+                AttributionCredit.view,
+                AttributionCredit.touch_kind,
+                AttributionCredit.channel,
+                AttributionCredit.consultant_id,
+            )
+            .outerjoin(AttributionCredit, AttributionCredit.order_pk == Order.id)
+            .where(
+                Order.occurred_at >= day_start(first),
+                Order.occurred_at < day_start(last) + timedelta(days=1),
+                or_(*conditions),
+            )
+        ):
+            orders.setdefault(row.id, row)
+            if row.view is not None:
+                credits[row.id].append(row)
+        for order in orders.values():
+            key = (order.occurred_at.date(), order.store_code or "")
+            if key in keys:
+                _count_order(counters, key, order, credits.get(order.id, []))
     await _replace(session, keys, ORDER_METRICS, counters)
 
 
@@ -271,13 +287,21 @@ def _count_order(counters: Counters, key: Key, order: Any, credits: list[Any]) -
 # --- bookings --------------------------------------------------------------------------
 
 
-async def _booking_keys(session: AsyncSession, codes: Iterable[str]) -> set[Key]:
+async def _booking_keys(session: AsyncSession, codes: Iterable[str] | None) -> set[Key]:
+    """The (day, store) keys of these bookings (start and creation days); ``None``: of
+    every booking, in one query."""
+    query = select(Booking.starts_at, Booking.created_at, Store.code).join(
+        Store, Store.id == Booking.store_id
+    )
     keys: set[Key] = set()
+    if codes is None:
+        for starts_at, created_at, store in await session.execute(query):
+            keys.add((starts_at.date(), store))
+            keys.add((created_at.date(), store))
+        return keys
     for chunk in _chunks(sorted(set(codes))):
         for starts_at, created_at, store in await session.execute(
-            select(Booking.starts_at, Booking.created_at, Store.code)
-            .join(Store, Store.id == Booking.store_id)
-            .where(Booking.code.in_(chunk))
+            query.where(Booking.code.in_(chunk))
         ):
             keys.add((starts_at.date(), store))
             keys.add((created_at.date(), store))
@@ -471,16 +495,31 @@ async def rebuild_conversation_keys(session: AsyncSession, keys: set[Key]) -> No
     by_day: dict[date, set[str]] = defaultdict(set)
     for day, store in keys:
         by_day[day].add(store)
-    for day, stores in by_day.items():
-        facts = (
-            await session.scalars(
-                select(ConversationDay).where(
-                    ConversationDay.day == day, ConversationDay.store_code.in_(sorted(stores))
+    for first, last in _runs(by_day):
+        stores: set[str] = set()
+        for offset in range((last - first).days + 1):
+            stores |= by_day.get(first + timedelta(days=offset), set())
+        facts = [
+            fact
+            for fact in await session.execute(
+                select(
+                    ConversationDay.day,
+                    ConversationDay.store_code,
+                    ConversationDay.channel,
+                    ConversationDay.handed_off,
+                    ConversationDay.consultant_id,
+                    ConversationDay.first_response_seconds,
+                    ConversationDay.queue_wait_seconds,
+                ).where(
+                    ConversationDay.day >= first,
+                    ConversationDay.day <= last,
+                    ConversationDay.store_code.in_(sorted(stores)),
                 )
             )
-        ).all()
+            if (fact.day, fact.store_code) in keys
+        ]
         for fact in facts:
-            key = (day, fact.store_code)
+            key = (fact.day, fact.store_code)
             dims = [(ALL, ""), (CHANNEL, fact.channel)]
             if fact.consultant_id is not None:
                 dims.append((CONSULTANT, str(fact.consultant_id)))
@@ -843,8 +882,16 @@ async def _changed_bookings(session: AsyncSession) -> set[str]:
     return codes
 
 
-async def refresh(db: Database, options: AttributionOptions, *, batch: int = 2000) -> RefreshReport:
-    """Bring every rollup up to date with what changed since the last run."""
+async def refresh(
+    db: Database,
+    options: AttributionOptions,
+    *,
+    batch: int = 2000,
+    progress: Progress | None = None,
+) -> RefreshReport:
+    """Bring every rollup up to date with what changed since the last run. ``progress``
+    is advanced by the orders attributed, a batch at a time (the caller starts its bar:
+    the importer with the count it wrote); an import of history is long."""
     report = RefreshReport()
     async with db.locks.hold("insights", "refresh") as held:
         if not held:
@@ -863,7 +910,7 @@ async def refresh(db: Database, options: AttributionOptions, *, batch: int = 200
                 if windows.text:
                     await session.execute(update(Order).values(attributed=False))
                 windows.text = options.fingerprint()
-        await _attribute_pending(db, options, report, batch)
+        await _attribute_pending(db, options, report, batch, progress)
     return report
 
 
@@ -918,32 +965,49 @@ async def _rebuild_dirty(db: Database, report: RefreshReport, per_transaction: i
 
 
 async def _attribute_pending(
-    db: Database, options: AttributionOptions, report: RefreshReport, batch: int
+    db: Database,
+    options: AttributionOptions,
+    report: RefreshReport,
+    batch: int,
+    progress: Progress | None = None,
 ) -> None:
     """Attribute waiting orders a batch per transaction, marking their keys dirty in the
-    same transaction; then rebuild the dirty keys."""
+    same transaction; then rebuild the dirty keys.
+
+    Batches follow ``occurred_at``, not ids: the orders of one batch then share a short
+    stretch of time, so the touchpoints read for them (``horizon`` before the first to
+    the last) are a few days of their buyers' history rather than all of it. A batch of
+    ids spans the whole history when the orders were loaded in any other order than time
+    (an import of history, a full recompute). Results do not depend on the batching.
+    """
     while True:
         async with db.transaction() as session:
             pending = (
-                await session.scalars(
-                    select(Order.id)
-                    .where(Order.attributed.is_(False))
-                    .order_by(Order.id)
-                    .limit(batch)
+                await session.execute(
+                    select(Order.id, Order.occurred_at).where(Order.attributed.is_(False))
                 )
             ).all()
             if not pending:
                 codes = await _changed_bookings(session)
                 await _mark_dirty(session, "bookings", await _booking_keys(session, codes))
                 break
-            run = await attribute(session, pending, options)
-            report.attributed += run.orders
-            await _mark_dirty(session, "orders", run.order_keys)
-            await _mark_dirty(session, "bookings", await _booking_keys(session, run.booking_codes))
+        ordered = [pk for pk, _ in sorted(pending, key=lambda row: (row[1], row[0]))]
+        for start in range(0, len(ordered), batch):
+            async with db.transaction() as session:
+                run = await attribute(session, ordered[start : start + batch], options)
+                report.attributed += run.orders
+                await _mark_dirty(session, "orders", run.order_keys)
+                await _mark_dirty(
+                    session, "bookings", await _booking_keys(session, run.booking_codes)
+                )
+            if progress is not None:
+                progress.advance(len(ordered[start : start + batch]))
     await _rebuild_dirty(db, report)
 
 
-async def full_recompute(db: Database, options: AttributionOptions) -> RefreshReport:
+async def full_recompute(
+    db: Database, options: AttributionOptions, *, progress: Progress | None = None
+) -> RefreshReport:
     """Attribute every order again and rebuild every order, booking and conversation
     counter from scratch (demand counters are append-only and stay)."""
     async with db.transaction() as session:
@@ -960,6 +1024,5 @@ async def full_recompute(db: Database, options: AttributionOptions) -> RefreshRe
             )
         }
         await rebuild_conversation_keys(session, keys)
-        codes = set((await session.scalars(select(Booking.code))).all())
-        await _mark_dirty(session, "bookings", await _booking_keys(session, codes))
-    return await refresh(db, options)
+        await _mark_dirty(session, "bookings", await _booking_keys(session, None))
+    return await refresh(db, options, progress=progress)

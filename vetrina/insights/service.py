@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from vetrina.catalog.importing import Progress
 from vetrina.insights.attribution import AttributionOptions
 from vetrina.insights.kpis import KpiQuery, kpis
 from vetrina.insights.orders import MAX_BATCH, BatchResult, apply_batch
@@ -77,11 +78,11 @@ class Insights:
             await self.refresh()
         return result
 
-    async def refresh(self) -> RefreshReport:
-        return await refresh(self.db, self.options.attribution)
+    async def refresh(self, progress: Progress | None = None) -> RefreshReport:
+        return await refresh(self.db, self.options.attribution, progress=progress)
 
-    async def recompute(self) -> RefreshReport:
-        return await full_recompute(self.db, self.options.attribution)
+    async def recompute(self, progress: Progress | None = None) -> RefreshReport:
+        return await full_recompute(self.db, self.options.attribution, progress=progress)
 
     async def kpis(self, query: KpiQuery) -> dict[str, Any]:
         async with self.db.sessions() as session:
