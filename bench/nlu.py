@@ -283,7 +283,8 @@ def print_cv(scores: Sequence[PipelineScore], folds: int) -> None:
         for name, label in (("macro_f1", "macro F1"), ("accuracy", "accuracy %"),
                             ("nonsense", "nonsense -> fallback %"),
                             ("false_fallback", "real -> fallback %"),
-                            ("train_seconds", "rasa train nlu s/fold")):
+                            ("train_seconds", "rasa train nlu s/fold"),
+                            ("train_cpu", "rasa train nlu CPU s/fold")):
             mean, sd = score.mean_sd(name)
             print(f"    {label:<24} {mean:7.3f} ± {sd:.3f}")
     names = [s.config for s in scores]
@@ -325,24 +326,28 @@ def markdown(
         f"{folds} folds of nlu_data/, stratified by intent, seed {SEED}, the same folds "
         "for every pipeline.",
         "",
-        "| pipeline | rasa train (s) | held-out overall | real understood | real -> fallback "
-        "| nonsense -> fallback | person | worst booking confusion | CV macro F1 | "
-        "CV accuracy | CV nonsense | CV real -> fallback | train nlu s/fold |",
+        "| pipeline | rasa train, wall (CPU) s | held-out overall | real understood | "
+        "real -> fallback | nonsense -> fallback | person | worst booking confusion | "
+        "CV macro F1 | "
+        "CV accuracy | CV nonsense | CV real -> fallback | "
+        "train nlu s/fold, wall (CPU) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row, score in zip(rows, scores, strict=True):
         h = row["heldout"]["summary"]
         cv = {name: score.mean_sd(name) for name in
-              ("macro_f1", "accuracy", "nonsense", "false_fallback", "train_seconds")}
+              ("macro_f1", "accuracy", "nonsense", "false_fallback", "train_seconds",
+               "train_cpu")}
         out.append(
-            f"| `{row['config']}` | {row['train_seconds']:.0f} | {h['overall']:.1f} % | "
+            f"| `{row['config']}` | {row['train_seconds']:.0f} ({row['train_cpu']:.0f}) | "
+            f"{h['overall']:.1f} % | "
             f"{h['real']:.1f} % | {h['false_fallback']:.1f} % | {h['nonsense']:.1f} % | "
             f"{h['person']:.1f} % | {h['booking_confusion']:.1f} % | "
             f"{cv['macro_f1'][0]:.3f} ± {cv['macro_f1'][1]:.3f} | "
             f"{cv['accuracy'][0]:.1f} ± {cv['accuracy'][1]:.1f} % | "
             f"{cv['nonsense'][0]:.1f} ± {cv['nonsense'][1]:.1f} % | "
             f"{cv['false_fallback'][0]:.1f} ± {cv['false_fallback'][1]:.1f} % | "
-            f"{cv['train_seconds'][0]:.0f} |"
+            f"{cv['train_seconds'][0]:.0f} ({cv['train_cpu'][0]:.0f}) |"
         )
     names = [f"`{r['config']}`" for r in rows]
     out += ["", "## Per intent: CV F1 (mean ± sd over folds) and held-out F1", "",
@@ -395,14 +400,15 @@ def compare(configs: Sequence[Path], folds: int, output: Path | None) -> float:
             name = f"pipeline{index}"
             shown = config.relative_to(ROOT) if config.is_relative_to(ROOT) else config
             print(f"training {shown} (whole assistant, under the training lock)…", flush=True)
-            seconds = train_full(config, Path(tmp), name)
+            took = train_full(config, Path(tmp), name)
             parses = parse_all(Path(tmp) / f"{name}.tar.gz", [e.text for e in examples])
             predicted = [p.intent for p in parses]
-            row = {"config": str(shown), "train_seconds": seconds, "predicted": predicted,
+            row = {"config": str(shown), "train_seconds": took.wall, "train_cpu": took.cpu,
+                   "predicted": predicted,
                    "heldout": heldout_row(examples, predicted)}
             h = row["heldout"]["summary"]
-            print(f"  rasa train {seconds:.0f} s; held-out overall {h['overall']:.1f} %, "
-                  f"real understood {h['real']:.1f} %, real -> fallback "
+            print(f"  rasa train {took.wall:.0f} s ({took.cpu:.0f} s CPU); held-out overall "
+                  f"{h['overall']:.1f} %, real understood {h['real']:.1f} %, real -> fallback "
                   f"{h['false_fallback']:.1f} %, nonsense {h['nonsense']:.1f} %, "
                   f"person {h['person']:.1f} %", flush=True)
             rows.append(row)
@@ -462,7 +468,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         score = scores[0]
         results["cross_validation"] = {
             name: score.mean_sd(name)
-            for name in ("macro_f1", "accuracy", "nonsense", "false_fallback", "train_seconds")
+            for name in ("macro_f1", "accuracy", "nonsense", "false_fallback", "train_seconds",
+                         "train_cpu")
         } | {"per_intent_f1": score.intent_f1()}
     if args.rasa_cv:
         results["rasa_cross_validation"] = rasa_cross_validation(args.folds)
