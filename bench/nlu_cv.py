@@ -14,7 +14,8 @@ held-out set:
 
 The test fold is parsed through the trained fold model with its FallbackClassifier, so
 the figures include the fallback as the assistant applies it. Every training step runs
-under the shared training lock (``/tmp/vetrina-train.lock``), as ``make train`` does.
+under the shared training lock (``/tmp/vetrina-train.lock``), as ``make train`` does,
+and without Rasa's training cache, so that every training is measured cold.
 Called by ``bench/nlu.py --cv`` and ``--compare``.
 """
 
@@ -174,7 +175,9 @@ def rasa_train(args: Sequence[str], out: Path, name: str) -> TrainTime:
         result = subprocess.run(  # noqa: S603 -- fixed argv, no shell
             [str(RASA), "train", *args, "--out", str(out), "--fixed-model-name", name],
             cwd=ROOT, capture_output=True, text=True, check=False,
-            env={**os.environ, "SQLALCHEMY_SILENCE_UBER_WARNING": "1"},
+            # No training cache: every measured training starts cold, as in CI, whatever
+            # was trained here before (a cached DIET would make a pipeline look fast).
+            env={**os.environ, "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "RASA_MAX_CACHE_SIZE": "0"},
         )
         elapsed = time.monotonic() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
