@@ -7,18 +7,27 @@ This benchmark
 
   1. parses every held-out message with the trained model (through Rasa's Python API in
      .venv-rasa, bench/rasa_nlu_parse.py) and prints per-intent precision, recall and F1,
-     accuracy per language, the confusion pairs and the issue-14 targets;
+     accuracy per language, the confusion pairs and the issue-14 targets, real messages
+     understood and real messages sent to the fallback included;
   2. optionally replays the FallbackClassifier at other thresholds (``--sweep``) from the
      same parses, without retraining;
-  3. runs ``rasa test nlu --cross-validation --folds 5`` on nlu_data/ (``--no-cv`` skips
-     it: it trains five models, several minutes on 2 cores);
+  3. cross-validates config.yml on 5 folds of nlu_data/ (bench/nlu_cv.py: fixed,
+     stratified folds; per-intent F1, macro F1 mean ± sd; ``--no-cv`` skips it, it trains
+     five models); ``--rasa-cv`` also runs ``rasa test nlu --cross-validation``;
   4. prints, as its last line, ``held-out accuracy: X %``.
+
+``--compare CONFIG…`` instead trains config.yml and each CONFIG in full (timed, cold,
+under the training lock), judges each on the held-out set, cross-validates all of them on
+the same folds, and writes the tables to bench/results/nlu-compare.md. It takes about an
+hour for two pipelines on a busy 2-core machine: run it with nohup.
 
     .venv/bin/python bench/nlu.py [--model models/vetrina.tar.gz] [--no-cv] [--sweep]
                                   [--save bench/results/nlu-after.json]
                                   [--baseline bench/results/nlu-before.json]
+    .venv/bin/python bench/nlu.py --compare bench/configs/char-ngrams-1-5.yml
 
-It is a benchmark, not a test: it reads a trained model and runs outside ``make test``.
+It is a benchmark, not a test: it reads a trained model and runs outside ``make test``
+(tests/nlu/test_heldout_model.py is its fast guard in pytest).
 """
 
 from __future__ import annotations

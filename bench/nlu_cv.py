@@ -16,7 +16,7 @@ The test fold is parsed through the trained fold model with its FallbackClassifi
 the figures include the fallback as the assistant applies it. Every training step runs
 under the shared training lock (``/tmp/vetrina-train.lock``), as ``make train`` does,
 and without Rasa's training cache, so that every training is measured cold.
-Called by ``bench/nlu.py --cv`` and ``--compare``.
+Run by ``bench/nlu.py`` (unless ``--no-cv``) and by ``bench/nlu.py --compare``.
 """
 
 from __future__ import annotations
