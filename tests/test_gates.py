@@ -24,6 +24,7 @@ CHECKED_TESTS = [
     "tests/catalog",
     "tests/storage",
     "tests/bench",
+    "tests/nlu",
     "tests/test_layers.py",
     "tests/test_gates.py",
 ]
