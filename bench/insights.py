@@ -636,12 +636,12 @@ def checkout(revision: str, folder: Path) -> Path:
     """The package of another revision, exported (not checked out) beside the run."""
     tree = folder / f"tree-{revision}"
     tree.mkdir()
-    archive = subprocess.run(  # noqa: S603 (git of this checkout)
-        ["git", "-C", str(ROOT), "archive", revision, "vetrina"],  # noqa: S607
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "vetrina"],
         capture_output=True,
         check=True,
     ).stdout
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)  # noqa: S603, S607
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     return tree
 
 
@@ -667,7 +667,7 @@ def run_measure(tree: Path, url: str, args: argparse.Namespace, folder: Path) ->
         str(result),
     ]
     env = {**os.environ, "VETRINA_BENCH_TREE": str(tree), "PYTHONPATH": str(tree)}
-    subprocess.run(command, env=env, check=True)  # noqa: S603 (this script, with its own path)
+    subprocess.run(command, env=env, check=True)
     figures: dict[str, Any] = json.loads(result.read_text(encoding="utf-8"))
     return figures
 

@@ -102,7 +102,7 @@ def read_heldout(folder: Path = HELDOUT) -> list[Example]:
 
 def parse_all(model: Path, texts: Sequence[str]) -> list[Parse]:
     """The model's reading of each text, through bench/rasa_nlu_parse.py in .venv-rasa."""
-    result = subprocess.run(  # noqa: S603 -- fixed argv, no shell
+    result = subprocess.run(
         [str(RASA_PYTHON), str(ROOT / "bench" / "rasa_nlu_parse.py"), str(model)],
         input="".join(f"{t}\n" for t in texts),
         capture_output=True,
@@ -253,7 +253,7 @@ def rasa_cross_validation(folds: int) -> dict[str, float]:
     """
     with tempfile.TemporaryDirectory(prefix="vetrina-cv-") as out:
         started = time.monotonic()
-        result = subprocess.run(  # noqa: S603 -- fixed argv, no shell
+        result = subprocess.run(
             [str(RASA), "test", "nlu", "--nlu", "nlu_data", "--config", "config.yml",
              "--cross-validation", "--folds", str(folds), "--out", out],
             cwd=ROOT, capture_output=True, text=True, check=False,

@@ -172,7 +172,7 @@ def rasa_train(args: Sequence[str], out: Path, name: str) -> TrainTime:
     with training_lock():
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
-        result = subprocess.run(  # noqa: S603 -- fixed argv, no shell
+        result = subprocess.run(
             [str(RASA), "train", *args, "--out", str(out), "--fixed-model-name", name],
             cwd=ROOT, capture_output=True, text=True, check=False,
             # No training cache: every measured training starts cold, as in CI, whatever

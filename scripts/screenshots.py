@@ -57,7 +57,7 @@ class DemoStack:
         return f"http://127.0.0.1:{self.port}"
 
     def vetrina(self, *args: str) -> str:
-        done = subprocess.run(  # noqa: S603  (our own command, fixed arguments)
+        done = subprocess.run(
             [str(VENV_BIN / "vetrina"), *args], cwd=ROOT, env=self.env, check=True,
             capture_output=True, text=True,
         )
@@ -72,7 +72,7 @@ class DemoStack:
                 self.vetrina("consultant", "demo-accounts"))
         }
         log = (self.folder / "stack.log").open("w")
-        self.process = subprocess.Popen(  # noqa: S603  (our own command, fixed arguments)
+        self.process = subprocess.Popen(
             [str(VENV_BIN / "python"), "-m", "scripts.stack", "run", "--var",
              str(self.folder / "var")],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True,
