@@ -116,13 +116,14 @@ async def queue_for_consultant(database_url: str, customer_ids: list[str]) -> di
 
 
 async def customer_id_of(database_url: str, session_id: str) -> str:
+    from channels.web.session_ids import SessionIds
     from vetrina.customers.identities import find_customer_id
     from vetrina.storage.database import Database
 
     db = Database(database_url)
     try:
-        async with db.sessions() as session:
-            found = await find_customer_id(session, "web", session_id)
+        async with db.sessions() as session:  # only the id's public part is stored
+            found = await find_customer_id(session, "web", SessionIds.public(session_id))
         assert found is not None
         return found
     finally:
