@@ -141,14 +141,14 @@ class Outbox:
         sent = 0
         now = utcnow()
         for row in rows:
-            if row.next_attempt_at > now or not await self._claim(row.id, now):
+            if row.next_attempt_at > now or not await self._claim(row.id):
                 break
             if not await self._deliver(row):
                 break
             sent += 1
         return sent
 
-    async def _claim(self, message_id: int, now: datetime) -> bool:
+    async def _claim(self, message_id: int) -> bool:
         """Own this attempt at the message for :data:`SEND_LEASE`, or learn someone does.
 
         The customer's lock alone is not enough: on PostgreSQL it lives on a connection,
@@ -157,7 +157,10 @@ class Outbox:
         instance would then take the lock, read the message as pending and send it again.
         The claim is a compare-and-set on the row that survives the restart: until the
         outcome is recorded, or the lease runs out (the worker died), nobody else sends it.
+        The lease runs from the claim itself, not from the start of the customer's round:
+        earlier sends in the round may have taken most of a lease already.
         """
+        now = utcnow()
         async with self._db.transaction() as session:
             result = await session.execute(
                 update(Message)
